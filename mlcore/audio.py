@@ -1,0 +1,163 @@
+"""Decode any common audio file to mono float32 at one sample rate, and refuse bad input clearly.
+
+libsndfile (through soundfile) reads WAV (PCM 16/24/32, float), FLAC, OGG/Vorbis and MP3; anything
+else goes through audioread (ffmpeg). Every refusal is an ``AudioError`` subclass whose message tells
+the person what to do.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from mlcore.errors import (
+    EmptyAudioError,
+    SilentAudioError,
+    TooLongError,
+    TooShortError,
+    UnreadableAudioError,
+)
+
+TARGET_SR = 22050
+MIN_DURATION_S = 0.5
+DEFAULT_MAX_DURATION_S = 600.0
+# Peak below -60 dBFS: nothing a microphone picked up is that quiet.
+SILENCE_PEAK = 10 ** (-60 / 20)
+
+Source = str | Path | BinaryIO | bytes
+
+
+def load_audio(
+    source: Source,
+    *,
+    sr: int = TARGET_SR,
+    min_duration_s: float = MIN_DURATION_S,
+    max_duration_s: float = DEFAULT_MAX_DURATION_S,
+) -> np.ndarray:
+    """Decode ``source`` to mono float32 at ``sr`` Hz.  Returns shape (n_samples,).
+
+    Raises ``UnreadableAudioError``, ``EmptyAudioError``, ``TooShortError``, ``TooLongError`` or
+    ``SilentAudioError``; the over-long check runs before the whole file is decoded.
+    """
+    if isinstance(source, bytes):
+        source = io.BytesIO(source)
+    y, native_sr = _decode(source, max_duration_s=max_duration_s)
+    return validate_audio(
+        resample(y, orig_sr=native_sr, target_sr=sr),
+        sr=sr,
+        min_duration_s=min_duration_s,
+        max_duration_s=max_duration_s,
+    )
+
+
+def validate_audio(
+    y: np.ndarray,
+    *,
+    sr: int = TARGET_SR,
+    min_duration_s: float = MIN_DURATION_S,
+    max_duration_s: float = DEFAULT_MAX_DURATION_S,
+) -> np.ndarray:
+    """Check a mono signal is usable; returns it as contiguous float32 with non-finite values zeroed."""
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    if y.ndim != 1:
+        raise UnreadableAudioError(f"Expected a mono signal, got an array of shape {y.shape}.")
+    if y.size == 0:
+        raise EmptyAudioError("The file holds no audio samples. Record again and upload the new file.")
+    duration = y.size / sr
+    if duration < min_duration_s:
+        raise TooShortError(
+            f"The recording is {duration:.2f} s long; at least {min_duration_s:g} s of speech is needed."
+        )
+    if duration > max_duration_s:
+        raise TooLongError(_too_long_message(duration, max_duration_s))
+    if not np.all(np.isfinite(y)):
+        y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+    if float(np.max(np.abs(y))) < SILENCE_PEAK:
+        raise SilentAudioError(
+            "The recording is silent (no sample louder than -60 dBFS). Check the microphone and record again."
+        )
+    return y
+
+
+def resample(y: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Band-limited resampling (soxr, high quality).  Shape (n,) -> (round(n * target/orig),)."""
+    if orig_sr == target_sr:
+        return y.astype(np.float32, copy=False)
+    import soxr
+
+    return soxr.resample(y, orig_sr, target_sr, quality="HQ").astype(np.float32, copy=False)
+
+
+def envelope(y: np.ndarray, *, points: int = 800) -> np.ndarray:
+    """Min/max waveform envelope for drawing.  Shape (min(points, n), 2): columns min, max."""
+    n = min(points, y.size)
+    edges = np.linspace(0, y.size, n + 1).astype(np.int64)
+    mins = np.minimum.reduceat(y, edges[:-1])
+    maxs = np.maximum.reduceat(y, edges[:-1])
+    return np.stack([mins, maxs], axis=1).astype(np.float32)
+
+
+def _too_long_message(duration: float, max_duration_s: float) -> str:
+    return (
+        f"The recording is {duration / 60:.1f} minutes long; the limit is {max_duration_s / 60:g} minutes. "
+        "Cut it into shorter parts and upload those."
+    )
+
+
+def _decode(source: str | Path | BinaryIO, *, max_duration_s: float) -> tuple[np.ndarray, int]:
+    try:
+        return _decode_soundfile(source, max_duration_s=max_duration_s)
+    except TooLongError:
+        raise
+    except Exception as sf_error:  # libsndfile cannot read it: try ffmpeg through audioread
+        if not isinstance(source, (str, Path)):
+            raise _unreadable(sf_error) from sf_error
+        try:
+            return _decode_audioread(Path(source), max_duration_s=max_duration_s)
+        except TooLongError:
+            raise
+        except Exception as ar_error:
+            raise _unreadable(ar_error) from ar_error
+
+
+def _unreadable(error: Exception) -> UnreadableAudioError:
+    return UnreadableAudioError(
+        "The file could not be decoded as audio (it is damaged, truncated or not a sound file). "
+        "Upload a WAV, FLAC, OGG or MP3 recording."
+    )
+
+
+def _decode_soundfile(source: str | Path | BinaryIO, *, max_duration_s: float) -> tuple[np.ndarray, int]:
+    import soundfile as sf
+
+    with sf.SoundFile(source) as f:
+        native_sr = f.samplerate
+        if f.frames > 0 and f.frames / native_sr > max_duration_s:
+            raise TooLongError(_too_long_message(f.frames / native_sr, max_duration_s))
+        data = f.read(dtype="float32", always_2d=True)
+    if data.shape[0] == 0 and f.frames != 0:
+        raise UnreadableAudioError("The file header promises audio but no samples could be read.")
+    return data.mean(axis=1), native_sr
+
+
+def _decode_audioread(path: Path, *, max_duration_s: float) -> tuple[np.ndarray, int]:
+    import audioread
+
+    chunks: list[np.ndarray] = []
+    n = 0
+    with audioread.audio_open(str(path)) as f:
+        native_sr, channels = f.samplerate, f.channels
+        for buf in f:
+            chunk = np.frombuffer(buf, dtype="<i2").astype(np.float32) / 32768.0
+            chunks.append(chunk)
+            n += chunk.size
+            if n / channels / native_sr > max_duration_s:
+                raise TooLongError(_too_long_message(n / channels / native_sr, max_duration_s))
+    if not chunks:
+        return np.zeros(0, dtype=np.float32), native_sr
+    data = np.concatenate(chunks)
+    data = data[: data.size - data.size % channels].reshape(-1, channels)
+    return data.mean(axis=1), native_sr
