@@ -1,0 +1,52 @@
+"""Command line: ``python -m mlcore {download,train,cv,evaluate,predict} ...``.
+
+Each subcommand lives in the module that does the work, as ``add_arguments_<cmd>(parser)`` and
+``run_<cmd>(args) -> int``; importing those modules is cheap (TensorFlow loads only when a model does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "download": ("mlcore.download", "download and unpack RAVDESS from Zenodo (resumable, verified)"),
+    "train": ("mlcore.train", "train a model on actor-split data and write a bundle"),
+    "cv": ("mlcore.train", "k-fold cross-validation by actor"),
+    "evaluate": ("mlcore.evaluate", "evaluate a bundle on held-out actors"),
+    "predict": ("mlcore.inference", "predict emotions for audio files (CSV or JSON)"),
+}
+
+
+def _default_numba_cache() -> None:
+    # librosa's numba kernels compile on first use; keep the compiled cache so later runs start fast.
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "serweb-numba"))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main(argv: list[str] | None = None) -> int:
+    _default_numba_cache()
+    parser = argparse.ArgumentParser(prog="python -m mlcore", description="serweb speech emotion engine")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        getattr(module, f"add_arguments_{name}")(p)
+        p.set_defaults(_run=getattr(module, f"run_{name}"))
+    args = parser.parse_args(argv)
+    from mlcore.errors import MlcoreError
+
+    try:
+        return int(args._run(args) or 0)
+    except MlcoreError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
