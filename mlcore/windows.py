@@ -1,0 +1,76 @@
+"""Cut a clip into overlapping analysis windows, featurise them, and pool window predictions.
+
+A model is trained on utterances of a few seconds; a longer recording is judged window by window
+and the clip result is the average of window probabilities weighted by how much of each window is
+speech, so a long pause does not vote as loudly as a sentence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+# Frame used for the speech-activity measure (about 23 ms at 22050 Hz).
+ACTIVITY_FRAME = 512
+ACTIVE_DB = 35.0
+# A window of pure silence still counts a little, so an all-quiet clip keeps a defined average.
+MIN_WEIGHT = 1e-3
+
+
+def window_bounds(*, n_samples: int, sr: int, window_s: float, hop_s: float) -> list[tuple[int, int]]:
+    """Sample ranges ``[start, end)`` of the analysis windows of a clip of ``n_samples``.
+
+    A clip no longer than one window is one window covering it.  Otherwise windows start every
+    ``hop_s`` seconds and one more window is aligned to the end, so the tail is never dropped.
+    """
+    win = max(1, int(round(window_s * sr)))
+    hop = max(1, int(round(hop_s * sr)))
+    if n_samples <= win:
+        return [(0, n_samples)]
+    starts = list(range(0, n_samples - win, hop))
+    starts.append(n_samples - win)
+    return [(s, s + win) for s in starts]
+
+
+def frame_activity(y: np.ndarray, *, frame: int = ACTIVITY_FRAME, active_db: float = ACTIVE_DB) -> np.ndarray:
+    """Whether each ``frame``-sample block is within ``active_db`` of the clip's loudest.  Shape (ceil(n/frame),)."""
+    n_frames = -(-y.size // frame)
+    padded = np.zeros(n_frames * frame, dtype=np.float32)
+    padded[: y.size] = y
+    power = np.mean(padded.reshape(n_frames, frame) ** 2, axis=1, dtype=np.float64)
+    energy_db = 10 * np.log10(power + 1e-12)
+    return energy_db >= energy_db.max() - active_db
+
+
+def window_weights(active: np.ndarray, bounds: list[tuple[int, int]], *, frame: int = ACTIVITY_FRAME) -> np.ndarray:
+    """Fraction of active frames in each window (at least ``MIN_WEIGHT``).  Shape (n_windows,)."""
+    weights = np.empty(len(bounds), dtype=np.float64)
+    for i, (start, end) in enumerate(bounds):
+        part = active[start // frame : max(start // frame + 1, -(-end // frame))]
+        weights[i] = part.mean() if part.size else 0.0
+    return np.maximum(weights, MIN_WEIGHT)
+
+
+def window_features(extractor: Any, y: np.ndarray, bounds: list[tuple[int, int]]) -> np.ndarray:
+    """Features of every window.  Shape (n_windows, *extractor.output_shape).
+
+    Extractors with ``frame_features``/``pool`` are framed once for the whole clip and each window
+    pools its slice of frames (frame ``k`` is centred on sample ``k * hop_length``); others are run on
+    each window's samples.
+    """
+    if len(bounds) > 1 and hasattr(extractor, "frame_features") and hasattr(extractor, "pool"):
+        frames = extractor.frame_features(y)
+        hop = int(extractor.hop_length)
+        rows = []
+        for start, end in bounds:
+            first = min(int(round(start / hop)), frames.shape[0] - 1)
+            rows.append(extractor.pool(frames[first : first + (end - start) // hop + 1]))
+        return np.stack(rows)
+    return np.stack([extractor(y[start:end]) for start, end in bounds])
+
+
+def pool_probabilities(probabilities: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted mean of window probabilities, renormalised to sum to 1.  (n_windows, C), (n_windows,) -> (C,)."""
+    p = np.average(np.asarray(probabilities, dtype=np.float64), axis=0, weights=weights)
+    return p / p.sum()
