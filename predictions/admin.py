@@ -1,0 +1,136 @@
+"""Admin: the model-version registry (bundle upload, activation, metrics) and read-only jobs/files/predictions."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count
+
+from mlcore.errors import MlcoreError
+from predictions import services
+from predictions.models import AudioFile, Job, ModelVersion, Prediction
+
+
+class BundleUploadForm(forms.ModelForm):
+    bundle_zip = forms.FileField(
+        label="Bundle (.zip)",
+        help_text="A zip of a model bundle directory (manifest.json, model.keras, …). It is verified, loaded and "
+        "run on a generated clip before it is registered; it is not activated automatically.",
+    )
+
+    class Meta:
+        model = ModelVersion
+        fields: list[str] = []
+
+    def clean_bundle_zip(self):
+        upload = self.cleaned_data["bundle_zip"]
+        try:
+            self.instance = services.register_uploaded_bundle(upload)
+        except MlcoreError as e:
+            raise forms.ValidationError(f"Bundle refused: {e}") from e
+        return upload
+
+    def save(self, commit: bool = True) -> ModelVersion:
+        return self.instance
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = ("name", "architecture", "is_active", "accuracy", "n_predictions", "created_at")
+    list_filter = ("is_active", "architecture")
+    search_fields = ("name", "fingerprint")
+    readonly_fields = ("architecture", "bundle_path", "fingerprint", "is_active", "created_at", "metrics")
+    fields = ("name", "architecture", "bundle_path", "fingerprint", "is_active", "created_at", "metrics")
+    actions = ["activate"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(prediction_total=Count("predictions"))
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = BundleUploadForm
+            kwargs["fields"] = ["bundle_zip"]
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return ["bundle_zip"] if obj is None else self.fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:  # on add, the form registered the verified bundle already
+            obj.save()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # The active version serves every new file; versions with predictions are referenced by them.
+        if obj is not None and (obj.is_active or obj.predictions.exists()):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    @admin.display(description="accuracy")
+    def accuracy(self, obj: ModelVersion) -> str:
+        for key in ("accuracy", "test_accuracy", "cv_accuracy"):
+            value = obj.metrics.get(key) if isinstance(obj.metrics, dict) else None
+            if isinstance(value, (int, float)):
+                return f"{value:.3f}"
+        return "—"
+
+    @admin.display(description="predictions", ordering="prediction_total")
+    def n_predictions(self, obj: ModelVersion) -> int:
+        return obj.prediction_total
+
+    @admin.action(description="Activate the selected version (exactly one)")
+    def activate(self, request, queryset) -> None:
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to activate.", messages.ERROR)
+            return
+        version = queryset.get()
+        version.activate()
+        self.message_user(request, f"“{version}” is now the active model; new uploads use it.", messages.SUCCESS)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        version = self.get_object(request, object_id)
+        extra_context = dict(extra_context or {})
+        if version is not None:
+            extra_context.update(model_metrics=version.metrics, prediction_count=version.predictions.count())
+        return super().change_view(request, object_id, form_url, extra_context=extra_context)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Job)
+class JobAdmin(ReadOnlyAdmin):
+    list_display = ("id", "user", "status", "created_at", "finished_at")
+    list_filter = ("status", "created_at")
+    search_fields = ("user__username",)
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+
+
+@admin.register(AudioFile)
+class AudioFileAdmin(ReadOnlyAdmin):
+    list_display = ("id", "original_name", "user", "job", "status", "size", "attempts", "created_at")
+    list_filter = ("status", "content_type", "created_at")
+    search_fields = ("original_name", "user__username", "sha256")
+    list_select_related = ("user", "job")
+    exclude = ("stored_name",)
+
+
+@admin.register(Prediction)
+class PredictionAdmin(ReadOnlyAdmin):
+    list_display = ("id", "file", "user", "top_emotion", "confidence", "duration_s", "model_version", "uploaded_at")
+    list_filter = ("top_emotion", "model_version", "uploaded_at")
+    search_fields = ("file__original_name", "user__username")
+    list_select_related = ("file", "user", "model_version")
+    exclude = ("envelope",)
+    date_hierarchy = "uploaded_at"

@@ -1,0 +1,66 @@
+"""Forms: sign-up, upload, history filters.  Validation lives in clean_* methods."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.forms import UserCreationForm
+
+from mlcore.labels import EMOTIONS
+from predictions.models import ModelVersion
+from predictions.uploads import ACCEPT
+
+
+class SignupForm(UserCreationForm):
+    class Meta(UserCreationForm.Meta):
+        fields = ("username",)
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ACCEPT}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        if isinstance(data, (list, tuple)):
+            return [single(d, initial) for d in data]
+        return [single(data, initial)]
+
+
+class UploadForm(forms.Form):
+    # Per-file problems (size, format, content) do not invalidate the form: each refused file becomes
+    # a failed row with its reason, and the other files of the submit are processed.
+    files = MultipleFileField(
+        label="Recordings",
+        help_text="WAV, FLAC, OGG or MP3 files, or a .zip of them.",
+        # An empty file is still a file to report on; FileField would refuse it for the whole form.
+        allow_empty_file=True,
+    )
+
+    def clean_files(self) -> list:
+        files = self.cleaned_data["files"]
+        if len(files) > settings.UPLOAD_MAX_FILES:
+            raise forms.ValidationError(
+                f"{len(files)} files were sent; at most {settings.UPLOAD_MAX_FILES} can be uploaded at once."
+            )
+        return files
+
+
+class HistoryFilterForm(forms.Form):
+    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
+    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
+    emotion = forms.ChoiceField(required=False, choices=[("", "Any emotion")] + [(e, e.capitalize()) for e in EMOTIONS])
+    model = forms.ModelChoiceField(required=False, queryset=ModelVersion.objects.all(), empty_label="Any model")
+
+    def clean_end(self) -> date | None:
+        start, end = self.cleaned_data.get("start"), self.cleaned_data.get("end")
+        if start and end and end < start:
+            raise forms.ValidationError("The end date is before the start date.")
+        return end

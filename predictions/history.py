@@ -1,0 +1,171 @@
+"""History queries: the filtered rows, the distribution and time series (computed in the database), CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.db.models import Count, Max, Min, QuerySet
+from django.db.models.functions import TruncDate, TruncWeek
+from django.utils import timezone
+
+from mlcore.labels import EMOTIONS
+from predictions.models import AudioFile, ModelVersion, Prediction
+
+CSV_COLUMNS = (
+    "uploaded_at",
+    "job",
+    "file",
+    "duration_s",
+    "model_version",
+    "status",
+    "error",
+    "top_emotion",
+    "confidence",
+    *EMOTIONS,
+)
+WEEKLY_AFTER_DAYS = 60
+_CSV_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    start: date | None = None
+    end: date | None = None
+    emotion: str = ""
+    model: ModelVersion | None = None
+
+    @classmethod
+    def from_form(cls, form) -> HistoryFilter:
+        if not form.is_valid():
+            return cls()
+        d = form.cleaned_data
+        return cls(d.get("start"), d.get("end"), d.get("emotion") or "", d.get("model"))
+
+    def _bounds(self) -> tuple[datetime | None, datetime | None]:
+        tz = timezone.get_current_timezone()
+        lo = datetime.combine(self.start, time.min, tzinfo=tz) if self.start else None
+        hi = datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=tz) if self.end else None
+        return lo, hi
+
+    def files(self, user) -> QuerySet[AudioFile]:
+        """The user's files (done and failed and pending), newest first, with their predictions."""
+        qs = AudioFile.objects.filter(user=user)
+        lo, hi = self._bounds()
+        if lo:
+            qs = qs.filter(created_at__gte=lo)
+        if hi:
+            qs = qs.filter(created_at__lt=hi)
+        if self.emotion:
+            qs = qs.filter(prediction__top_emotion=self.emotion)
+        if self.model:
+            qs = qs.filter(prediction__model_version=self.model)
+        return qs.order_by("-created_at", "-id")
+
+    def predictions(self, user) -> QuerySet[Prediction]:
+        qs = Prediction.objects.filter(user=user)
+        lo, hi = self._bounds()
+        if lo:
+            qs = qs.filter(uploaded_at__gte=lo)
+        if hi:
+            qs = qs.filter(uploaded_at__lt=hi)
+        if self.emotion:
+            qs = qs.filter(top_emotion=self.emotion)
+        if self.model:
+            qs = qs.filter(model_version=self.model)
+        return qs
+
+
+def distribution(predictions: QuerySet[Prediction]) -> dict[str, int]:
+    """Count of each top emotion over the set (GROUP BY in the database)."""
+    rows = predictions.order_by().values("top_emotion").annotate(n=Count("id"))
+    counts = dict.fromkeys(EMOTIONS, 0)
+    counts.update({r["top_emotion"]: r["n"] for r in rows})
+    return counts
+
+
+def series(predictions: QuerySet[Prediction], flt: HistoryFilter) -> dict:
+    """Top-emotion counts per day (or per week past 60 days), gaps filled with zeros."""
+    predictions = predictions.order_by()
+    span = predictions.aggregate(first=Min("uploaded_at"), last=Max("uploaded_at"))
+    if span["first"] is None:
+        return {"bucket": "day", "labels": [], "counts": {e: [] for e in EMOTIONS}}
+    tz = timezone.get_current_timezone()
+    first = flt.start or timezone.localtime(span["first"], tz).date()
+    last = flt.end or timezone.localtime(span["last"], tz).date()
+    weekly = (last - first).days > WEEKLY_AFTER_DAYS
+    trunc = TruncWeek if weekly else TruncDate
+    rows = (
+        predictions.annotate(bucket=trunc("uploaded_at", tzinfo=tz))
+        .values("bucket", "top_emotion")
+        .annotate(n=Count("id"))
+    )
+    step = timedelta(days=7 if weekly else 1)
+    # Buckets between the first and last prediction of the filtered set.
+    start = timezone.localtime(span["first"], tz).date()
+    end = timezone.localtime(span["last"], tz).date()
+    if weekly:
+        start -= timedelta(days=start.weekday())
+        end -= timedelta(days=end.weekday())
+    labels = []
+    day = start
+    while day <= end:
+        labels.append(day)
+        day += step
+    index = {d: i for i, d in enumerate(labels)}
+    counts = {e: [0] * len(labels) for e in EMOTIONS}
+    for r in rows:  # one row per (bucket, emotion), not per prediction
+        bucket = r["bucket"].date() if isinstance(r["bucket"], datetime) else r["bucket"]
+        if bucket in index:
+            counts[r["top_emotion"]][index[bucket]] = r["n"]
+    return {"bucket": "week" if weekly else "day", "labels": [d.isoformat() for d in labels], "counts": counts}
+
+
+def _cell(value: str) -> str:
+    # Spreadsheet formula injection: a user-chosen file name must never be evaluated as a formula.
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def csv_stream(files: QuerySet[AudioFile]) -> Iterator[bytes]:
+    """The rows as CSV, streamed in batches from a server-side cursor: memory is flat in the row count."""
+    columns = (
+        "created_at",
+        "job_id",
+        "original_name",
+        "prediction__duration_s",
+        "prediction__model_version__name",
+        "status",
+        "error",
+        "prediction__top_emotion",
+        "prediction__confidence",
+        *(f"prediction__p_{e}" for e in EMOTIONS),
+    )
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    n = 0
+    for row in files.values_list(*columns).iterator(chunk_size=2000):
+        uploaded, job, name, duration, model, status, error, emotion, confidence, *probs = row
+        writer.writerow(
+            (
+                uploaded.isoformat(timespec="seconds"),
+                job,
+                _cell(name),
+                "" if duration is None else f"{duration:.3f}",
+                model or "",
+                status,
+                error,
+                emotion or "",
+                "" if confidence is None else f"{confidence:.6f}",
+                *("" if p is None else f"{p:.6f}" for p in probs),
+            )
+        )
+        n += 1
+        if n % _CSV_BATCH == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()

@@ -1,0 +1,196 @@
+"""Jobs (one per upload submit), their audio files, and one prediction per successfully analysed file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import Q
+from django.urls import reverse
+
+from mlcore.labels import EMOTIONS
+
+EMOTION_CHOICES = [(e, e.capitalize()) for e in EMOTIONS]
+PROBABILITY_FIELDS = tuple(f"p_{e}" for e in EMOTIONS)
+
+
+class ModelVersion(models.Model):
+    """A registered model bundle.  Exactly one is active; new predictions use it."""
+
+    name = models.CharField(max_length=100)
+    architecture = models.CharField(max_length=100)
+    # Relative paths are relative to the project folder (the shipped bundle); admin uploads are absolute
+    # paths under MODEL_ROOT, a volume shared by web and worker.
+    bundle_path = models.CharField(max_length=500)
+    fingerprint = models.CharField(max_length=64, unique=True, help_text="sha256 of the bundle manifest")
+    metrics = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    is_active = models.BooleanField(default=False, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="one_active_model_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.architecture})"
+
+    @property
+    def path(self) -> Path:
+        p = Path(self.bundle_path)
+        return p if p.is_absolute() else settings.BASE_DIR / p
+
+    def activate(self) -> None:
+        """Make this the only active version (one transaction, so there is never zero or two)."""
+        with transaction.atomic():
+            ModelVersion.objects.select_for_update().filter(is_active=True).exclude(pk=self.pk).update(is_active=False)
+            ModelVersion.objects.filter(pk=self.pk).update(is_active=True)
+        self.is_active = True
+
+    @classmethod
+    def active(cls) -> ModelVersion | None:
+        return cls.objects.filter(is_active=True).first()
+
+
+class Job(models.Model):
+    """Everything sent in one upload submit."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        PROCESSING = "processing"
+        FINISHED = "finished"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Denormalised from the files by ``refresh_status`` so lists never count files per job.
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="job_user_created")]
+
+    def __str__(self) -> str:
+        return f"Job {self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("predictions:job", args=[self.pk])
+
+    def counts(self) -> dict[str, int]:
+        """Number of files per status, in one query."""
+        rows = self.files.values("status").annotate(n=models.Count("id")).order_by()
+        counts = {s: 0 for s in AudioFile.Status.values}
+        counts.update({r["status"]: r["n"] for r in rows})
+        return counts
+
+    def refresh_status(self) -> str:
+        """Recompute the job status from its files and store it."""
+        from django.utils import timezone
+
+        c = self.counts()
+        total = sum(c.values())
+        if c["done"] + c["failed"] == total:
+            status = self.Status.FINISHED
+        elif c["processing"] or c["done"] or c["failed"]:
+            status = self.Status.PROCESSING
+        else:
+            status = self.Status.QUEUED
+        finished_at = timezone.now() if status == self.Status.FINISHED else None
+        Job.objects.filter(pk=self.pk).exclude(status=status).update(status=status, finished_at=finished_at)
+        self.status = status
+        return status
+
+
+class AudioFile(models.Model):
+    """One uploaded recording (or a refused one, kept so its reason shows on the job page and in the CSV)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        PROCESSING = "processing"
+        DONE = "done"
+        FAILED = "failed"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="files")
+    # Denormalised from job.user: ownership checks and history filter on it without a join.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="audio_files")
+    # What the user called the file: display data only, never used to build a path.
+    original_name = models.CharField(max_length=255)
+    # Generated name relative to UPLOAD_ROOT; empty when the file was refused before storing.
+    stored_name = models.CharField(max_length=255, blank=True)
+    size = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    content_type = models.CharField(max_length=50, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="file_user_created"),
+            # The sweep looks for unfinished files only; a partial index stays tiny.
+            models.Index(
+                fields=["status", "queued_at"],
+                name="file_unfinished",
+                condition=Q(status__in=["queued", "processing"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+    @property
+    def path(self) -> Path | None:
+        return Path(settings.UPLOAD_ROOT) / self.stored_name if self.stored_name else None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+
+class Prediction(models.Model):
+    """The model's verdict on one file; one-to-one with the file so a redelivered task cannot duplicate it."""
+
+    file = models.OneToOneField(AudioFile, on_delete=models.CASCADE, related_name="prediction")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="predictions")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="predictions")
+    # Copied from the file so history filters and aggregates read this table alone.
+    uploaded_at = models.DateTimeField()
+    top_emotion = models.CharField(max_length=16, choices=EMOTION_CHOICES, db_index=True)
+    confidence = models.FloatField()
+    duration_s = models.FloatField()
+    p_neutral = models.FloatField()
+    p_calm = models.FloatField()
+    p_happy = models.FloatField()
+    p_sad = models.FloatField()
+    p_angry = models.FloatField()
+    p_fearful = models.FloatField()
+    p_disgust = models.FloatField()
+    p_surprised = models.FloatField()
+    timeline = models.JSONField(default=list, blank=True)
+    envelope = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+        indexes = [
+            # Covers the history distribution and time series (index-only scans).
+            models.Index(fields=["user", "uploaded_at", "top_emotion"], name="pred_user_uploaded_emotion"),
+            models.Index(fields=["user", "model_version"], name="pred_user_model"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.file} -> {self.top_emotion}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("predictions:prediction", args=[self.pk])
+
+    @property
+    def probabilities(self) -> dict[str, float]:
+        return {e: getattr(self, f"p_{e}") for e in EMOTIONS}

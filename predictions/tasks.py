@@ -1,0 +1,64 @@
+"""Celery tasks: thin wrappers taking ids.  All logic lives in ``predictions.services``.
+
+Worker model: prefork pool, and the model is loaded in each child by ``worker_process_init``.
+TensorFlow must never be initialised in the prefork parent (its thread pools do not survive fork and
+the children deadlock), so this module imports nothing heavy at import time; the parent only
+imports Django and Celery.  Loading in ``worker_process_init`` (rather than on the first task) keeps
+the first file's latency low; ``CELERY_WORKER_PROC_ALIVE_TIMEOUT`` is raised so the parent waits for
+a child that is still loading.  A child that is recycled (max-tasks-per-child) loads it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_process_init
+from django.db import DatabaseError, InterfaceError, OperationalError
+
+from predictions import services
+
+logger = logging.getLogger(__name__)
+
+# Worth another try: the database or the filesystem hiccupped.  Bad audio is never retried.
+TRANSIENT = (OperationalError, InterfaceError, DatabaseError, OSError)
+MAX_RETRIES = 3
+
+
+@worker_process_init.connect
+def load_model_in_child(**kwargs) -> None:
+    try:
+        services.warm_predictor()
+    except Exception:  # the first task will try again and record a clear failure if it must
+        logger.exception("could not load the model at worker start")
+
+
+@shared_task(
+    bind=True, name="predictions.process_file", acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES
+)
+def process_file(self, file_id: int) -> str:
+    """Analyse one uploaded file (by id) and store its prediction; idempotent."""
+    try:
+        return services.process_file(file_id)
+    except SoftTimeLimitExceeded:
+        services.fail_file(file_id, services.TIMED_OUT)
+        return "failed"
+    except TRANSIENT as exc:
+        if self.request.retries >= self.max_retries:
+            logger.exception("file %s: giving up after %d retries", file_id, self.request.retries)
+            services.fail_file(file_id, services.INTERNAL)
+            return "failed"
+        # Exponential back-off with jitter: 2, 4, 8 s (+ up to 1 s).
+        raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1) + random.random()) from exc
+    except Exception:
+        logger.exception("file %s: unexpected error", file_id)
+        services.fail_file(file_id, services.INTERNAL)
+        return "failed"
+
+
+@shared_task(name="predictions.sweep_stuck", acks_late=True)
+def sweep_stuck() -> dict[str, int]:
+    """Re-queue files stuck queued/processing past their timeout (run by Celery beat)."""
+    return services.sweep_stuck()

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from predictions import views
+
+app_name = "predictions"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("upload/", views.upload, name="upload"),
+    path("jobs/<int:pk>/", views.job_detail, name="job"),
+    path("jobs/<int:pk>/status.json", views.job_status, name="job_status"),
+    path("predictions/<int:pk>/", views.prediction_detail, name="prediction"),
+    path("predictions/<int:pk>/audio/", views.prediction_audio, name="audio"),
+    path("history/", views.history_page, name="history"),
+    path("history.csv", views.history_csv, name="history_csv"),
+]
