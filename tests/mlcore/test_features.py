@@ -1,0 +1,134 @@
+"""Feature extractors: fixed shapes, determinism, padding, gain invariance; the train-only Standardizer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from audio_factory import voiced
+
+from mlcore.errors import FeatureError
+from mlcore.features import (
+    Standardizer,
+    available,
+    extractor_from_json,
+    extractor_to_json,
+    get_extractor,
+)
+
+SR = 22050
+
+
+@pytest.fixture(scope="module")
+def speech() -> np.ndarray:
+    return voiced(np.random.default_rng(5), seconds=3.0, sr=SR)
+
+
+def _relative_change(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(a - b) / np.linalg.norm(a))
+
+
+def test_the_three_extractors_are_registered():
+    assert available() == ["logmel-stats", "spectral-stack", "zcr-rms-mfcc"]
+
+
+@pytest.mark.parametrize("name", available())
+def test_extractor_output_is_finite_float32_of_its_declared_shape_and_deterministic(name, speech):
+    extractor = get_extractor(name)
+    first = extractor(speech)
+    assert first.shape == extractor.output_shape
+    assert first.dtype == np.float32
+    assert np.all(np.isfinite(first))
+    assert np.array_equal(extractor(speech.copy()), first)
+
+
+@pytest.mark.parametrize(("name", "shape"), [("zcr-rms-mfcc", (2376,)), ("spectral-stack", (160, 275))])
+def test_short_clip_is_padded_to_the_fixed_shape(name, shape, rng):
+    extractor = get_extractor(name)
+    one_second = voiced(rng, seconds=1.0, sr=SR)
+    out = extractor(one_second)
+    assert out.shape == shape == extractor.output_shape
+    assert np.all(np.isfinite(out))
+
+
+def test_zcr_rms_mfcc_pads_the_missing_end_with_silence(rng):
+    out = get_extractor("zcr-rms-mfcc")(voiced(rng, seconds=1.0, sr=SR))
+    zcr, rms = out[:108], out[108:216]
+    # 1 s minus the 0.6 s offset leaves 0.4 s (~17 frames) of speech, then zero padding.
+    assert np.all(rms[:15] > 0.01) and np.all(rms[25:] == 0) and np.all(zcr[25:] == 0)
+
+
+def test_logmel_stats_handles_a_half_second_clip(rng):
+    extractor = get_extractor("logmel-stats")
+    out = extractor(voiced(rng, seconds=0.5, sr=SR))
+    assert out.shape == extractor.output_shape and np.all(np.isfinite(out))
+
+
+def test_logmel_stats_is_gain_invariant_unlike_the_original_vector(speech):
+    logmel = get_extractor("logmel-stats")
+    assert _relative_change(logmel(speech), logmel(0.1 * speech)) < 1e-3
+    # The 1D-CNN app's vector carries absolute RMS and MFCC energy: the contrast shows the check bites.
+    original = get_extractor("zcr-rms-mfcc")
+    assert _relative_change(original(speech), original(0.1 * speech)) > 0.1
+
+
+def test_logmel_stats_pooled_frames_equal_the_call(speech):
+    extractor = get_extractor("logmel-stats")
+    frames = extractor.frame_features(speech)
+    assert frames.shape == (1 + speech.size // extractor.hop_length, extractor.frame_dim)
+    np.testing.assert_array_equal(extractor.pool(frames), extractor(speech))
+
+
+def test_logmel_stats_pooled_window_is_close_to_extracting_the_window_alone(speech):
+    extractor = get_extractor("logmel-stats")
+    frames = extractor.frame_features(speech)
+    start, stop = int(1.0 * extractor.frames_per_second), int(2.0 * extractor.frames_per_second)
+    window = speech[start * extractor.hop_length : stop * extractor.hop_length]
+    # Only the window's edge frames differ (they see neighbouring audio instead of reflected padding).
+    assert _relative_change(extractor(window), extractor.pool(frames[start:stop])) < 0.02
+
+
+def test_unknown_extractor_or_parameter_raises_feature_error():
+    with pytest.raises(FeatureError, match="Unknown feature extractor 'mfcc'; choose one of logmel-stats"):
+        get_extractor("mfcc")
+    with pytest.raises(FeatureError, match="Bad parameters for feature extractor 'logmel-stats'"):
+        get_extractor("logmel-stats", n_bands=3)
+
+
+def test_extractor_round_trips_through_its_json_spec():
+    extractor = get_extractor("spectral-stack", max_frames=90, n_mfcc=13)
+    spec = extractor_to_json(extractor)
+    assert spec["name"] == "spectral-stack" and spec["params"]["max_frames"] == 90
+    rebuilt = extractor_from_json(spec)
+    assert rebuilt == extractor and rebuilt.output_shape == (90, 3 * 13 + 12 + 128 + 15)
+
+
+def test_standardizer_is_fitted_on_the_training_rows_only(rng):
+    train = rng.normal(loc=[5.0, -2.0, 0.0], scale=[2.0, 0.5, 1.0], size=(500, 3)).astype(np.float32)
+    test = rng.normal(loc=100.0, scale=30.0, size=(50, 3)).astype(np.float32)
+    scaler = Standardizer.fit(train)
+    np.testing.assert_allclose(scaler.mean, train.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(scaler.scale, train.std(axis=0), rtol=1e-5)
+    z = scaler.transform(train)
+    assert z.dtype == np.float32
+    np.testing.assert_allclose(z.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(z.std(axis=0), 1, atol=1e-4)
+    # Test rows are transformed with the training statistics, so they stay far from zero.
+    assert np.all(scaler.transform(test).mean(axis=0) > 10)
+
+
+def test_standardizer_scales_per_channel_over_frames_and_survives_constant_channels(rng):
+    x = rng.normal(size=(20, 160, 4)).astype(np.float32)
+    x[..., 3] = 7.0
+    scaler = Standardizer.fit(x)
+    z = scaler.transform(x)
+    assert z.shape == x.shape
+    np.testing.assert_allclose(z.reshape(-1, 4)[:, :3].std(axis=0), 1, atol=1e-4)
+    assert scaler.scale[3] == 1.0 and np.all(z[..., 3] == 0)
+
+
+def test_standardizer_round_trips_through_json(rng):
+    scaler = Standardizer.fit(rng.normal(size=(100, 6)))
+    again = Standardizer.from_json(scaler.to_json())
+    assert again == scaler
+    x = rng.normal(size=(10, 6)).astype(np.float32)
+    np.testing.assert_array_equal(again.transform(x), scaler.transform(x))
