@@ -29,13 +29,17 @@ def _default_numba_cache() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     _default_numba_cache()
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m mlcore", description="serweb speech emotion engine")
     sub = parser.add_subparsers(dest="command", required=True)
+    # Only the chosen command's module is imported, so `predict` never pays for training imports.
+    chosen = next((a for a in argv if not a.startswith("-")), None)
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
         p = sub.add_parser(name, help=help_text, description=help_text)
-        getattr(module, f"add_arguments_{name}")(p)
-        p.set_defaults(_run=getattr(module, f"run_{name}"))
+        if name == chosen:
+            module = importlib.import_module(module_name)
+            getattr(module, f"add_arguments_{name}")(p)
+            p.set_defaults(_run=getattr(module, f"run_{name}"))
     args = parser.parse_args(argv)
     from mlcore.errors import MlcoreError
 

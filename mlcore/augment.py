@@ -98,6 +98,8 @@ _STEPS: dict[str, Step] = {
 RECIPES: dict[str, tuple[str, ...]] = {
     "cnn1d": ("noise", "stretch", "pitch", "speed", "shift"),
     "cnn-bilstm": ("noise", "stretch", "pitch"),
+    # serweb's stats-mlp: pitch and speed changes stand in for unseen voices (the test actors).
+    "serweb": ("noise", "pitch", "pitch", "speed", "speed", "stretch"),
 }
 
 

@@ -1,0 +1,151 @@
+"""Keras 3 model builders, registered by name with the features and training settings they expect.
+
+- ``cnn1d``: the original 1D-CNN app (five Conv1D blocks, ~7.2 M parameters) on ``zcr-rms-mfcc``.
+- ``cnn-bilstm``: the original CNN+BiLSTM app (Conv1D 64/128/128, BiLSTM 128 -> 64, MLP) on
+  ``spectral-stack``.
+- ``stats-mlp``: serweb's model: a regularised MLP on ``logmel-stats`` utterance functionals.  Small
+  enough to serve from NumPy (``mlcore.runtime``) without TensorFlow.
+
+TensorFlow/Keras are imported inside the builders only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from mlcore.errors import MlcoreError
+from mlcore.labels import N_CLASSES
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How an architecture is trained (the original apps' recipes for the reproductions)."""
+
+    batch_size: int = 64
+    epochs: int = 40
+    learning_rate: float = 1e-3
+    clipnorm: float | None = None
+    label_smoothing: float = 0.0
+    early_stopping_patience: int | None = None  # needs validation actors
+    reduce_lr_patience: int | None = None  # ReduceLROnPlateau on validation (or training) loss
+    augment: str | None = None  # recipe name in mlcore.augment
+    mixup_alpha: float = 0.0
+    weight_decay: float = 0.0
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    features: str
+    builder: Callable[..., Any]
+    train: TrainSettings = field(default_factory=TrainSettings)
+    feature_params: dict[str, Any] = field(default_factory=dict)
+
+
+def _cnn1d(input_shape: tuple[int, ...], n_classes: int = N_CLASSES) -> Any:
+    import keras
+    from keras import layers as L
+
+    def block(x: Any, filters: int, kernel: int, pool: int, dropout: float) -> Any:
+        x = L.Conv1D(filters, kernel, padding="same", activation="relu")(x)
+        x = L.BatchNormalization()(x)
+        x = L.MaxPooling1D(pool_size=pool, strides=2, padding="same")(x)
+        return L.Dropout(dropout)(x) if dropout else x
+
+    inputs = keras.Input(shape=input_shape)
+    x = L.Reshape((input_shape[0], 1))(inputs) if len(input_shape) == 1 else inputs
+    x = block(x, 512, 5, 5, 0.0)
+    x = block(x, 512, 5, 5, 0.2)
+    x = block(x, 256, 5, 5, 0.0)
+    x = block(x, 256, 3, 5, 0.2)
+    x = block(x, 128, 3, 3, 0.2)
+    x = L.Flatten()(x)
+    x = L.Dense(512, activation="relu")(x)
+    x = L.BatchNormalization()(x)
+    outputs = L.Dense(n_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="cnn1d")
+
+
+def _cnn_bilstm(input_shape: tuple[int, ...], n_classes: int = N_CLASSES) -> Any:
+    import keras
+    from keras import layers as L
+
+    inputs = keras.Input(shape=input_shape)
+    x = inputs
+    for filters in (64, 128, 128):
+        x = L.Conv1D(filters, 3, padding="same")(x)
+        x = L.BatchNormalization()(x)
+        x = L.Activation("relu")(x)
+    x = L.Bidirectional(L.LSTM(128, return_sequences=True))(x)
+    x = L.Bidirectional(L.LSTM(64))(x)
+    x = L.Dense(128, activation="relu")(x)
+    x = L.Dropout(0.4)(x)
+    x = L.Dense(64, activation="relu")(x)
+    x = L.Dropout(0.3)(x)
+    outputs = L.Dense(n_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="cnn_bilstm")
+
+
+def _stats_mlp(input_shape: tuple[int, ...], n_classes: int = N_CLASSES) -> Any:
+    import keras
+    from keras import layers as L
+
+    inputs = keras.Input(shape=input_shape)
+    x = L.GaussianNoise(0.15)(inputs)
+    for units, dropout in ((512, 0.4), (256, 0.4)):
+        x = L.Dense(units)(x)
+        x = L.BatchNormalization()(x)
+        x = L.Activation("gelu")(x)
+        x = L.Dropout(dropout)(x)
+    outputs = L.Dense(n_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="stats_mlp")
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "cnn1d": Architecture(
+        "cnn1d",
+        "zcr-rms-mfcc",
+        _cnn1d,
+        TrainSettings(batch_size=64, epochs=40, reduce_lr_patience=2, augment="cnn1d"),
+    ),
+    "cnn-bilstm": Architecture(
+        "cnn-bilstm",
+        "spectral-stack",
+        _cnn_bilstm,
+        TrainSettings(
+            batch_size=32,
+            epochs=50,
+            clipnorm=1.0,
+            label_smoothing=0.1,
+            early_stopping_patience=8,
+            augment="cnn-bilstm",
+        ),
+    ),
+    "stats-mlp": Architecture(
+        "stats-mlp",
+        "logmel-stats",
+        _stats_mlp,
+        TrainSettings(
+            batch_size=64,
+            epochs=80,
+            learning_rate=1e-3,
+            label_smoothing=0.1,
+            augment="serweb",
+            mixup_alpha=0.2,
+            weight_decay=1e-4,
+        ),
+    ),
+}
+
+
+def get_architecture(name: str) -> Architecture:
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        raise MlcoreError(f"Unknown architecture {name!r}; choose one of {', '.join(sorted(ARCHITECTURES))}.") from None
+
+
+def build(name: str, *, input_shape: tuple[int, ...], n_classes: int = N_CLASSES) -> Any:
+    """Build the uncompiled Keras model ``name`` for inputs of ``input_shape`` (no batch axis)."""
+    return get_architecture(name).builder(tuple(input_shape), n_classes)

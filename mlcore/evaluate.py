@@ -1,0 +1,119 @@
+"""Metrics and held-out evaluation of a bundle.
+
+``python -m mlcore evaluate BUNDLE --data DIR --actors 17-20`` runs the bundle's predictor (the same
+code path the platform serves) on every clip of the given actors and writes accuracy, macro/micro/
+weighted F1, per-class accuracy, the classification report and the confusion matrix (JSON and PNG)
+into the bundle, refreshing its manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlcore.labels import EMOTIONS
+
+
+def compute_metrics(y_true: np.ndarray, probs: np.ndarray, *, labels: tuple[str, ...] = EMOTIONS) -> dict[str, Any]:
+    """Classification metrics from true class indices (n,) and probabilities (n, n_classes)."""
+    from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(probs).argmax(axis=1)
+    idx = list(range(len(labels)))
+    cm = confusion_matrix(y_true, y_pred, labels=idx)
+    support = cm.sum(axis=1)
+    per_class = {labels[i]: (float(cm[i, i] / support[i]) if support[i] else None) for i in idx}
+    report = classification_report(y_true, y_pred, labels=idx, target_names=list(labels), output_dict=True, zero_division=0)
+    return {
+        "n": int(len(y_true)),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=idx, average="macro", zero_division=0)),
+        "micro_f1": float(f1_score(y_true, y_pred, labels=idx, average="micro", zero_division=0)),
+        "weighted_f1": float(f1_score(y_true, y_pred, labels=idx, average="weighted", zero_division=0)),
+        "per_class_accuracy": per_class,
+        "classification_report": report,
+        "labels": list(labels),
+        "confusion_matrix": cm.tolist(),
+    }
+
+
+def plot_confusion(cm: list[list[int]], labels: list[str], path: Path, *, title: str = "") -> None:
+    """Row-normalised confusion matrix heatmap with counts, saved as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    m = np.asarray(cm, dtype=float)
+    norm = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(j, i, int(m[i, j]), ha="center", va="center", color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def evaluate_bundle(bundle_path: Path, *, data: Path, actors: set[int]) -> dict[str, Any]:
+    """Predict every clip of ``actors`` with the bundle's predictor; returns the metrics."""
+    from tqdm import tqdm
+
+    from mlcore.datasets import list_clips
+    from mlcore.inference import Predictor
+
+    predictor = Predictor(bundle_path)
+    clips = list_clips(data, actors=actors)
+    probs, y_true, failed = [], [], []
+    batch = 32
+    for i in tqdm(range(0, len(clips), batch), desc="evaluate", unit="batch"):
+        chunk = clips[i : i + batch]
+        for clip, result in zip(chunk, predictor.predict_many([c.path for c in chunk])):
+            if isinstance(result, Exception):
+                failed.append({"file": clip.path.name, "error": str(result)})
+                continue
+            probs.append([result.probabilities[e] for e in predictor.labels])
+            y_true.append(clip.emotion_index)
+    metrics = compute_metrics(np.array(y_true), np.array(probs))
+    metrics["actors"] = sorted(actors)
+    metrics["failed"] = failed
+    return metrics
+
+
+def add_arguments_evaluate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bundle", type=Path)
+    p.add_argument("--data", type=Path, required=True, help="RAVDESS folder (Actor_XX subfolders)")
+    p.add_argument("--actors", default="17-20", help="held-out actors, e.g. 17-20")
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from mlcore.bundle import load_bundle, update_metrics
+    from mlcore.datasets import parse_actors
+
+    load_bundle(args.bundle)
+    actors = parse_actors(args.actors)
+    trained_on = set(json.loads((args.bundle / "config.json").read_text()).get("train_actors", []))
+    overlap = sorted(actors & trained_on)
+    if overlap:
+        print(f"warning: actors {overlap} were in this bundle's training set; these figures are not held-out")
+    m = evaluate_bundle(args.bundle, data=args.data, actors=actors)
+    m["held_out"] = not overlap
+    (args.bundle / "confusion_matrix.json").write_text(json.dumps({"labels": m["labels"], "matrix": m["confusion_matrix"]}) + "\n")
+    plot_confusion(m["confusion_matrix"], m["labels"], args.bundle / "confusion_matrix.png", title=f"actors {args.actors}")
+    update_metrics(args.bundle, {"evaluation": m})
+    print(f"accuracy {m['accuracy']:.3f}  macro-F1 {m['macro_f1']:.3f}  micro-F1 {m['micro_f1']:.3f}  weighted-F1 {m['weighted_f1']:.3f}")
+    for label, acc in m["per_class_accuracy"].items():
+        print(f"  {label:<10} {acc:.3f}" if acc is not None else f"  {label:<10} -")
+    return 0

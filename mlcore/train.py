@@ -1,0 +1,419 @@
+"""Training and cross-validation, always split by actor.
+
+``python -m mlcore train --data DIR --arch NAME --out BUNDLE [--actors 1-20] [--epochs N]``
+``python -m mlcore cv --data DIR --arch NAME --folds 5 [--out results.json]``
+
+Augmentation is applied after the split, to clips of training actors only: a clip's augmented
+copies enter a fold's training set only when its actor is a training actor of that fold, and are
+never evaluated.  Features of originals and augmented copies are cached on disk (NumPy ``.npy``,
+no pickles) because every fold reuses them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlcore.architectures import Architecture, get_architecture
+from mlcore.datasets import Clip, actor_folds, list_clips, parse_actors
+from mlcore.features import Standardizer, extractor_to_json, get_extractor
+from mlcore.labels import EMOTIONS, N_CLASSES
+
+DEFAULT_CACHE = Path(os.environ.get("SERWEB_CACHE_DIR", Path.home() / ".cache" / "serweb")) / "features"
+N_AUGMENTED_MAX = 8
+
+
+@dataclass
+class FeatureSet:
+    """Features of clips (``X``: (n, *feature_shape)), labels, actors, and whether a row is augmented."""
+
+    X: np.ndarray
+    y: np.ndarray
+    actors: np.ndarray
+    augmented: np.ndarray
+
+    def select(self, mask: np.ndarray) -> FeatureSet:
+        return FeatureSet(self.X[mask], self.y[mask], self.actors[mask], self.augmented[mask])
+
+
+def _clip_features(job: tuple[str, dict[str, Any], str | None, int, str]) -> list[np.ndarray]:
+    """Features of one clip and (when ``recipe``) its augmented copies, cached on disk."""
+    path, spec, recipe, seed, cache_dir = job
+    from mlcore.audio import load_audio
+    from mlcore.features import extractor_from_json
+
+    key = hashlib.sha256(json.dumps([spec, recipe, seed, Path(path).name], sort_keys=True).encode()).hexdigest()[:24]
+    cache = Path(cache_dir) / f"{key}.npy"
+    if cache.exists():
+        return list(np.load(cache, allow_pickle=False))
+    extractor = extractor_from_json(spec)
+    y = load_audio(path)
+    out = [extractor(y)]
+    if recipe:
+        from mlcore.augment import augment
+
+        # One generator per clip and seed: the same copies whatever the fold or process order.
+        rng = np.random.default_rng([seed, int(hashlib.md5(Path(path).name.encode()).hexdigest()[:8], 16)])
+        out += [extractor(a) for a in augment(y, sr=extractor.sr, rng=rng, recipe=recipe)]
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp.npy")
+    np.save(tmp, np.stack(out), allow_pickle=False)
+    os.replace(tmp, cache)
+    return out
+
+
+def extract_features(
+    clips: list[Clip],
+    *,
+    extractor: Any,
+    recipe: str | None = None,
+    augment_actors: set[int] | None = None,
+    seed: int = 0,
+    cache_dir: Path = DEFAULT_CACHE,
+    jobs: int | None = None,
+    progress: bool = True,
+) -> FeatureSet:
+    """Features for ``clips``; augmented copies only for clips whose actor is in ``augment_actors``."""
+    from tqdm import tqdm
+
+    spec = extractor_to_json(extractor)
+    work = [
+        (str(c.path), spec, recipe if augment_actors and c.actor in augment_actors else None, seed, str(cache_dir))
+        for c in clips
+    ]
+    jobs = jobs or min(4, os.cpu_count() or 1)
+    X: list[np.ndarray] = []
+    y: list[int] = []
+    actors: list[int] = []
+    augmented: list[bool] = []
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        results = pool.map(_clip_features, work, chunksize=4)
+        for clip, feats in tqdm(zip(clips, results), total=len(clips), desc="features", disable=not progress):
+            for i, f in enumerate(feats):
+                X.append(f)
+                y.append(clip.emotion_index)
+                actors.append(clip.actor)
+                augmented.append(i > 0)
+    return FeatureSet(np.stack(X).astype(np.float32), np.array(y), np.array(actors), np.array(augmented))
+
+
+def class_weights(y: np.ndarray, *, n_classes: int = N_CLASSES) -> np.ndarray:
+    """Balanced class weights (the neutral class has half the clips of the others).  Shape (n_classes,)."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    counts[counts == 0] = 1
+    return (counts.sum() / (n_classes * counts)).astype(np.float32)
+
+
+def _training_sequence(X: np.ndarray, y: np.ndarray, *, batch_size: int, mixup_alpha: float, seed: int) -> Any:
+    import keras
+
+    weights = class_weights(y)
+    onehot = np.eye(N_CLASSES, dtype=np.float32)[y]
+
+    class MixupBatches(keras.utils.PyDataset):
+        """Shuffled batches with class-balanced sample weights and optional mixup."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.rng = np.random.default_rng(seed)
+            self.order = self.rng.permutation(len(X))
+
+        def __len__(self) -> int:
+            return int(np.ceil(len(X) / batch_size))
+
+        def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            idx = self.order[i * batch_size : (i + 1) * batch_size]
+            xb, yb, wb = X[idx], onehot[idx], weights[y[idx]]
+            if mixup_alpha > 0:
+                lam = self.rng.beta(mixup_alpha, mixup_alpha, size=len(idx)).astype(np.float32)
+                lam = np.maximum(lam, 1 - lam)
+                j = self.rng.permutation(len(idx))
+                shape = (-1,) + (1,) * (xb.ndim - 1)
+                xb = lam.reshape(shape) * xb + (1 - lam.reshape(shape)) * xb[j]
+                yb = lam[:, None] * yb + (1 - lam[:, None]) * yb[j]
+                wb = lam * wb + (1 - lam) * wb[j]
+            return xb, yb, wb
+
+        def on_epoch_end(self) -> None:
+            self.order = self.rng.permutation(len(X))
+
+    return MixupBatches()
+
+
+def _epoch_bar(epochs: int, desc: str) -> Any:
+    import keras
+    from tqdm import tqdm
+
+    class EpochBar(keras.callbacks.Callback):
+        def on_train_begin(self, logs: Any = None) -> None:
+            self.bar = tqdm(total=epochs, desc=desc, unit="epoch")
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            self.bar.set_postfix({k: f"{v:.3f}" for k, v in (logs or {}).items() if "accuracy" in k or "loss" in k})
+            self.bar.update(1)
+
+        def on_train_end(self, logs: Any = None) -> None:
+            self.bar.close()
+
+    return EpochBar()
+
+
+def fit(
+    arch: Architecture,
+    train: FeatureSet,
+    *,
+    val: FeatureSet | None = None,
+    epochs: int | None = None,
+    seed: int = 0,
+    desc: str = "train",
+    checkpoint: Path | None = None,
+) -> tuple[Any, Standardizer, dict[str, list[float]]]:
+    """Fit ``arch`` on ``train`` (standardiser fitted on ``train`` only).  Returns model, scaler, history."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    s = arch.train
+    scaler = Standardizer.fit(train.X)
+    Xtr = scaler.transform(train.X)
+    model = get_architecture(arch.name).builder(Xtr.shape[1:], N_CLASSES)
+    opt_kwargs: dict[str, Any] = {"learning_rate": s.learning_rate}
+    if s.clipnorm:
+        opt_kwargs["clipnorm"] = s.clipnorm
+    optimizer = keras.optimizers.AdamW(weight_decay=s.weight_decay, **opt_kwargs) if s.weight_decay else keras.optimizers.Adam(**opt_kwargs)
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=s.label_smoothing),
+        metrics=["accuracy"],
+    )
+    callbacks: list[Any] = [_epoch_bar(epochs or s.epochs, desc)]
+    validation = None
+    monitor = "loss"
+    if val is not None and len(val.X):
+        validation = (scaler.transform(val.X), np.eye(N_CLASSES, dtype=np.float32)[val.y])
+        monitor = "val_loss"
+    if s.reduce_lr_patience:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.4, patience=s.reduce_lr_patience, min_lr=1e-6))
+    if s.early_stopping_patience and validation is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=s.early_stopping_patience, restore_best_weights=True))
+        if checkpoint is not None:
+            callbacks.append(keras.callbacks.ModelCheckpoint(str(checkpoint), monitor="val_loss", save_best_only=True, save_weights_only=True))
+    data = _training_sequence(Xtr, train.y, batch_size=s.batch_size, mixup_alpha=s.mixup_alpha, seed=seed)
+    hist = model.fit(data, validation_data=validation, epochs=epochs or s.epochs, callbacks=callbacks, verbose=0)
+    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    return model, scaler, history
+
+
+def predict_proba(model: Any, scaler: Standardizer, X: np.ndarray) -> np.ndarray:
+    """Model probabilities for feature rows.  Shape (n, n_classes)."""
+    return np.asarray(model.predict(scaler.transform(X), batch_size=256, verbose=0))
+
+
+def split_validation(train_actors: set[int], *, n: int) -> tuple[set[int], set[int]]:
+    """Hold out ``n`` training actors (one male, one female when n == 2) for early stopping."""
+    ordered = sorted(train_actors)
+    val = set(ordered[-n:]) if n else set()
+    return train_actors - val, val
+
+
+def save_curves(history: dict[str, list[float]], out: Path) -> None:
+    """history.json and curves.png (loss/accuracy per epoch) in ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    (out / "history.json").write_text(json.dumps(history, indent=1) + "\n")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key in zip(axes, ("loss", "accuracy")):
+        for k, v in history.items():
+            if k.endswith(key):
+                ax.plot(range(1, len(v) + 1), v, label=k)
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "curves.png", dpi=80)
+    plt.close(fig)
+
+
+def train_bundle(
+    data: Path,
+    *,
+    arch_name: str,
+    out: Path,
+    actors: set[int],
+    epochs: int | None = None,
+    val_actors: int = 0,
+    seed: int = 0,
+    name: str | None = None,
+    extra_metrics: dict[str, Any] | None = None,
+) -> Path:
+    """Train ``arch_name`` on ``actors`` and write a bundle to ``out``."""
+    from mlcore.bundle import save_bundle, write_manifest
+
+    arch = get_architecture(arch_name)
+    extractor = get_extractor(arch.features, **arch.feature_params)
+    clips = list_clips(data, actors=actors)
+    train_actors, held = split_validation(actors, n=val_actors)
+    feats = extract_features(clips, extractor=extractor, recipe=arch.train.augment, augment_actors=train_actors, seed=seed)
+    train_set = feats.select(np.isin(feats.actors, list(train_actors)))
+    val_set = feats.select(np.isin(feats.actors, list(held)) & ~feats.augmented) if held else None
+    t0 = time.time()
+    model, scaler, history = fit(arch, train_set, val=val_set, epochs=epochs, seed=seed, desc=f"train {arch_name}")
+    config = {
+        "name": name or f"{arch_name}-{time.strftime('%Y%m%d')}",
+        "architecture": arch_name,
+        "input_shape": list(train_set.X.shape[1:]),
+        "train": asdict(arch.train) | ({"epochs": epochs} if epochs else {}),
+        "train_actors": sorted(train_actors),
+        "val_actors": sorted(held),
+        "seed": seed,
+        "train_seconds": round(time.time() - t0, 1),
+        "window_s": 4.0,
+        "hop_s": 2.0,
+    }
+    save_bundle(out, model=model, extractor=extractor, scaler=scaler, labels=EMOTIONS, config=config, metrics=extra_metrics or {})
+    save_curves(history, Path(out))
+    write_manifest(Path(out))
+    return Path(out)
+
+
+def cross_validate(
+    data: Path,
+    *,
+    arch_name: str,
+    n_folds: int = 5,
+    actors: set[int] | None = None,
+    only_folds: list[int] | None = None,
+    epochs: int | None = None,
+    val_actors: int = 0,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """K-fold cross-validation by actor.  Returns per-fold and pooled metrics."""
+    from mlcore.evaluate import compute_metrics
+
+    arch = get_architecture(arch_name)
+    extractor = get_extractor(arch.features, **arch.feature_params)
+    clips = list_clips(data, actors=actors)
+    all_actors = sorted({c.actor for c in clips})
+    folds = actor_folds(all_actors, n_folds=n_folds)
+    feats = extract_features(clips, extractor=extractor, recipe=arch.train.augment, augment_actors=set(all_actors), seed=seed)
+    fold_results = []
+    y_true: list[int] = []
+    y_prob: list[np.ndarray] = []
+    for k, test_actors in enumerate(folds):
+        if only_folds and k not in only_folds:
+            continue
+        train_actors, held = split_validation(set(all_actors) - set(test_actors), n=val_actors)
+        train_set = feats.select(np.isin(feats.actors, list(train_actors)))
+        val_set = feats.select(np.isin(feats.actors, list(held)) & ~feats.augmented) if held else None
+        test_set = feats.select(np.isin(feats.actors, list(test_actors)) & ~feats.augmented)
+        t0 = time.time()
+        model, scaler, history = fit(arch, train_set, val=val_set, epochs=epochs, seed=seed + k, desc=f"fold {k + 1}/{n_folds}")
+        probs = predict_proba(model, scaler, test_set.X)
+        m = compute_metrics(test_set.y, probs)
+        fold_results.append(
+            {
+                "fold": k + 1,
+                "test_actors": sorted(test_actors),
+                "train_clips": int(len(train_set.X)),
+                "test_clips": int(len(test_set.X)),
+                "epochs_run": len(history.get("loss", [])),
+                "seconds": round(time.time() - t0, 1),
+                "accuracy": m["accuracy"],
+                "macro_f1": m["macro_f1"],
+            }
+        )
+        print(f"fold {k + 1}: actors {sorted(test_actors)} accuracy {m['accuracy']:.3f} macro-F1 {m['macro_f1']:.3f}", flush=True)
+        y_true.extend(test_set.y.tolist())
+        y_prob.append(probs)
+    pooled = compute_metrics(np.array(y_true), np.concatenate(y_prob))
+    accs = [f["accuracy"] for f in fold_results]
+    f1s = [f["macro_f1"] for f in fold_results]
+    return {
+        "protocol": f"{n_folds}-fold cross-validation by actor over actors {all_actors[0]}-{all_actors[-1]}",
+        "architecture": arch_name,
+        "features": extractor_to_json(extractor),
+        "folds": fold_results,
+        "mean_accuracy": float(np.mean(accs)),
+        "std_accuracy": float(np.std(accs)),
+        "mean_macro_f1": float(np.mean(f1s)),
+        "pooled": pooled,
+    }
+
+
+def _common_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, required=True, help="RAVDESS folder (Actor_XX subfolders)")
+    p.add_argument("--arch", required=True, help="cnn1d, cnn-bilstm or stats-mlp")
+    p.add_argument("--epochs", type=int, default=None, help="override the architecture's epoch count")
+    p.add_argument("--val-actors", type=int, default=None, help="training actors held out for early stopping")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _val_actors(args: argparse.Namespace) -> int:
+    if args.val_actors is not None:
+        return args.val_actors
+    return 2 if get_architecture(args.arch).train.early_stopping_patience else 0
+
+
+def add_arguments_train(p: argparse.ArgumentParser) -> None:
+    _common_arguments(p)
+    p.add_argument("--out", type=Path, required=True, help="bundle directory to write")
+    p.add_argument("--actors", default="1-20", help="training actors, e.g. 1-16")
+    p.add_argument("--name", default=None, help="model version name stored in the bundle")
+    p.add_argument("--cv-metrics", type=Path, default=None, help="cv results JSON to embed in metrics.json")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    extra = {"cv": json.loads(args.cv_metrics.read_text())} if args.cv_metrics else None
+    out = train_bundle(
+        args.data,
+        arch_name=args.arch,
+        out=args.out,
+        actors=parse_actors(args.actors),
+        epochs=args.epochs,
+        val_actors=_val_actors(args),
+        seed=args.seed,
+        name=args.name,
+        extra_metrics=extra,
+    )
+    print(f"bundle written to {out}")
+    return 0
+
+
+def add_arguments_cv(p: argparse.ArgumentParser) -> None:
+    _common_arguments(p)
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--only-fold", type=int, action="append", default=None, help="run only fold K (1-based); repeatable")
+    p.add_argument("--actors", default=None, help="restrict to these actors, e.g. 1-8")
+    p.add_argument("--out", type=Path, default=None, help="write the results JSON here")
+
+
+def run_cv(args: argparse.Namespace) -> int:
+    result = cross_validate(
+        args.data,
+        arch_name=args.arch,
+        n_folds=args.folds,
+        actors=parse_actors(args.actors) if args.actors else None,
+        only_folds=[k - 1 for k in args.only_fold] if args.only_fold else None,
+        epochs=args.epochs,
+        val_actors=_val_actors(args),
+        seed=args.seed,
+    )
+    print(
+        f"{args.arch}: accuracy {result['mean_accuracy']:.3f} ± {result['std_accuracy']:.3f}, "
+        f"macro-F1 {result['mean_macro_f1']:.3f} (pooled accuracy {result['pooled']['accuracy']:.3f})"
+    )
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
