@@ -44,7 +44,7 @@ def check_limits(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                 id="serweb.E004",
             )
         )
-    if settings.CELERY_BROKER_URL and settings.STUCK_PROCESSING_S <= settings.CELERY_TASK_TIME_LIMIT:
+    if not settings.CELERY_TASK_ALWAYS_EAGER and settings.STUCK_PROCESSING_S <= settings.CELERY_TASK_TIME_LIMIT:
         errors.append(
             checks.Warning(
                 "STUCK_PROCESSING_S is not above CELERY_TASK_TIME_LIMIT; the sweep may re-queue running files.",

@@ -86,19 +86,25 @@ class Job(models.Model):
         return counts
 
     def refresh_status(self) -> str:
-        """Recompute the job status from its files and store it."""
+        """Recompute the job status from its files and store it.
+
+        The job row is locked while counting, so of two workers finishing files of the same job at
+        once, the one that writes last has counted both files.
+        """
         from django.utils import timezone
 
-        c = self.counts()
-        total = sum(c.values())
-        if c["done"] + c["failed"] == total:
-            status = self.Status.FINISHED
-        elif c["processing"] or c["done"] or c["failed"]:
-            status = self.Status.PROCESSING
-        else:
-            status = self.Status.QUEUED
-        finished_at = timezone.now() if status == self.Status.FINISHED else None
-        Job.objects.filter(pk=self.pk).exclude(status=status).update(status=status, finished_at=finished_at)
+        with transaction.atomic():
+            Job.objects.select_for_update().filter(pk=self.pk).values_list("pk").first()
+            c = self.counts()
+            total = sum(c.values())
+            if c["done"] + c["failed"] == total:
+                status = self.Status.FINISHED
+            elif c["processing"] or c["done"] or c["failed"]:
+                status = self.Status.PROCESSING
+            else:
+                status = self.Status.QUEUED
+            finished_at = timezone.now() if status == self.Status.FINISHED else None
+            Job.objects.filter(pk=self.pk).exclude(status=status).update(status=status, finished_at=finished_at)
         self.status = status
         return status
 

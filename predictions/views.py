@@ -256,7 +256,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         result["database"] = "ok"
     except Exception as e:
         result["database"] = f"error: {type(e).__name__}"
-    if settings.CELERY_BROKER_URL:
+    if not settings.CELERY_BROKER_URL.startswith("memory://"):
         result["broker"] = _check_broker(settings.CELERY_BROKER_URL)
     else:
         result["broker"] = "not configured (tasks run in the web process)"

@@ -125,7 +125,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": BASE_DIR / "db.sqlite3",
+            "NAME": Path(env_str("SQLITE_PATH", str(BASE_DIR / "db.sqlite3"))),
             # Eager tasks write from the request thread; wait for the lock rather than fail.
             "OPTIONS": {"timeout": 20},
         }
@@ -165,6 +165,8 @@ UPLOAD_ROOT = Path(env_str("UPLOAD_ROOT", str(BASE_DIR / "var" / "uploads")))
 # Model bundles uploaded through the admin are unpacked here (shared by web and worker).
 MODEL_ROOT = Path(env_str("MODEL_ROOT", str(BASE_DIR / "var" / "models")))
 MEDIA_ROOT = UPLOAD_ROOT
+# Serve from the finders in development (no collectstatic needed); production serves STATIC_ROOT.
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- Upload limits ----------------------------------------------------------------------------------
 UPLOAD_MAX_FILE_BYTES = env_int("UPLOAD_MAX_FILE_BYTES", 50 * 1024 * 1024)
@@ -180,10 +182,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_PERMISSIONS = 0o640
 
 # --- Celery -----------------------------------------------------------------------------------------
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
 # Zero-config: without a broker, tasks run eagerly in the web process (errors are recorded on the
 # file by the task itself, so a failing file never breaks the upload request).
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_ALWAYS_EAGER = not env_str("CELERY_BROKER_URL")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "memory://"
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True

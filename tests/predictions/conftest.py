@@ -1,0 +1,192 @@
+"""Factories and fixtures for the platform tests: users, logged-in clients, model versions, predictions,
+synthetic uploads, and tasks run through Celery's eager mode unless a test starts a real worker."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from audio_factory import voiced
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.utils import timezone
+
+from mlcore.labels import EMOTIONS
+from predictions import services
+from predictions.models import AudioFile, Job, ModelVersion, Prediction
+from serweb.celery import app as celery_app
+
+PASSWORD = "correct-horse-battery-staple-7"
+
+
+@pytest.fixture(autouse=True)
+def private_storage(settings, tmp_path) -> Path:
+    """Each test stores uploads and unpacked bundles in its own folders."""
+    settings.UPLOAD_ROOT = tmp_path / "uploads"
+    settings.MODEL_ROOT = tmp_path / "models"
+    return settings.UPLOAD_ROOT
+
+
+@pytest.fixture(autouse=True)
+def eager_tasks(request):
+    """Run tasks in-process (Celery eager mode), except in tests that start a real worker."""
+    if "celery_worker" in request.fixturenames:
+        yield
+        return
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory) -> Path:
+    """A small but real bundle (Dense softmax over logmel-stats), independent of the shipped one."""
+    return build_bundle(tmp_path_factory.mktemp("bundles") / "tiny", name="tiny", seed=1)
+
+
+def build_bundle(out: Path, *, name: str, seed: int) -> Path:
+    import keras
+
+    from mlcore.bundle import save_bundle
+    from mlcore.features import Standardizer, get_extractor
+
+    keras.utils.set_random_seed(seed)
+    extractor = get_extractor("logmel-stats")
+    inputs = keras.Input((extractor.dim,))
+    model = keras.Model(inputs, keras.layers.Dense(len(EMOTIONS), activation="softmax")(inputs))
+    scaler = Standardizer(tuple([0.0] * extractor.dim), tuple([50.0] * extractor.dim))
+    config = {"name": name, "architecture": "stats-mlp", "window_s": 4.0, "hop_s": 2.0}
+    metrics = {"accuracy": 0.5, "confusion_matrix": np.eye(len(EMOTIONS), dtype=int).tolist()}
+    return save_bundle(
+        out, model=model, extractor=extractor, scaler=scaler, labels=EMOTIONS, config=config, metrics=metrics
+    )
+
+
+@pytest.fixture
+def model_version(db, tiny_bundle) -> ModelVersion:
+    """The active model: the shipped default bundle when it is installed, else the tiny test bundle."""
+    path = services.DEFAULT_BUNDLE if (services.DEFAULT_BUNDLE / "manifest.json").is_file() else tiny_bundle
+    version, _ = services.register_bundle(path, activate=True)
+    return version
+
+
+@pytest.fixture
+def make_user(db) -> Callable[..., object]:
+    def make(username: str = "alice", **extra):
+        return get_user_model().objects.create_user(username=username, password=PASSWORD, **extra)
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob")
+
+
+@pytest.fixture
+def alice_client(alice) -> Client:
+    client = Client()
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def bob_client(bob) -> Client:
+    client = Client()
+    client.force_login(bob)
+    return client
+
+
+@pytest.fixture
+def make_prediction(db) -> Callable[..., Prediction]:
+    """A finished file with a prediction, written directly (no audio, no model run)."""
+
+    def make(
+        user,
+        *,
+        emotion: str = "happy",
+        uploaded_at: datetime | None = None,
+        model: ModelVersion,
+        name: str = "clip.wav",
+        job: Job | None = None,
+    ) -> Prediction:
+        job = job or Job.objects.create(user=user, status=Job.Status.FINISHED)
+        f = AudioFile.objects.create(job=job, user=user, original_name=name, status=AudioFile.Status.DONE)
+        if uploaded_at is not None:
+            AudioFile.objects.filter(pk=f.pk).update(created_at=uploaded_at)
+            f.refresh_from_db()
+        probs = dict.fromkeys(EMOTIONS, 0.3 / 7)
+        probs[emotion] = 0.7
+        return Prediction.objects.create(
+            file=f,
+            user=user,
+            model_version=model,
+            uploaded_at=f.created_at,
+            top_emotion=emotion,
+            confidence=0.7,
+            duration_s=4.0,
+            **{f"p_{e}": p for e, p in probs.items()},
+            timeline=[],
+            envelope=[[-0.1, 0.1]] * 10,
+        )
+
+    return make
+
+
+# --- Synthetic uploads ---------------------------------------------------------------------------------
+def wav_bytes(rng: np.random.Generator, *, seconds: float = 2.0, sr: int = 22050, fmt: str = "WAV") -> bytes:
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, voiced(rng, seconds=seconds, sr=sr), sr, format=fmt)
+    return buf.getvalue()
+
+
+def upload_file(name: str, content: bytes) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, content, content_type="application/octet-stream")
+
+
+def zip_bytes(members: dict[str, bytes], *, compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=compression) as zf:
+        for name, data in members.items():
+            zf.writestr(zipfile.ZipInfo(name) if name.startswith("/") else name, data)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def post_upload(django_capture_on_commit_callbacks) -> Callable:
+    """POST files to /upload/ like a browser; queued tasks run (eagerly) once the upload commits."""
+
+    def post(client: Client, files: list[SimpleUploadedFile]):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post("/upload/", {"files": files})
+        return response
+
+    return post
+
+
+def job_status(client: Client, job_id: int) -> dict:
+    response = client.get(f"/jobs/{job_id}/status.json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def files_by_name(status: dict) -> dict[str, dict]:
+    return {f["name"]: f for f in status["files"]}
+
+
+def now() -> datetime:
+    return timezone.now()

@@ -1,0 +1,48 @@
+"""The prediction page: the data the charts read, the audio player, the accessible table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import upload_file, wav_bytes
+
+from mlcore.labels import EMOTIONS
+from predictions.models import Prediction
+
+pytestmark = pytest.mark.django_db
+
+
+def chart_data(html: str) -> dict:
+    start = html.index('<script id="prediction-data" type="application/json">') + len(
+        '<script id="prediction-data" type="application/json">'
+    )
+    return json.loads(html[start : html.index("</script>", start)])
+
+
+def test_a_long_recording_shows_its_timeline_waveform_and_all_probabilities(
+    alice_client, model_version, post_upload, rng
+):
+    post_upload(alice_client, [upload_file("long.wav", wav_bytes(rng, seconds=9))])
+    prediction = Prediction.objects.get()
+    html = alice_client.get(f"/predictions/{prediction.pk}/").content.decode()
+    data = chart_data(html)
+    assert data["labels"] == list(EMOTIONS)
+    assert sum(data["probabilities"]) == pytest.approx(1.0, abs=1e-6)
+    assert data["top_emotion"] == prediction.top_emotion and data["duration_s"] == pytest.approx(9.0, abs=0.01)
+    assert len(data["envelope"]) == 800 and all(lo <= hi for lo, hi in data["envelope"])
+    assert len(data["timeline"]) > 1
+    window = data["timeline"][0]
+    assert set(window) == {"start_s", "end_s", "probabilities"} and set(window["probabilities"]) == set(EMOTIONS)
+    assert (
+        f'<audio id="prediction-audio" controls preload="metadata" src="/predictions/{prediction.pk}/audio/">' in html
+    )
+    for canvas in ("probability-chart", "waveform-canvas", "timeline-canvas"):
+        assert f'<canvas id="{canvas}"' in html
+    assert html.count("<tr data-emotion=") == 8 and 'id="probability-table"' in html
+
+
+def test_a_short_recording_has_no_timeline_chart(alice_client, model_version, post_upload, rng):
+    post_upload(alice_client, [upload_file("short.wav", wav_bytes(rng, seconds=2))])
+    html = alice_client.get(f"/predictions/{Prediction.objects.get().pk}/").content.decode()
+    assert 'id="timeline-canvas"' not in html and 'id="probability-chart"' in html
