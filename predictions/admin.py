@@ -33,6 +33,9 @@ class BundleUploadForm(forms.ModelForm):
     def save(self, commit: bool = True) -> ModelVersion:
         return self.instance
 
+    def save_m2m(self) -> None:  # nothing to relate; the admin calls it after save_model
+        pass
+
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):

@@ -42,7 +42,7 @@ def test_history_and_csv_never_include_other_users_rows(
     assert "bobs-own.wav" in html and "alice-secret.wav" not in html
     csv = bob_client.get("/history.csv").getvalue().decode()
     assert "bobs-own.wav" in csv and "alice-secret.wav" not in csv
-    assert bob_client.get("/history/?model=%d" % model_version.pk).status_code == 200
+    assert bob_client.get(f"/history/?model={model_version.pk}").status_code == 200
 
 
 def test_the_audio_view_answers_range_requests_so_players_can_seek(alice_client, alices_prediction):

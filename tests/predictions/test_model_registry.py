@@ -1,0 +1,128 @@
+"""Model versions: exactly one active, the admin's activate action and bundle upload, register_model."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import build_bundle
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.db import IntegrityError, transaction
+from django.test import Client
+
+from predictions import services
+from predictions.models import ModelVersion
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(make_user) -> Client:
+    client = Client()
+    client.force_login(make_user("root", is_staff=True, is_superuser=True))
+    return client
+
+
+def zip_dir(path: Path) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for p in sorted(path.rglob("*")):
+            if p.is_file():
+                zf.write(p, p.relative_to(path).as_posix())
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def second_bundle(tmp_path_factory) -> Path:
+    return build_bundle(tmp_path_factory.mktemp("second") / "bundle", name="second", seed=7)
+
+
+def test_registering_the_same_bundle_twice_is_a_no_op(tiny_bundle, capsys):
+    call_command("register_model", str(tiny_bundle))
+    call_command("register_model", str(tiny_bundle), "--activate")
+    assert ModelVersion.objects.count() == 1
+    version = ModelVersion.objects.get()
+    assert version.is_active and version.name == "tiny" and version.metrics["accuracy"] == 0.5
+    assert "already registered" in capsys.readouterr().out
+
+
+def test_register_model_refuses_a_tampered_bundle_with_the_reason(tiny_bundle, tmp_path):
+    bad = shutil.copytree(tiny_bundle, tmp_path / "bad")
+    (bad / "labels.json").write_text(json.dumps(["x"] * 8))
+    with pytest.raises(Exception, match="does not match its manifest checksum"):
+        call_command("register_model", str(bad))
+    assert not ModelVersion.objects.exists()
+
+
+def test_exactly_one_version_is_active(tiny_bundle, second_bundle):
+    first, _ = services.register_bundle(tiny_bundle)
+    second, _ = services.register_bundle(second_bundle)
+    assert first.is_active and not ModelVersion.objects.get(pk=second.pk).is_active
+    second.activate()
+    assert list(ModelVersion.objects.filter(is_active=True)) == [second]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ModelVersion.objects.filter(pk=first.pk).update(is_active=True)
+
+
+def test_the_admin_activate_action_switches_the_active_version(admin_client, tiny_bundle, second_bundle):
+    first, _ = services.register_bundle(tiny_bundle)
+    second, _ = services.register_bundle(second_bundle)
+    url = "/admin/predictions/modelversion/"
+    response = admin_client.post(url, {"action": "activate", "_selected_action": [second.pk]}, follow=True)
+    assert "is now the active model" in response.content.decode()
+    assert ModelVersion.objects.get(is_active=True) == second
+    response = admin_client.post(url, {"action": "activate", "_selected_action": [first.pk, second.pk]}, follow=True)
+    assert "Select exactly one" in response.content.decode()
+    assert ModelVersion.objects.get(is_active=True) == second
+
+
+def test_the_admin_registers_an_uploaded_bundle_after_checking_it(admin_client, tiny_bundle, second_bundle, settings):
+    services.register_bundle(tiny_bundle)
+    upload = SimpleUploadedFile("second.zip", zip_dir(second_bundle), content_type="application/zip")
+    response = admin_client.post("/admin/predictions/modelversion/add/", {"bundle_zip": upload})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    version = ModelVersion.objects.get(name="second")
+    assert not version.is_active and version.path.is_relative_to(settings.MODEL_ROOT)
+    assert (version.path / "manifest.json").is_file()
+    page = admin_client.get(f"/admin/predictions/modelversion/{version.pk}/change/")
+    assert page.context["model_metrics"]["confusion_matrix"][0][0] == 1 and page.context["prediction_count"] == 0
+
+
+def test_the_admin_refuses_a_tampered_bundle_with_the_reason(admin_client, second_bundle, tmp_path, settings):
+    bad = shutil.copytree(second_bundle, tmp_path / "tampered")
+    (bad / "metrics.json").write_text('{"accuracy": 0.99}\n')
+    upload = SimpleUploadedFile("tampered.zip", zip_dir(bad), content_type="application/zip")
+    response = admin_client.post("/admin/predictions/modelversion/add/", {"bundle_zip": upload})
+    assert response.status_code == 200
+    assert "Bundle refused" in response.content.decode() and "checksum" in response.content.decode()
+    assert not ModelVersion.objects.exists()
+    assert not any(Path(settings.MODEL_ROOT).glob("*/manifest.json"))
+
+
+def test_the_admin_refuses_a_zip_that_is_not_a_bundle(admin_client):
+    upload = SimpleUploadedFile("x.zip", b"PK\x05\x06" + b"\0" * 18, content_type="application/zip")
+    response = admin_client.post("/admin/predictions/modelversion/add/", {"bundle_zip": upload})
+    assert response.status_code == 200 and "Bundle refused" in response.content.decode()
+
+
+def test_jobs_files_and_predictions_are_read_only_in_the_admin(admin_client, alice, make_prediction, model_version):
+    prediction = make_prediction(alice, model=model_version)
+    assert admin_client.get("/admin/predictions/prediction/?top_emotion=happy").status_code == 200
+    page = admin_client.get(f"/admin/predictions/prediction/{prediction.pk}/change/")
+    assert page.status_code == 200 and not page.context["has_change_permission"]
+    assert admin_client.get("/admin/predictions/job/add/").status_code == 403
+    assert admin_client.get("/admin/predictions/audiofile/?status=done").status_code == 200
+
+
+def test_the_shipped_bundle_is_registered_on_first_setup_when_installed(db):
+    if not (services.DEFAULT_BUNDLE / "manifest.json").is_file():
+        pytest.skip("the shipped default bundle is not installed yet")
+    ModelVersion.objects.all().delete()
+    services.register_default_bundle_on_first_setup()
+    version = ModelVersion.objects.get()
+    assert version.is_active and version.bundle_path == "mlcore/models/default"

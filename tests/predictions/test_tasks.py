@@ -1,0 +1,155 @@
+"""The inference task: idempotent, retried only for transient errors, and rescued by the sweep."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from conftest import upload_file, wav_bytes
+from django.core.management import call_command
+from django.utils import timezone
+
+from predictions import services, tasks
+from predictions.models import AudioFile, Job, Prediction
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def queued_file(alice, rng, private_storage) -> AudioFile:
+    """A stored, queued file whose task has not run (as if its message were still in the broker)."""
+    path = private_storage / "q.wav"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(wav_bytes(rng, seconds=3))
+    job = Job.objects.create(user=alice)
+    return AudioFile.objects.create(
+        job=job,
+        user=alice,
+        original_name="q.wav",
+        stored_name="q.wav",
+        content_type="audio/wav",
+        queued_at=timezone.now(),
+    )
+
+
+def test_running_the_task_twice_gives_one_prediction_with_the_same_values(queued_file, model_version):
+    assert tasks.process_file.apply(args=[queued_file.pk]).get() == "done"
+    first = Prediction.objects.get()
+    assert tasks.process_file.apply(args=[queued_file.pk]).get() == "skipped"
+    assert Prediction.objects.count() == 1
+    again = Prediction.objects.get()
+    assert again.pk == first.pk and again.probabilities == first.probabilities
+    queued_file.refresh_from_db()
+    assert queued_file.status == "done" and queued_file.attempts == 1
+
+
+def test_a_redelivery_after_a_crash_mid_processing_overwrites_nothing_twice(queued_file, model_version):
+    # The worker died after claiming the file: status processing, no prediction.  Redelivery finishes it.
+    AudioFile.objects.filter(pk=queued_file.pk).update(status="processing", attempts=1, started_at=timezone.now())
+    assert tasks.process_file.apply(args=[queued_file.pk]).get() == "done"
+    queued_file.refresh_from_db()
+    assert queued_file.status == "done" and queued_file.attempts == 2
+    assert Prediction.objects.filter(file=queued_file).count() == 1
+    assert queued_file.job.files.get().prediction.model_version == model_version
+
+
+def test_the_sweep_requeues_a_file_stranded_in_processing(
+    queued_file, model_version, django_capture_on_commit_callbacks
+):
+    long_ago = timezone.now() - timedelta(hours=2)
+    AudioFile.objects.filter(pk=queued_file.pk).update(status="processing", attempts=1, started_at=long_ago)
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("sweep_stuck")
+    queued_file.refresh_from_db()
+    assert queued_file.status == "done"
+    assert Prediction.objects.filter(file=queued_file).exists()
+    assert Job.objects.get().status == "finished"
+
+
+def test_the_sweep_requeues_a_file_whose_message_was_lost(
+    queued_file, model_version, django_capture_on_commit_callbacks
+):
+    AudioFile.objects.filter(pk=queued_file.pk).update(queued_at=timezone.now() - timedelta(hours=2))
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.sweep_stuck()
+    assert result == {"requeued": 1, "failed": 0}
+    assert Prediction.objects.filter(file=queued_file).exists()
+
+
+def test_the_sweep_leaves_recent_and_finished_files_alone(queued_file, model_version):
+    assert services.sweep_stuck() == {"requeued": 0, "failed": 0}
+    queued_file.refresh_from_db()
+    assert queued_file.status == "queued"
+
+
+def test_a_file_that_killed_the_worker_every_time_fails_for_good(queued_file, model_version, settings):
+    AudioFile.objects.filter(pk=queued_file.pk).update(
+        status="processing", attempts=settings.PROCESSING_MAX_ATTEMPTS, started_at=timezone.now() - timedelta(hours=2)
+    )
+    assert services.sweep_stuck() == {"requeued": 0, "failed": 1}
+    queued_file.refresh_from_db()
+    assert queued_file.status == "failed" and "after 3 attempts" in queued_file.error
+
+
+def test_transient_database_errors_are_retried_with_backoff(queued_file, model_version, monkeypatch):
+    from django.db import OperationalError
+
+    real = services.process_file
+    calls = []
+
+    def flaky(file_id):
+        calls.append(file_id)
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(file_id)
+
+    monkeypatch.setattr(services, "process_file", flaky)
+    assert tasks.process_file.apply(args=[queued_file.pk]).get() == "done"
+    assert len(calls) == 2
+
+
+def test_bad_audio_is_a_final_failure_and_not_retried(queued_file, model_version, private_storage):
+    (private_storage / "q.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")
+    assert tasks.process_file.apply(args=[queued_file.pk]).get() == "failed"
+    queued_file.refresh_from_db()
+    assert queued_file.status == "failed" and "could not be decoded" in queued_file.error
+    assert queued_file.attempts == 1
+
+
+def test_the_task_message_holds_only_the_file_id(queued_file):
+    message = tasks.process_file.s(queued_file.pk)
+    assert message.args == (queued_file.pk,) and tasks.process_file.app.conf.task_serializer == "json"
+    assert tasks.process_file.acks_late and tasks.process_file.reject_on_worker_lost
+    assert tasks.process_file.app.conf.task_routes["predictions.process_file"] == {"queue": "inference"}
+
+
+def test_an_upload_whose_broker_is_down_keeps_its_files_queued_for_the_sweep(
+    alice_client, model_version, post_upload, monkeypatch, rng
+):
+    def broker_down(*args, **kwargs):
+        raise ConnectionRefusedError("broker down")
+
+    monkeypatch.setattr(tasks.process_file, "delay", broker_down)
+    response = post_upload(alice_client, [upload_file("a.wav", wav_bytes(rng))])
+    assert response.status_code == 302
+    assert AudioFile.objects.get().status == "queued"
+
+
+def test_a_stored_file_missing_on_disk_fails_with_a_reason(queued_file, model_version, private_storage):
+    (private_storage / "q.wav").unlink()
+    assert tasks.process_file.apply(args=[queued_file.pk]).get() == "failed"
+    queued_file.refresh_from_db()
+    assert "missing" in queued_file.error
+
+
+def test_uploads_publish_one_task_per_accepted_file_after_commit(
+    alice_client, model_version, post_upload, rng, monkeypatch
+):
+    sent = []
+    monkeypatch.setattr(tasks.process_file, "delay", lambda file_id: sent.append(file_id))
+    post_upload(
+        alice_client,
+        [upload_file("a.wav", wav_bytes(rng)), upload_file("b.wav", wav_bytes(rng)), upload_file("c.wav", b"")],
+    )
+    assert sorted(sent) == sorted(AudioFile.objects.filter(status="queued").values_list("pk", flat=True))
+    assert len(sent) == 2
