@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import SystemCheckError
 
 
 @checks.register("serweb")
 def check_production_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     errors: list[checks.CheckMessage] = []
-    if not settings.DEBUG and not settings.SECRET_KEY:
+    if not settings.DEBUG and not _secret_key():
         errors.append(
             checks.Error(
                 "SECRET_KEY is not set and DEBUG=0.",
@@ -52,6 +53,13 @@ def check_limits(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             )
         )
     return errors
+
+
+def _secret_key() -> str:
+    try:
+        return settings.SECRET_KEY
+    except ImproperlyConfigured:  # Django refuses to read an empty SECRET_KEY
+        return ""
 
 
 def raise_on_configuration_errors() -> None:

@@ -1,0 +1,62 @@
+"""docker-compose.yml and .env.example agree with each other and with settings.py (no Docker needed)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def env_example() -> dict[str, str]:
+    pairs = [
+        line.split("=", 1)
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    return {k: v for k, v in pairs}
+
+
+def test_compose_has_the_services_with_healthchecks_and_start_order():
+    services = compose()["services"]
+    assert set(services) == {"db", "redis", "web", "worker", "beat", "migrate"}
+    assert services["db"]["image"] == "postgres:16" and services["redis"]["image"] == "redis:7"
+    for name in ("db", "redis", "web", "worker"):
+        assert "healthcheck" in services[name], name
+    for name in ("web", "worker", "beat"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert services["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
+    assert services["web"]["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "gunicorn serweb.wsgi" in " ".join(services["web"]["command"])
+    worker = " ".join(services["worker"]["command"])
+    assert "celery -A serweb worker" in worker and "-Q inference" in worker
+    assert services["beat"]["command"][:4] == ["celery", "-A", "serweb", "beat"]
+    assert (ROOT / "Dockerfile").is_file() and services["web"]["build"] == "."
+
+
+def test_web_and_worker_share_one_media_volume_where_uploads_are_stored():
+    doc = compose()
+    env = env_example()
+    mounts = {name: doc["services"][name]["volumes"] for name in ("web", "worker")}
+    assert mounts["web"] == mounts["worker"] == ["media:/data"]
+    assert "media" in doc["volumes"]
+    assert env["UPLOAD_ROOT"].startswith("/data/") and env["MODEL_ROOT"].startswith("/data/")
+
+
+def test_env_example_lists_every_variable_settings_and_compose_read():
+    env = env_example()
+    settings_src = (ROOT / "serweb" / "settings.py").read_text()
+    read_by_settings = set(re.findall(r'env_(?:str|bool|int|list)\("([A-Z_]+)"', settings_src))
+    read_by_compose = set(re.findall(r"\$\{([A-Z_]+)", (ROOT / "docker-compose.yml").read_text()))
+    assert read_by_settings, "settings.py reads no variables?"
+    assert read_by_settings - set(env) == set()
+    assert read_by_compose - set(env) == set()
+    assert env["DATABASE_URL"].startswith("postgresql://") and "@db:5432/" in env["DATABASE_URL"]
+    assert env["CELERY_BROKER_URL"].startswith("redis://redis:6379")
+    assert env["DEBUG"] == "0"

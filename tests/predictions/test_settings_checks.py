@@ -1,0 +1,91 @@
+"""Configuration: zero-config development defaults, and production refusing to start half-configured."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": "kq8Zt3uV-ExampleOnly-7yP2mN4bR6wJ9xC1dF5gH0jK3lQ8sT2vW6zA4cE7",
+    "ALLOWED_HOSTS": "serweb.example.org,localhost",
+    "SECURE_PROXY_SSL_HEADER": "1",
+}
+
+
+def manage(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
+    base = {
+        k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "NUMBA_CACHE_DIR", "TF_CPP_MIN_LOG_LEVEL")
+    }
+    base["SQLITE_PATH"] = str(tmp_path / "db.sqlite3")
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_with_no_environment_at_all_migrate_and_check_work(tmp_path):
+    result = manage("migrate", "--noinput", env={}, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "db.sqlite3").is_file()
+    assert manage("check", env={}, tmp_path=tmp_path).returncode == 0
+
+
+def test_debug_off_without_a_secret_key_is_refused_with_a_clear_error(tmp_path):
+    env = {**PRODUCTION}
+    del env["SECRET_KEY"]
+    result = manage("check", env=env, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "serweb.E001" in result.stderr and "SECRET_KEY is not set and DEBUG=0" in result.stderr
+
+
+def test_debug_off_without_allowed_hosts_is_refused(tmp_path):
+    env = {**PRODUCTION}
+    del env["ALLOWED_HOSTS"]
+    result = manage("check", env=env, tmp_path=tmp_path)
+    assert result.returncode != 0 and "serweb.E002" in result.stderr
+
+
+def test_gunicorn_refuses_to_load_the_app_without_a_secret_key(tmp_path):
+    env = {**PRODUCTION}
+    del env["SECRET_KEY"]
+    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME")}
+    result = subprocess.run(
+        [sys.executable, "-c", "import serweb.wsgi"],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode != 0 and "SECRET_KEY is not set" in result.stderr
+
+
+def test_check_deploy_is_clean_with_the_production_environment(tmp_path):
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_a_malformed_boolean_is_reported_by_name(tmp_path):
+    result = manage("check", env={"DEBUG": "maybe"}, tmp_path=tmp_path)
+    assert result.returncode != 0 and "DEBUG='maybe' is not a boolean" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://u:p%40ss@db.example:6543/serweb?sslmode=require", ("serweb", "u", "p@ss", "db.example", "6543")),
+        ("postgres://postgres@127.0.0.1/x", ("x", "postgres", "", "127.0.0.1", "")),
+    ],
+)
+def test_database_url_is_parsed_for_psycopg(url, expected):
+    from serweb.settings import database_from_url
+
+    db = database_from_url(url)
+    assert db["ENGINE"] == "django.db.backends.postgresql"
+    assert (db["NAME"], db["USER"], db["PASSWORD"], db["HOST"], db["PORT"]) == expected
