@@ -1,0 +1,120 @@
+"""End to end over real HTTP: a live server, a real ``celery worker`` process on Redis, PostgreSQL.
+
+Sign up, upload good and bad files through the real views, poll status.json until the job finishes,
+then check the rows the worker wrote.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import PASSWORD, wav_bytes
+from django.conf import settings
+from django.db import connection
+
+from predictions.models import AudioFile, Prediction
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def celery_worker(live_server, model_version, private_storage, tmp_path):
+    """A real prefork worker (one child) on the inference queue, against the test database."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        pytest.skip("no CELERY_BROKER_URL: the end-to-end test needs Redis")
+    db = connection.settings_dict
+    user = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgresql://{user}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "UPLOAD_ROOT": str(settings.UPLOAD_ROOT),
+        "MODEL_ROOT": str(settings.MODEL_ROOT),
+        "DB_CONN_MAX_AGE": "0",
+    }
+    log = open(tmp_path / "worker.log", "w+")  # noqa: SIM115
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "serweb", "worker", "-Q", "inference,maintenance", "--pool=prefork",
+         "-c", "1", "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"e2e-{os.getpid()}@%h",
+         "--loglevel=INFO"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    yield worker
+    worker.send_signal(signal.SIGTERM)  # warm shutdown: finish the current task, then exit
+    try:
+        worker.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+    log.seek(0)
+    output = log.read()
+    log.close()
+    assert "Traceback" not in output or "could not" in output, output[-4000:]
+
+
+def sign_up(base: str) -> requests.Session:
+    s = requests.Session()
+    s.get(f"{base}/accounts/signup/", timeout=30)
+    response = s.post(
+        f"{base}/accounts/signup/",
+        data={
+            "username": "e2e",
+            "password1": PASSWORD,
+            "password2": PASSWORD,
+            "csrfmiddlewaretoken": s.cookies["csrftoken"],
+        },
+        timeout=30,
+        allow_redirects=False,
+    )
+    assert response.status_code == 302, response.text[:1000]
+    return s
+
+
+def test_uploads_over_http_are_analysed_by_a_real_worker_into_postgresql(live_server, celery_worker, rng):
+    base = live_server.url
+    s = sign_up(base)
+    s.get(f"{base}/upload/", timeout=30)
+    files = [
+        ("files", ("first.wav", wav_bytes(rng, seconds=4), "audio/wav")),
+        ("files", ("second.flac", wav_bytes(rng, seconds=6, fmt="FLAC"), "audio/flac")),
+        ("files", ("fake.wav", b"definitely not audio\n" * 100, "audio/wav")),
+        ("files", ("blip.wav", wav_bytes(rng, seconds=0.1), "audio/wav")),
+    ]
+    response = s.post(
+        f"{base}/upload/",
+        files=files,
+        data={"csrfmiddlewaretoken": s.cookies["csrftoken"]},
+        timeout=60,
+        allow_redirects=False,
+    )
+    assert response.status_code == 302 and response.headers["Location"].startswith("/jobs/")
+    status_url = f"{base}{response.headers['Location']}status.json"
+
+    deadline = time.monotonic() + 240  # a loaded 2-core machine: TensorFlow start-up can take a while
+    while True:
+        status = s.get(status_url, timeout=30).json()
+        if status["finished"] or time.monotonic() > deadline or celery_worker.poll() is not None:
+            break
+        time.sleep(0.5)
+    assert status["status"] == "finished", status
+    by_name = {f["name"]: f for f in status["files"]}
+    assert by_name["first.wav"]["status"] == by_name["second.flac"]["status"] == "done"
+    assert "not a WAV, FLAC, OGG or MP3" in by_name["fake.wav"]["error"]
+    assert by_name["blip.wav"]["status"] == "failed" and "0.10 s long" in by_name["blip.wav"]["error"]
+
+    predictions = Prediction.objects.select_related("file").order_by("file__id")
+    assert [p.file.original_name for p in predictions] == ["first.wav", "second.flac"]
+    for p in predictions:
+        assert sum(p.probabilities.values()) == pytest.approx(1.0, abs=1e-6)
+        assert p.top_emotion == max(p.probabilities, key=p.probabilities.get)
+        assert len(p.envelope) == 800 and p.model_version.is_active
+    assert AudioFile.objects.get(original_name="blip.wav").attempts == 1
+    assert s.get(f"{base}/history.csv", timeout=30).text.count("\n") == 5
