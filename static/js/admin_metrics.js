@@ -1,12 +1,12 @@
 /*
  * Admin, model version page: per-class accuracy bar chart and confusion-matrix shading.
- * Data: json_script #model-metrics (the bundle's metrics.json); the tables are rendered by the server,
+ * Data: json_script #model-metrics-data (the bundle's metrics.json); the tables are rendered by the server,
  * so everything here is an enhancement.
  */
 (function () {
   "use strict";
   var S = window.Serweb;
-  var metrics = S.readJSON("model-metrics");
+  var metrics = S.readJSON("model-metrics-data");
   if (!metrics) return;
 
   // ---- per-class accuracy -------------------------------------------------------------------------

@@ -4,8 +4,9 @@
  * failure reasons, and stops polling once the job is finished.
  *
  * Markup: <section id="job" data-status-url data-finished>, <progress id="job-progress">, table
- * #job-files with <tr data-file-id> rows.  Cells marked data-col="name|status|result|chart" are filled
- * in place; rows the server did not render are added.
+ * #job-files with <tr data-file-id> rows whose cells are classed file-status, file-error, file-emotion,
+ * file-confidence and prob (data-emotion); they are filled in place, and rows the server did not
+ * render are added with the same cells.
  */
 (function () {
   "use strict";
@@ -38,64 +39,86 @@
   notice.setAttribute("role", "status");
   section.insertBefore(notice, section.firstChild);
 
-  function cell(row, col, index) {
-    var el = row.querySelector('[data-col="' + col + '"]');
-    if (el) return el;
-    return row.cells[index] || row.insertCell();
+  var probHeads = table ? Array.prototype.map.call(table.querySelectorAll("thead th.prob"), function (th) {
+    return th.textContent.trim();
+  }) : [];
+
+  function td(row, className) {
+    var el = row.querySelector("." + className);
+    if (!el) {
+      el = document.createElement("td");
+      el.className = className;
+      row.appendChild(el);
+    }
+    return el;
+  }
+
+  /** A row the server did not render (a file added after the page loaded): same cells as the template. */
+  function newRow(file) {
+    var row = tbody.insertRow();
+    row.dataset.fileId = file.id;
+    var name = document.createElement("th");
+    name.scope = "row";
+    name.className = "file-name";
+    name.textContent = file.name;
+    row.appendChild(name);
+    ["file-status", "file-error", "file-emotion", "file-confidence"].forEach(function (c) { td(row, c); });
+    probHeads.forEach(function (e) {
+      var cellEl = row.insertCell();
+      cellEl.className = "prob";
+      cellEl.dataset.emotion = e;
+    });
+    row.insertCell().className = "file-link";
+    return row;
   }
 
   function renderFile(file) {
     if (!tbody) return;
-    var row = tbody.querySelector('tr[data-file-id="' + file.id + '"]');
-    if (!row) {
-      row = tbody.insertRow();
-      row.dataset.fileId = file.id;
-      ["name", "status", "result", "chart"].forEach(function (c) { row.insertCell().dataset.col = c; });
-      var empty = tbody.querySelector("tr.empty-row");
-      if (empty) empty.remove();
-    }
+    var row = tbody.querySelector('tr[data-file-id="' + file.id + '"]') || newRow(file);
     row.dataset.status = file.status;
+    row.className = "status-" + file.status;
     if (seen[file.id] === file.status && (file.status !== "done" || charts[file.id])) return;
     seen[file.id] = file.status;
 
-    var name = cell(row, "name", 0);
-    if (!name.textContent.trim()) name.textContent = file.name;
-
-    var status = cell(row, "status", 1);
-    status.innerHTML = "";
+    var status = td(row, "file-status");
+    status.textContent = "";
     var badge = document.createElement("span");
     badge.className = "badge badge--" + file.status;
-    badge.textContent = file.status;
+    badge.textContent = file.status === "processing" ? "analysing…" : file.status;
     status.appendChild(badge);
 
-    var result = cell(row, "result", 2);
-    result.innerHTML = "";
-    result.classList.toggle("muted", file.status === "queued" || file.status === "processing");
-    if (file.status === "done") {
-      var top = document.createElement(file.url ? "a" : "span");
-      if (file.url) top.href = file.url;
-      top.className = "emotion emotion--" + file.top_emotion;
-      top.textContent = file.top_emotion + " " + S.pct(file.confidence);
-      result.appendChild(top);
-    } else if (file.status === "failed") {
-      var reason = document.createElement("span");
-      reason.className = "error-reason";
-      reason.textContent = file.error || "This file could not be analysed.";
-      result.appendChild(reason);
-    } else {
-      result.textContent = file.status === "processing" ? "Analysing…" : "Waiting…";
-    }
+    var error = td(row, "file-error");
+    error.textContent = file.status === "failed" ? (file.error || "This file could not be analysed.") : "";
+    error.classList.toggle("error-reason", file.status === "failed");
 
-    var chartCell = cell(row, "chart", 3);
-    if (file.status === "done" && file.probabilities && !charts[file.id]) {
-      chartCell.innerHTML = "";
-      var canvas = document.createElement("canvas");
-      canvas.className = "mini-chart";
-      chartCell.appendChild(canvas);
-      var labels = S.EMOTIONS.filter(function (e) { return e in file.probabilities; });
-      charts[file.id] = S.probabilityBarChart(canvas, labels, labels.map(function (e) {
-        return file.probabilities[e];
-      }), { compact: true }) || true;
+    var emotion = td(row, "file-emotion");
+    if (file.status !== "done" || !file.probabilities) return;
+    emotion.textContent = "";
+    var label = document.createElement("span");
+    label.className = "emotion emotion--" + file.top_emotion;
+    label.textContent = file.top_emotion;
+    emotion.appendChild(label);
+    var canvas = document.createElement("canvas");
+    canvas.className = "mini-chart";
+    emotion.appendChild(canvas);
+    var labels = S.EMOTIONS.filter(function (e) { return e in file.probabilities; });
+    table.classList.add("has-mini-charts");
+    charts[file.id] = S.probabilityBarChart(canvas, labels, labels.map(function (e) {
+      return file.probabilities[e];
+    }), { compact: true }) || true;
+
+    td(row, "file-confidence").textContent = typeof file.confidence === "number" ? file.confidence.toFixed(3) : "";
+    Array.prototype.forEach.call(row.querySelectorAll("td.prob[data-emotion]"), function (c) {
+      var p = file.probabilities[c.dataset.emotion];
+      c.textContent = typeof p === "number" ? p.toFixed(3) : "";
+    });
+    var linkCell = row.cells[row.cells.length - 1];
+    if (file.url && linkCell && !linkCell.querySelector("a")) {
+      var a = document.createElement("a");
+      a.href = file.url;
+      a.textContent = "Details";
+      a.setAttribute("aria-label", "Details for " + file.name);
+      linkCell.appendChild(a);
     }
   }
 
@@ -117,6 +140,8 @@
     (job.files || []).forEach(renderFile);
     var statusEl = document.getElementById("job-status");
     if (statusEl) statusEl.textContent = job.status;
+    var countsEl = document.getElementById("job-counts");
+    if (countsEl) countsEl.textContent = done + " done, " + failed + " failed of " + total;
     if (job.finished) {
       section.dataset.finished = "true";
       section.classList.add("is-finished");
@@ -150,6 +175,8 @@
       });
   }
 
+  // This page now updates itself: the server's "reload to see progress" hint no longer applies.
+  Array.prototype.forEach.call(section.querySelectorAll("p.help"), function (p) { p.hidden = true; });
   section.dataset.polling = "active";
   // Even a finished job is fetched once: the rows' little charts come from status.json.
   poll();

@@ -26,7 +26,8 @@
   var table = document.getElementById("probability-table");
   if (table && data.top_emotion) {
     Array.prototype.forEach.call(table.querySelectorAll("tbody tr"), function (tr) {
-      if (tr.textContent.trim().toLowerCase().indexOf(data.top_emotion) === 0) tr.classList.add("is-top");
+      var emotion = tr.dataset.emotion || tr.textContent.trim().split(/\s+/)[0].toLowerCase();
+      if (emotion === data.top_emotion) tr.classList.add("is-top");
     });
   }
 

@@ -1,0 +1,74 @@
+"""Constants and steps shared by the browser tests (imported by conftest.py and the test modules)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path(os.environ.get("SERWEB_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Generous: the machine running CI may have two busy cores and TensorFlow loading in-process.
+TIMEOUT_MS = int(os.environ.get("SERWEB_BROWSER_TIMEOUT_MS", "60000"))
+PASSWORD = "listen-to-the-voice-42"
+EMOTIONS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
+
+# JavaScript: how many pixels of a canvas differ from its most common colour (its background).  A chart
+# or waveform that drew something has many; a blank or background-only canvas has none.
+INK_JS = """(id) => {
+  const c = document.getElementById(id);
+  if (!c || !c.width || !c.height) return -1;
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  const freq = new Map();
+  for (let i = 0; i < d.length; i += 4) {
+    const key = (d[i] >> 3) << 15 | (d[i + 1] >> 3) << 10 | (d[i + 2] >> 3) << 5 | (d[i + 3] >> 3);
+    freq.set(key, (freq.get(key) || 0) + 1);
+  }
+  let top = 0;
+  for (const n of freq.values()) top = Math.max(top, n);
+  return (d.length / 4) - top;
+}"""
+
+
+def probabilities_for(top: str, *, confidence: float = 0.6) -> dict[str, float]:
+    rest = (1.0 - confidence) / (len(EMOTIONS) - 1)
+    return {e: (confidence if e == top else rest) for e in EMOTIONS}
+
+
+def fake_result(top: str, *, seconds: float = 2.0, windows: list[str] | None = None) -> SimpleNamespace:
+    """What mlcore's Predictor returns, made up: ``top`` wins overall, ``windows`` names each window's winner."""
+    tops = windows or [top]
+    step = seconds / len(tops)
+    return SimpleNamespace(
+        emotion=top,
+        confidence=0.6,
+        duration_s=seconds,
+        probabilities=probabilities_for(top),
+        timeline=[
+            SimpleNamespace(start_s=k * step, end_s=(k + 1) * step, probabilities=probabilities_for(t, confidence=0.7))
+            for k, t in enumerate(tops)
+        ],
+    )
+
+
+def wait_for_ink(page, canvas_id: str, *, at_least: int = 200) -> int:
+    """Wait until the canvas has drawn (charts animate in); returns the non-background pixel count."""
+    page.wait_for_function(f"(id) => ({INK_JS})(id) >= {at_least}", arg=canvas_id, timeout=TIMEOUT_MS, polling=200)
+    return page.evaluate(INK_JS, canvas_id)
+
+
+def log_in(page, username: str, password: str = PASSWORD) -> None:
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name=re.compile("log in", re.I)).click()
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
