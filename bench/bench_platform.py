@@ -1,0 +1,304 @@
+"""Platform benchmarks: upload-to-result latency, worker throughput vs the original apps' way, and
+history/CSV with 100,000 predictions in PostgreSQL.  Prints figures; asserts nothing.
+
+    .venv/bin/python -m bench.bench_platform [--clips 200] [--rows 100000]
+
+Needs PostgreSQL and Redis (BENCH_DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/serweb_bench,
+dropped and re-created; BENCH_BROKER_URL, default redis://127.0.0.1:6379/13, purged).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/serweb_bench")
+BROKER_URL = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/13")
+SR = 22050
+
+
+def _recreate_database() -> None:
+    import psycopg
+
+    parts = urlsplit(DB_URL)
+    name = parts.path.lstrip("/")
+    admin = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _setup(upload_root: Path) -> None:
+    os.environ.update(
+        DATABASE_URL=DB_URL,
+        CELERY_BROKER_URL=BROKER_URL,
+        UPLOAD_ROOT=str(upload_root),
+        MODEL_ROOT=str(upload_root.parent / "models"),
+        DJANGO_SETTINGS_MODULE="serweb.settings",
+        ALLOWED_HOSTS="testserver,localhost",
+    )
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba-cache"))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def _bundle(tmp: Path) -> Path:
+    from predictions.services import DEFAULT_BUNDLE
+
+    if (DEFAULT_BUNDLE / "manifest.json").is_file():
+        return DEFAULT_BUNDLE
+    import keras
+
+    from mlcore.bundle import save_bundle
+    from mlcore.features import Standardizer, get_extractor
+    from mlcore.labels import EMOTIONS
+
+    print("(shipped bundle not installed: using a small stats-MLP bundle)")
+    ex = get_extractor("logmel-stats")
+    x = keras.Input((ex.dim,))
+    h = keras.layers.Dense(256, activation="relu")(x)
+    model = keras.Model(x, keras.layers.Dense(8, activation="softmax")(h))
+    scaler = Standardizer(tuple([0.0] * ex.dim), tuple([50.0] * ex.dim))
+    cfg = {"name": "bench", "architecture": "stats-mlp", "window_s": 4.0, "hop_s": 2.0}
+    return save_bundle(tmp / "bundle", model=model, extractor=ex, scaler=scaler, labels=EMOTIONS, config=cfg)
+
+
+def _clip_bytes(seed: int, seconds: float = 4.0) -> bytes:
+    import numpy as np
+    import soundfile as sf
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    f0 = 120 + 80 * rng.random()
+    phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.05 * np.sin(2 * np.pi * 5 * t))) / SR
+    y = sum(np.sin(k * phase) / k for k in range(1, 8)) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t) ** 2)
+    y = 0.3 * y / np.max(np.abs(y)) + 0.01 * rng.standard_normal(t.size)
+    buf = io.BytesIO()
+    sf.write(buf, y.astype("float32"), SR, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def _start_worker(log: Path) -> subprocess.Popen:
+    from serweb.celery import app
+
+    app.control.purge()
+    cmd = [sys.executable, "-m", "celery", "-A", "serweb", "worker", "-Q", "inference,maintenance", "--pool=prefork",
+           "-c", "1", "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"bench-{os.getpid()}@%h",
+           "--loglevel=INFO"]  # fmt: skip
+    worker = subprocess.Popen(cmd, cwd=ROOT, env=os.environ.copy(), stdout=open(log, "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
+    deadline = time.monotonic() + 180
+    while "model " not in log.read_text() and "ready" not in log.read_text():
+        if time.monotonic() > deadline or worker.poll() is not None:
+            raise SystemExit(f"worker did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+    return worker
+
+
+def _wait_done(job_ids: list[int], timeout: float = 600) -> None:
+    from predictions.models import AudioFile
+
+    deadline = time.monotonic() + timeout
+    while AudioFile.objects.filter(job_id__in=job_ids, status__in=["queued", "processing"]).exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("timed out waiting for the worker")
+        time.sleep(0.005)
+
+
+def bench_latency(client, n: int) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from predictions.models import Job
+
+    clip = _clip_bytes(0)
+    times = []
+    for i in range(n + 2):
+        t0 = time.perf_counter()
+        response = client.post("/upload/", {"files": [SimpleUploadedFile(f"lat{i}.wav", clip)]})
+        job_id = int(response["Location"].strip("/").split("/")[-1])
+        _wait_done([job_id])
+        if i >= 2:  # the first uploads warm caches and connections
+            times.append(time.perf_counter() - t0)
+    assert Job.objects.filter(status="finished").count() >= n
+    print(f"latency  upload-to-result, one 4 s clip, warm worker: median {statistics.median(times) * 1000:.0f} ms, "
+          f"p90 {sorted(times)[int(0.9 * len(times))] * 1000:.0f} ms over {n}")  # fmt: skip
+
+
+def bench_throughput(user, k: int) -> float:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from predictions import services
+
+    clips = [_clip_bytes(i) for i in range(20)]
+    sent: list[int] = []
+    real_enqueue = services.enqueue
+    services.enqueue = lambda ids: sent.extend(ids)  # store first, publish inside the timed region
+    try:
+        job = services.create_job(user, [SimpleUploadedFile(f"t{i}.wav", clips[i % 20]) for i in range(k)])
+    finally:
+        services.enqueue = real_enqueue
+    t0 = time.perf_counter()
+    services.enqueue(sent)
+    _wait_done([job.pk])
+    elapsed = time.perf_counter() - t0
+    rate = k / elapsed
+    print(f"throughput  one worker process, {k} four-second clips: {rate:.1f} clips/s ({elapsed:.1f} s)")
+    return rate
+
+
+def bench_original_way(k: int) -> float:
+    """The original apps: per request, librosa load + ZCR/RMS/MFCC features + keras model.predict."""
+    import keras
+    import librosa
+    import numpy as np
+
+    from mlcore.features import get_extractor
+
+    ex = get_extractor("zcr-rms-mfcc")
+    n = ex.output_shape[0]
+    x = keras.Input((n, 1))
+    h = keras.layers.Conv1D(64, 5, padding="same", activation="relu")(x)
+    h = keras.layers.MaxPooling1D(5, strides=2, padding="same")(h)
+    h = keras.layers.Conv1D(128, 5, padding="same", activation="relu")(h)
+    h = keras.layers.MaxPooling1D(5, strides=2, padding="same")(h)
+    h = keras.layers.Flatten()(h)
+    model = keras.Model(x, keras.layers.Dense(8, activation="softmax")(keras.layers.Dense(64, activation="relu")(h)))
+    with tempfile.TemporaryDirectory() as d:
+        paths = []
+        for i in range(10):
+            p = Path(d) / f"{i}.wav"
+            p.write_bytes(_clip_bytes(i))
+            paths.append(p)
+        model.predict(np.zeros((1, n, 1), np.float32), verbose=0)
+        ex(librosa.load(paths[0], sr=SR)[0])
+        t0 = time.perf_counter()
+        for i in range(k):
+            y, _ = librosa.load(paths[i % 10], sr=SR, duration=2.5, offset=0.6)
+            feats = ex(np.pad(y, (int(0.6 * SR), 0)))
+            model.predict(feats[None, :, None], verbose=0)
+        elapsed = time.perf_counter() - t0
+    rate = k / elapsed
+    print(f"original way  features + model.predict per request in the web process: {rate:.1f} clips/s ({k} clips)")
+    return rate
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def bench_history(client, user, rows: int) -> None:
+    from datetime import timedelta
+
+    import numpy as np
+    from django.db import connection
+    from django.utils import timezone
+
+    from mlcore.labels import EMOTIONS
+    from predictions.models import AudioFile, Job, ModelVersion, Prediction
+
+    version = ModelVersion.active()
+    rng = np.random.default_rng(0)
+    start = timezone.now() - timedelta(days=365)
+    job = Job.objects.create(user=user, status="finished")
+    t0 = time.perf_counter()
+    batch = 10_000
+    for lo in range(0, rows, batch):
+        n = min(batch, rows - lo)
+        stamps = [start + timedelta(seconds=int(s)) for s in np.sort(rng.integers(0, 365 * 86400, n))]
+        files = AudioFile.objects.bulk_create(
+            [AudioFile(job=job, user=user, original_name=f"r{lo + i}.wav", status="done") for i in range(n)]
+        )
+        probs = rng.dirichlet(np.ones(8), n)
+        preds = []
+        for f, ts, p in zip(files, stamps, probs, strict=True):
+            top = int(p.argmax())
+            preds.append(Prediction(file=f, user=user, model_version=version, uploaded_at=ts, top_emotion=EMOTIONS[top],
+                                    confidence=float(p[top]), duration_s=4.0, **{f"p_{e}": float(v) for e, v in zip(EMOTIONS, p, strict=True)}))  # fmt: skip
+        Prediction.objects.bulk_create(preds)
+        AudioFile.objects.filter(pk__in=[f.pk for f in files]).update(created_at=stamps[0])
+    # Spread the files' upload times like the predictions' (one UPDATE ... FROM).
+    with connection.cursor() as c:
+        c.execute(
+            "UPDATE predictions_audiofile f SET created_at = p.uploaded_at FROM predictions_prediction p "
+            "WHERE p.file_id = f.id AND f.user_id = %s",
+            [user.pk],
+        )
+        c.execute("ANALYZE")
+    print(f"history  inserted {rows} predictions in {time.perf_counter() - t0:.1f} s")
+    for label, url in (("history page", "/history/"), ("history page, filtered", "/history/?emotion=happy&start="
+                       + (start + timedelta(days=100)).date().isoformat()), ("history page 50", "/history/?page=50")):  # fmt: skip
+        times = []
+        for _ in range(22):
+            t = time.perf_counter()
+            assert client.get(url).status_code == 200
+            times.append(time.perf_counter() - t)
+        print(f"history  {label}: median {statistics.median(times[2:]) * 1000:.0f} ms over 20")
+    rss_before, peak_before = _rss_mb(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t = time.perf_counter()
+    response = client.get("/history.csv")
+    n_lines, peak_rss = 0, rss_before
+    for i, chunk in enumerate(response.streaming_content):
+        n_lines += chunk.count(b"\n")
+        if i % 20 == 0:
+            peak_rss = max(peak_rss, _rss_mb())
+    elapsed = time.perf_counter() - t
+    peak_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"csv  {n_lines - 1} rows in {elapsed:.2f} s = {(n_lines - 1) / elapsed:,.0f} rows/s; RSS {rss_before:.0f} MB "
+          f"before, {peak_rss:.0f} MB peak while streaming; process peak {peak_before:.0f} -> {peak_after:.0f} MB")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency-n", type=int, default=20)
+    parser.add_argument("--clips", type=int, default=200)
+    parser.add_argument("--original-clips", type=int, default=40)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--skip-worker", action="store_true", help="only the history/CSV part")
+    args = parser.parse_args(argv)
+
+    _recreate_database()
+    with tempfile.TemporaryDirectory(prefix="serweb-bench-") as tmp:
+        tmp = Path(tmp)
+        (tmp / "uploads").mkdir()
+        _setup(tmp / "uploads")
+        from django.contrib.auth import get_user_model
+        from django.test import Client
+
+        from predictions import services
+
+        services.register_bundle(_bundle(tmp), activate=True)
+        user = get_user_model().objects.create_user("bench", password="bench-password-123")
+        client = Client()
+        client.force_login(user)
+        if not args.skip_worker:
+            worker = _start_worker(tmp / "worker.log")
+            try:
+                bench_latency(client, args.latency_n)
+                rate = bench_throughput(user, args.clips)
+            finally:
+                worker.terminate()
+                worker.wait(timeout=60)
+            original = bench_original_way(args.original_clips)
+            print(f"throughput ratio  platform / original way: {rate / original:.1f}x")
+        bench_history(client, user, args.rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
