@@ -110,14 +110,14 @@ def _start_worker(log: Path) -> subprocess.Popen:
     return worker
 
 
-def _wait_done(job_ids: list[int], timeout: float = 600) -> None:
+def _wait_done(job_ids: list[int], timeout: float = 600, poll_s: float = 0.005) -> None:
     from predictions.models import AudioFile
 
     deadline = time.monotonic() + timeout
     while AudioFile.objects.filter(job_id__in=job_ids, status__in=["queued", "processing"]).exists():
         if time.monotonic() > deadline:
             raise SystemExit("timed out waiting for the worker")
-        time.sleep(0.005)
+        time.sleep(poll_s)
 
 
 def bench_latency(client, n: int) -> None:
@@ -139,7 +139,7 @@ def bench_latency(client, n: int) -> None:
           f"p90 {sorted(times)[int(0.9 * len(times))] * 1000:.0f} ms over {n}")  # fmt: skip
 
 
-def bench_throughput(user, k: int) -> float:
+def bench_throughput(user, k: int, batch: int = 1) -> float:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from predictions import services
@@ -152,12 +152,17 @@ def bench_throughput(user, k: int) -> float:
         job = services.create_job(user, [SimpleUploadedFile(f"t{i}.wav", clips[i % 20]) for i in range(k)])
     finally:
         services.enqueue = real_enqueue
+    from django.conf import settings
+
+    settings.INFERENCE_BATCH_SIZE = batch
     t0 = time.perf_counter()
     services.enqueue(sent)
-    _wait_done([job.pk])
+    _wait_done([job.pk], poll_s=0.1)
     elapsed = time.perf_counter() - t0
+    settings.INFERENCE_BATCH_SIZE = 1
     rate = k / elapsed
-    print(f"throughput  one worker process, {k} four-second clips: {rate:.1f} clips/s ({elapsed:.1f} s)")
+    unit = "one task per file" if batch == 1 else f"tasks of {batch} files"
+    print(f"throughput  one worker process, {unit}, {k} four-second clips: {rate:.1f} clips/s ({elapsed:.1f} s)")
     return rate
 
 
@@ -267,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency-n", type=int, default=20)
     parser.add_argument("--clips", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=16, help="INFERENCE_BATCH_SIZE for the batched run")
     parser.add_argument("--original-clips", type=int, default=40)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--skip-worker", action="store_true", help="only the history/CSV part")
@@ -290,12 +296,13 @@ def main(argv: list[str] | None = None) -> int:
             worker = _start_worker(tmp / "worker.log")
             try:
                 bench_latency(client, args.latency_n)
-                rate = bench_throughput(user, args.clips)
+                bench_throughput(user, args.clips)
+                rate = bench_throughput(user, args.clips, batch=args.batch)
             finally:
                 worker.terminate()
                 worker.wait(timeout=60)
             original = bench_original_way(args.original_clips)
-            print(f"throughput ratio  platform / original way: {rate / original:.1f}x")
+            print(f"throughput ratio  platform (batched) / original way: {rate / original:.1f}x")
         bench_history(client, user, args.rows)
     return 0
 

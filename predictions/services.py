@@ -72,14 +72,23 @@ def create_job(user: AbstractBaseUser, files: Sequence[UploadedFile]) -> Job:
 
 
 def enqueue(file_ids: Iterable[int]) -> None:
-    """Send one inference task per file.  A broker outage leaves the files queued for the sweep."""
-    from predictions.tasks import process_file
+    """Send one inference task per file (or per INFERENCE_BATCH_SIZE files when that is above 1).
 
-    for file_id in file_ids:
+    A broker outage leaves the files queued for the sweep.
+    """
+    from predictions.tasks import process_file, process_files
+
+    ids = list(file_ids)
+    size = max(1, settings.INFERENCE_BATCH_SIZE)
+    for i in range(0, len(ids), size):
+        chunk = ids[i : i + size]
         try:
-            process_file.delay(file_id)
+            if len(chunk) == 1:
+                process_file.delay(chunk[0])
+            else:
+                process_files.delay(chunk)
         except Exception:  # kombu raises several types when the broker is unreachable
-            logger.exception("could not queue file %s; the sweep will retry", file_id)
+            logger.exception("could not queue files %s; the sweep will retry", chunk)
 
 
 # --- Model versions ------------------------------------------------------------------------------------
@@ -242,6 +251,41 @@ def process_file(file_id: int) -> str:
     return "done"
 
 
+def process_files(file_ids: Sequence[int]) -> dict[str, int]:
+    """Analyse several files with one batched model call (``Predictor.predict_many``); each file
+    succeeds or fails on its own, exactly as ``process_file`` would."""
+    from mlcore.audio import envelope, load_audio
+    from mlcore.errors import MlcoreError
+
+    claimed = [f for f in (_claim(i) for i in file_ids) if f is not None]
+    outcome = {"done": 0, "failed": 0, "skipped": len(file_ids) - len(claimed)}
+    if not claimed:
+        return outcome
+    version, predictor = get_predictor()
+    ready: list[tuple[AudioFile, np.ndarray]] = []
+    for f in claimed:
+        reason = NO_MODEL if version is None else (MISSING_FILE if f.path is None or not f.path.is_file() else "")
+        if not reason:
+            try:
+                ready.append((f, load_audio(f.path, sr=predictor.sr, max_duration_s=settings.UPLOAD_MAX_DURATION_S)))
+                continue
+            except MlcoreError as e:
+                reason = str(e)
+        fail_file(f.pk, reason)
+        outcome["failed"] += 1
+    results = (
+        predictor.predict_many([y for _, y in ready], max_duration_s=settings.UPLOAD_MAX_DURATION_S) if ready else []
+    )
+    for (f, y), result in zip(ready, results, strict=True):
+        if isinstance(result, MlcoreError):
+            fail_file(f.pk, str(result))
+            outcome["failed"] += 1
+        else:
+            save_prediction(f, version, result, envelope(y, points=ENVELOPE_POINTS))
+            outcome["done"] += 1
+    return outcome
+
+
 def _claim(file_id: int) -> AudioFile | None:
     """Mark the file processing (locked, so two deliveries never interleave their claims).
 
@@ -258,7 +302,8 @@ def _claim(file_id: int) -> AudioFile | None:
         f.started_at = timezone.now()
         f.attempts += 1
         f.save(update_fields=["status", "started_at", "attempts"])
-    Job(pk=f.job_id).refresh_status()
+    # Only the first file to start moves its job on; the full recount happens when files finish.
+    Job.objects.filter(pk=f.job_id, status=Job.Status.QUEUED).update(status=Job.Status.PROCESSING)
     return f
 
 

@@ -58,6 +58,31 @@ def process_file(self, file_id: int) -> str:
         return "failed"
 
 
+@shared_task(
+    bind=True, name="predictions.process_files", acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES
+)
+def process_files(self, file_ids: list[int]) -> dict[str, int]:
+    """Analyse a chunk of files (by id) with one batched model call; idempotent like ``process_file``."""
+    try:
+        return services.process_files(file_ids)
+    except SoftTimeLimitExceeded:
+        for file_id in file_ids:
+            services.fail_file(file_id, services.TIMED_OUT)
+        return {"failed": len(file_ids)}
+    except TRANSIENT as exc:
+        if self.request.retries >= self.max_retries:
+            logger.exception("files %s: giving up after %d retries", file_ids, self.request.retries)
+            for file_id in file_ids:
+                services.fail_file(file_id, services.INTERNAL)
+            return {"failed": len(file_ids)}
+        raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1) + random.random()) from exc
+    except Exception:
+        logger.exception("files %s: unexpected error", file_ids)
+        for file_id in file_ids:
+            services.fail_file(file_id, services.INTERNAL)
+        return {"failed": len(file_ids)}
+
+
 @shared_task(name="predictions.sweep_stuck", acks_late=True)
 def sweep_stuck() -> dict[str, int]:
     """Re-queue files stuck queued/processing past their timeout (run by Celery beat)."""

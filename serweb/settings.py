@@ -211,6 +211,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Redis redelivers an unacknowledged (acks_late) message after this long; keep it above the hard limit.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Files per inference task.  1 (default): one task per file, the unit of retry and redelivery.
+# Above 1, big uploads are sent in chunks analysed with one batched model call (higher throughput).
+INFERENCE_BATCH_SIZE = env_int("INFERENCE_BATCH_SIZE", 1)
 SWEEP_INTERVAL_S = env_int("SWEEP_INTERVAL_S", 60)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-files": {"task": "predictions.sweep_stuck", "schedule": float(SWEEP_INTERVAL_S)},

@@ -153,3 +153,19 @@ def test_uploads_publish_one_task_per_accepted_file_after_commit(
     )
     assert sorted(sent) == sorted(AudioFile.objects.filter(status="queued").values_list("pk", flat=True))
     assert len(sent) == 2
+
+
+def test_batched_uploads_give_the_same_results_as_one_task_per_file(
+    alice_client, model_version, post_upload, rng, settings
+):
+    settings.INFERENCE_BATCH_SIZE = 8
+    files = [upload_file(f"{i}.wav", wav_bytes(rng)) for i in range(3)] + [
+        upload_file("blip.wav", wav_bytes(rng, seconds=0.1))
+    ]
+    post_upload(alice_client, files)
+    assert Prediction.objects.count() == 3
+    blip = AudioFile.objects.get(original_name="blip.wav")
+    assert blip.status == "failed" and "0.10 s long" in blip.error
+    assert Job.objects.get().status == "finished"
+    again = tasks.process_files.apply(args=[list(AudioFile.objects.values_list("pk", flat=True))]).get()
+    assert again == {"done": 0, "failed": 0, "skipped": 4} and Prediction.objects.count() == 3
