@@ -148,17 +148,47 @@ def eager_tasks(settings) -> Iterator[None]:
     app.conf.task_always_eager = before
 
 
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory) -> Path:
+    """A small real bundle (Dense softmax over logmel-stats), the same recipe as tests/predictions uses:
+    the browser flow runs before (and independently of) the trained default bundle."""
+    import keras
+
+    from mlcore.bundle import save_bundle
+    from mlcore.features import Standardizer, get_extractor
+    from mlcore.labels import EMOTIONS
+
+    keras.utils.set_random_seed(4)
+    extractor = get_extractor("logmel-stats")
+    inputs = keras.Input((extractor.dim,))
+    model = keras.Model(inputs, keras.layers.Dense(len(EMOTIONS), activation="softmax")(inputs))
+    scaler = Standardizer(tuple([0.0] * extractor.dim), tuple([50.0] * extractor.dim))
+    config = {"name": "tiny-browser", "architecture": "stats-mlp", "window_s": 4.0, "hop_s": 2.0}
+    return save_bundle(
+        tmp_path_factory.mktemp("bundles") / "tiny",
+        model=model,
+        extractor=extractor,
+        scaler=scaler,
+        labels=EMOTIONS,
+        config=config,
+        metrics={"accuracy": 0.5},
+    )
+
+
 @pytest.fixture
-def active_model(transactional_db, upload_root, eager_tasks):
-    """The shipped default bundle, registered and active (skips until the bundle exists)."""
+def active_model(transactional_db, upload_root, eager_tasks, settings, tmp_path, request):
+    """The active model version: the shipped default bundle (`register_model --default --activate`)
+    when it is in the repository, else a tiny generated bundle."""
     from django.core.management import call_command
 
+    from predictions import services
     from predictions.models import ModelVersion
 
-    bundle = ROOT / "mlcore" / "models" / "default"
-    if not (bundle / "manifest.json").is_file():
-        pytest.skip(f"the default model bundle is not in the repository yet ({bundle})")
-    call_command("register_model", "--default", "--activate")
+    settings.MODEL_ROOT = tmp_path / "models"
+    if (services.DEFAULT_BUNDLE / "manifest.json").is_file():
+        call_command("register_model", "--default", "--activate")
+    else:
+        services.register_bundle(request.getfixturevalue("tiny_bundle"), activate=True)
     version = ModelVersion.active()
     assert version is not None
     return version

@@ -134,6 +134,8 @@ def test_a_new_user_uploads_three_files_and_explores_the_results(
     other = new_page()
     log_in(other, "grace")
     assert other.goto(prediction.get_absolute_url()).status == 404
+    expect(other.locator("main")).to_contain_text("belongs to another account")
+    expect(other.locator("body")).not_to_contain_text("long-take.wav")
     assert other.request.get(audio_url).status == 404
     shot(other, "other-user-404")
 
@@ -270,6 +272,8 @@ def test_history_without_predictions_says_what_to_do_next(page, make_user, shot)
     page.goto("/history/")
     expect(page.locator(".chart-empty").first).to_contain_text("Upload recordings")
     expect(page.locator("#distribution-chart")).to_be_hidden()
+    expect(page.locator("#history-table .empty-row")).to_contain_text("Upload recordings")
+    expect(page.locator("#history-table .empty-row a")).to_have_attribute("href", "/upload/")
     shot(page, "history-empty")
 
 
