@@ -380,3 +380,27 @@ def test_admin_model_version_page_charts_its_metrics(page, make_user, make_predi
     expect(diagonal).to_have_text("10")
     assert "rgba(37, 99, 235" in diagonal.evaluate("td => td.style.background")
     shot(page, "admin-model-version")
+
+
+def test_files_dropped_on_the_upload_page_join_the_list_with_their_sizes(page, make_user):
+    make_user("sam")
+    log_in(page, "sam")
+    page.goto("/upload/")
+    # What a browser dispatches when files are dropped: a drop event whose DataTransfer holds them.
+    page.locator("#dropzone").evaluate(
+        """zone => {
+             const dt = new DataTransfer();
+             dt.items.add(new File([new Uint8Array(3 * 1024)], 'dropped-take.wav', {type: 'audio/wav'}));
+             dt.items.add(new File(['x'], 'cover.png', {type: 'image/png'}));
+             zone.dispatchEvent(new DragEvent('dragover', {dataTransfer: dt, bubbles: true, cancelable: true}));
+             zone.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+           }"""
+    )
+    items = page.locator("#upload-list li")
+    expect(items).to_have_count(2)
+    expect(items.nth(0)).to_contain_text("dropped-take.wav")
+    expect(items.nth(0).locator(".file-list__size")).to_have_text("3.0 KB")
+    expect(items.nth(1)).to_have_class(re.compile("is-rejected"))
+    expect(page.locator("#upload-summary")).to_contain_text("1 file to send (3.0 KB); 1 will not be sent")
+    expect(page.get_by_role("button", name="Upload and analyse")).to_be_enabled()
+    expect(page.locator("#dropzone")).not_to_have_class(re.compile("is-dragover"))
