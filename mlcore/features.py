@@ -23,6 +23,8 @@ import numpy as np
 from mlcore.errors import FeatureError
 
 _REGISTRY: dict[str, type] = {}
+# Bumped whenever an extractor's output changes for the same parameters (invalidates feature caches).
+REVISION = 2
 
 
 def register(cls: type) -> type:
@@ -147,11 +149,39 @@ class SpectralStack:
         return _fit_length(stack.astype(np.float32), self.max_frames)
 
 
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (librosa's default, ``htk=False``): linear below 1 kHz, log above."""
+    f = np.asarray(f, dtype=np.float64)
+    mels = f / (200.0 / 3)
+    log_region = f >= 1000.0
+    mels[log_region] = 15.0 + np.log(f[log_region] / 1000.0) / (np.log(6.4) / 27.0)
+    return mels
+
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    f = m * (200.0 / 3)
+    log_region = m >= 15.0
+    f[log_region] = 1000.0 * np.exp((np.log(6.4) / 27.0) * (m[log_region] - 15.0))
+    return f
+
+
 @functools.lru_cache(maxsize=8)
 def _mel_basis(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
-    import librosa
+    """Slaney-normalised triangular mel filters, equal to ``librosa.filters.mel(...).T``.
 
-    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax).T.astype(np.float32)
+    Written in NumPy so that serving never imports librosa (≈1 s and ≈200 MB of numba/llvmlite).
+    Shape (n_fft // 2 + 1, n_mels).
+    """
+    fft_freqs = np.linspace(0, sr / 2, 1 + n_fft // 2)
+    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(np.array([fmin]))[0], _hz_to_mel(np.array([fmax]))[0], n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = np.subtract.outer(mel_f, fft_freqs)
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, None]
+    return weights.T.astype(np.float32)
 
 
 @functools.lru_cache(maxsize=8)
@@ -195,20 +225,8 @@ class LogMelStats:
 
     # Layout of a frame-feature row (columns of frame_features).
     @property
-    def _cols(self) -> dict[str, slice]:
-        m, c = self.n_mels, self.n_mfcc
-        return {
-            "logmel": slice(0, m),
-            "mfcc": slice(m, m + c),
-            "dmfcc": slice(m + c, m + 2 * c),
-            "scalars": slice(m + 2 * c, m + 2 * c + 6),  # centroid, flatness, rolloff, flux, zcr, energy_db
-            "f0": slice(m + 2 * c + 6, m + 2 * c + 7),
-            "voicing": slice(m + 2 * c + 7, m + 2 * c + 8),
-        }
-
-    @property
     def frame_dim(self) -> int:
-        return self.n_mels + 2 * self.n_mfcc + 8
+        return self.n_mels + 8
 
     @property
     def dim(self) -> int:
@@ -226,9 +244,15 @@ class LogMelStats:
         return self.pool(self.frame_features(y))
 
     def frame_features(self, y: np.ndarray) -> np.ndarray:
-        """Per-frame features.  Shape (n_frames, frame_dim); energies are dB re the loudest frame."""
+        """Per-frame features in absolute units.  Shape (n_frames, frame_dim).
+
+        Columns: log-mel dB (n_mels), centroid, flatness, roll-off, flux, ZCR, energy dB, f0
+        (semitones re 100 Hz), voicing.  Everything relative to a loudest frame (dB references,
+        floors, MFCC, deltas) happens in ``pool``, so pooling a slice of a long clip's frames gives
+        the same vector as extracting that slice on its own.
+        """
         # scipy.fft keeps float32 in float32; numpy.fft upcasts to float64 and is ~8x slower here.
-        from scipy.fft import dct, irfft, rfft
+        from scipy.fft import irfft, rfft
 
         frames = frame_signal(y, n_fft=self.n_fft, hop=self.hop_length)
         spec = rfft(frames * _window(self.n_fft), axis=1)
@@ -236,10 +260,6 @@ class LogMelStats:
         eps = 1e-10
         mel = power @ _mel_basis(self.sr, self.n_fft, self.n_mels, self.fmin, self.fmax)
         logmel = 10 * np.log10(mel + eps)
-        logmel -= logmel.max()
-        logmel = np.maximum(logmel, -80.0)
-        mfcc = dct(logmel, type=2, norm="ortho", axis=1)[:, : self.n_mfcc]
-        dmfcc = _delta(mfcc)
 
         freqs = np.linspace(0, self.sr / 2, power.shape[1], dtype=np.float32)
         total = power.sum(axis=1) + eps
@@ -253,8 +273,6 @@ class LogMelStats:
         signs = np.signbit(frames)
         zcr = np.mean(signs[:, 1:] != signs[:, :-1], axis=1)
         energy_db = 10 * np.log10(total)
-        energy_db -= energy_db.max()
-        energy_db = np.maximum(energy_db, -80.0)
 
         # Autocorrelation is the inverse FFT of the power spectrum (Wiener-Khinchin).
         ac = irfft(power, axis=1)
@@ -262,48 +280,50 @@ class LogMelStats:
         hi = min(int(self.sr / self.f0_min), self.n_fft // 2)
         lag = lo + np.argmax(ac[:, lo:hi], axis=1)
         voicing = ac[np.arange(ac.shape[0]), lag] / (ac[:, 0] + eps)
-        f0 = 12 * np.log2(self.sr / lag / 100.0)  # semitones re 100 Hz
+        f0 = 12 * np.log2(self.sr / lag / 100.0)
 
-        scalars = np.stack([centroid, flatness, rolloff, flux, zcr, energy_db], axis=1)
-        return np.concatenate(
-            [logmel, mfcc, dmfcc, scalars, f0[:, None], voicing[:, None]], axis=1
-        ).astype(np.float32)
+        scalars = np.stack([centroid, flatness, rolloff, flux, zcr, energy_db, f0, voicing], axis=1)
+        return np.concatenate([logmel, scalars], axis=1).astype(np.float32)
 
     def pool(self, frames: np.ndarray) -> np.ndarray:
-        """Statistics over the active frames of ``frames`` (any contiguous slice).  Shape (dim,)."""
-        cols = self._cols
-        energy = frames[:, cols["scalars"]][:, 5]
-        active = energy >= energy.max() - self.active_db
+        """Statistics over the active frames of ``frames`` (a clip's, or any contiguous slice).  Shape (dim,)."""
+        from scipy.fft import dct
+
+        m = self.n_mels
+        # dB re this slice's loudest frame, floored at -80 dB: gain-invariant, a window judged like a clip.
+        logmel = frames[:, :m] - frames[:, :m].max()
+        logmel = np.maximum(logmel, -80.0)
+        scalars = frames[:, m : m + 6].copy()
+        scalars[:, 5] = np.maximum(scalars[:, 5] - scalars[:, 5].max(), -80.0)
+        mfcc = dct(logmel, type=2, norm="ortho", axis=1)[:, : self.n_mfcc]
+        dmfcc = _delta(mfcc)
+        active = scalars[:, 5] >= -self.active_db
         if active.sum() < 3:
             active = np.ones_like(active)
-        fa = frames[active]
-        logmel, mfcc = fa[:, cols["logmel"]], fa[:, cols["mfcc"]]
-        dmfcc, scalars = fa[:, cols["dmfcc"]], fa[:, cols["scalars"]]
-        # Re-reference energies to this slice's loudest frame so a window is judged like a clip.
-        logmel = logmel - logmel.max()
-        scalars = scalars.copy()
-        scalars[:, 5] -= scalars[:, 5].max()
-        voicing = fa[:, cols["voicing"]][:, 0]
+        logmel, mfcc, dmfcc, scalars = logmel[active], mfcc[active], dmfcc[active], scalars[active]
+        voicing = frames[active, m + 7]
         voiced = voicing > 0.5
-        f0 = fa[:, cols["f0"]][:, 0][voiced]
+        f0 = frames[active, m + 6][voiced]
         if f0.size < 3:
             f0_stats = np.zeros(4, dtype=np.float32)
         else:
             p10, p50, p90 = np.percentile(f0, [10, 50, 90])
             f0_stats = np.array([p50, np.std(f0), p10 - p50, p90 - p50], dtype=np.float32)
+        mfcc_p = np.percentile(mfcc, [10, 90], axis=0)
+        scalars_p = np.percentile(scalars, [10, 90], axis=0)
         parts = [
             logmel.mean(axis=0),
             logmel.std(axis=0),
             mfcc.mean(axis=0),
             mfcc.std(axis=0),
-            np.percentile(mfcc, 10, axis=0),
-            np.percentile(mfcc, 90, axis=0),
+            mfcc_p[0],
+            mfcc_p[1],
             dmfcc.std(axis=0),
             np.abs(dmfcc).mean(axis=0),
             scalars.mean(axis=0),
             scalars.std(axis=0),
-            np.percentile(scalars, 10, axis=0),
-            np.percentile(scalars, 90, axis=0),
+            scalars_p[0],
+            scalars_p[1],
             f0_stats,
             np.array([voiced.mean(), voicing.mean()], dtype=np.float32),
             np.array([active.mean()], dtype=np.float32),

@@ -51,7 +51,9 @@ def _clip_features(job: tuple[str, dict[str, Any], str | None, int, str]) -> lis
     from mlcore.audio import load_audio
     from mlcore.features import extractor_from_json
 
-    key = hashlib.sha256(json.dumps([spec, recipe, seed, Path(path).name], sort_keys=True).encode()).hexdigest()[:24]
+    from mlcore.features import REVISION
+
+    key = hashlib.sha256(json.dumps([spec, REVISION, recipe, seed, Path(path).name], sort_keys=True).encode()).hexdigest()[:24]
     cache = Path(cache_dir) / f"{key}.npy"
     if cache.exists():
         return list(np.load(cache, allow_pickle=False))

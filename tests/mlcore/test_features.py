@@ -132,3 +132,13 @@ def test_standardizer_round_trips_through_json(rng):
     assert again == scaler
     x = rng.normal(size=(10, 6)).astype(np.float32)
     np.testing.assert_array_equal(again.transform(x), scaler.transform(x))
+
+
+def test_logmel_stats_mel_filters_equal_librosas_without_importing_it() -> None:
+    import librosa
+
+    from mlcore.features import _mel_basis
+
+    ours = _mel_basis(22050, 1024, 64, 50.0, 8000.0)
+    theirs = librosa.filters.mel(sr=22050, n_fft=1024, n_mels=64, fmin=50.0, fmax=8000.0).T
+    np.testing.assert_allclose(ours, theirs, atol=1e-7)
