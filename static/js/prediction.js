@@ -138,8 +138,10 @@
       var start = k === 0 ? 0 : (timeline[k - 1].start_s + timeline[k - 1].end_s + win.start_s + win.end_s) / 4;
       var end = k === timeline.length - 1 ? d
         : (win.start_s + win.end_s + timeline[k + 1].start_s + timeline[k + 1].end_s) / 4;
+      // Whole pixels, so neighbouring windows of the same emotion meet without a hairline seam.
+      var x0 = Math.round(xOf(start)), x1 = Math.round(xOf(end));
       ctx.fillStyle = S.colorFor(topOf(win.probabilities));
-      ctx.fillRect(xOf(start), 0, Math.max(1, xOf(end) - xOf(start)), BAND);
+      ctx.fillRect(x0, 0, Math.max(1, x1 - x0), BAND);
     });
 
     // Stacked area of all eight probabilities at each window's centre.
