@@ -26,7 +26,7 @@ services:
 
 run: venv
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py register_model --default --activate
+	$(BIN)/python manage.py register_model --default
 	@echo "serweb: create an admin account with  $(BIN)/python manage.py createsuperuser"
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
 

@@ -28,7 +28,12 @@ from mlcore.datasets import Clip, actor_folds, list_clips, parse_actors
 from mlcore.features import Standardizer, extractor_to_json, get_extractor
 from mlcore.labels import EMOTIONS, N_CLASSES
 
-DEFAULT_CACHE = Path(os.environ.get("SERWEB_CACHE_DIR", Path.home() / ".cache" / "serweb")) / "features"
+
+
+def default_cache_dir() -> Path:
+    """Feature cache folder: ``$SERWEB_CACHE_DIR/features`` (default ``~/.cache/serweb/features``)."""
+    return Path(os.environ.get("SERWEB_CACHE_DIR", Path.home() / ".cache" / "serweb")) / "features"
+
 N_AUGMENTED_MAX = 8
 
 
@@ -80,7 +85,7 @@ def extract_features(
     recipe: str | None = None,
     augment_actors: set[int] | None = None,
     seed: int = 0,
-    cache_dir: Path = DEFAULT_CACHE,
+    cache_dir: Path | None = None,
     jobs: int | None = None,
     progress: bool = True,
 ) -> FeatureSet:
@@ -88,6 +93,7 @@ def extract_features(
     from tqdm import tqdm
 
     spec = extractor_to_json(extractor)
+    cache_dir = cache_dir or default_cache_dir()
     work = [
         (str(c.path), spec, recipe if augment_actors and c.actor in augment_actors else None, seed, str(cache_dir))
         for c in clips
@@ -219,6 +225,19 @@ def predict_proba(model: Any, scaler: Standardizer, X: np.ndarray) -> np.ndarray
     return np.asarray(model.predict(scaler.transform(X), batch_size=256, verbose=0))
 
 
+def fold_sets(feats: FeatureSet, *, test_actors: set[int], val_actors: int = 0) -> tuple[FeatureSet, FeatureSet | None, FeatureSet]:
+    """Train / validation / test rows for one fold, split by actor.
+
+    Training rows (originals and augmented copies) come only from training actors; validation and
+    test rows are originals only, so no augmented copy of a held-out clip is ever seen or scored.
+    """
+    train_actors, held = split_validation(set(feats.actors.tolist()) - set(test_actors), n=val_actors)
+    train_set = feats.select(np.isin(feats.actors, list(train_actors)))
+    val_set = feats.select(np.isin(feats.actors, list(held)) & ~feats.augmented) if held else None
+    test_set = feats.select(np.isin(feats.actors, list(test_actors)) & ~feats.augmented)
+    return train_set, val_set, test_set
+
+
 def split_validation(train_actors: set[int], *, n: int) -> tuple[set[int], set[int]]:
     """Hold out ``n`` training actors (one male, one female when n == 2) for early stopping."""
     ordered = sorted(train_actors)
@@ -256,6 +275,7 @@ def train_bundle(
     epochs: int | None = None,
     val_actors: int = 0,
     seed: int = 0,
+    augment: bool = True,
     name: str | None = None,
     extra_metrics: dict[str, Any] | None = None,
 ) -> Path:
@@ -266,7 +286,8 @@ def train_bundle(
     extractor = get_extractor(arch.features, **arch.feature_params)
     clips = list_clips(data, actors=actors)
     train_actors, held = split_validation(actors, n=val_actors)
-    feats = extract_features(clips, extractor=extractor, recipe=arch.train.augment, augment_actors=train_actors, seed=seed)
+    recipe = arch.train.augment if augment else None
+    feats = extract_features(clips, extractor=extractor, recipe=recipe, augment_actors=train_actors, seed=seed)
     train_set = feats.select(np.isin(feats.actors, list(train_actors)))
     val_set = feats.select(np.isin(feats.actors, list(held)) & ~feats.augmented) if held else None
     t0 = time.time()
@@ -275,7 +296,7 @@ def train_bundle(
         "name": name or f"{arch_name}-{time.strftime('%Y%m%d')}",
         "architecture": arch_name,
         "input_shape": list(train_set.X.shape[1:]),
-        "train": asdict(arch.train) | ({"epochs": epochs} if epochs else {}),
+        "train": asdict(arch.train) | ({"epochs": epochs} if epochs else {}) | ({} if augment else {"augment": None}),
         "train_actors": sorted(train_actors),
         "val_actors": sorted(held),
         "seed": seed,
@@ -299,6 +320,7 @@ def cross_validate(
     epochs: int | None = None,
     val_actors: int = 0,
     seed: int = 0,
+    augment: bool = True,
 ) -> dict[str, Any]:
     """K-fold cross-validation by actor.  Returns per-fold and pooled metrics."""
     from mlcore.evaluate import compute_metrics
@@ -308,17 +330,16 @@ def cross_validate(
     clips = list_clips(data, actors=actors)
     all_actors = sorted({c.actor for c in clips})
     folds = actor_folds(all_actors, n_folds=n_folds)
-    feats = extract_features(clips, extractor=extractor, recipe=arch.train.augment, augment_actors=set(all_actors), seed=seed)
+    # Copies are made for every actor once (cached), but each fold trains only on its training actors'.
+    recipe = arch.train.augment if augment else None
+    feats = extract_features(clips, extractor=extractor, recipe=recipe, augment_actors=set(all_actors), seed=seed)
     fold_results = []
     y_true: list[int] = []
     y_prob: list[np.ndarray] = []
     for k, test_actors in enumerate(folds):
         if only_folds and k not in only_folds:
             continue
-        train_actors, held = split_validation(set(all_actors) - set(test_actors), n=val_actors)
-        train_set = feats.select(np.isin(feats.actors, list(train_actors)))
-        val_set = feats.select(np.isin(feats.actors, list(held)) & ~feats.augmented) if held else None
-        test_set = feats.select(np.isin(feats.actors, list(test_actors)) & ~feats.augmented)
+        train_set, val_set, test_set = fold_sets(feats, test_actors=set(test_actors), val_actors=val_actors)
         t0 = time.time()
         model, scaler, history = fit(arch, train_set, val=val_set, epochs=epochs, seed=seed + k, desc=f"fold {k + 1}/{n_folds}")
         probs = predict_proba(model, scaler, test_set.X)
@@ -359,6 +380,7 @@ def _common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=None, help="override the architecture's epoch count")
     p.add_argument("--val-actors", type=int, default=None, help="training actors held out for early stopping")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-augment", action="store_true", help="skip augmentation (quick runs)")
 
 
 def _val_actors(args: argparse.Namespace) -> int:
@@ -385,6 +407,7 @@ def run_train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         val_actors=_val_actors(args),
         seed=args.seed,
+        augment=not args.no_augment,
         name=args.name,
         extra_metrics=extra,
     )
@@ -410,6 +433,7 @@ def run_cv(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         val_actors=_val_actors(args),
         seed=args.seed,
+        augment=not args.no_augment,
     )
     print(
         f"{args.arch}: accuracy {result['mean_accuracy']:.3f} ± {result['std_accuracy']:.3f}, "

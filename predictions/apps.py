@@ -1,4 +1,8 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.contrib import messages
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db.models.signals import post_migrate
 
 
@@ -11,3 +15,15 @@ class PredictionsConfig(AppConfig):
         from predictions.services import register_default_bundle_on_first_setup
 
         post_migrate.connect(register_default_bundle_on_first_setup, sender=self)
+        user_logged_in.connect(_say_logged_in)
+        user_logged_out.connect(_say_logged_out)
+
+
+def _say_logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    if request is not None and getattr(request.resolver_match, "url_name", None) != "signup":
+        messages.success(request, f"Signed in as {user.username}.", fail_silently=True)
+
+
+def _say_logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    if request is not None:
+        messages.info(request, "You are signed out.", fail_silently=True)

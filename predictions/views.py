@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -43,6 +44,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, f"Welcome, {user.username}. Upload a recording to see its emotions.")
         return redirect("predictions:upload")
     return render(request, "registration/signup.html", {"form": form})
 
@@ -60,6 +62,8 @@ def upload(request: HttpRequest) -> HttpResponse:
         form = UploadForm(request.POST, request.FILES)
         if form.is_valid():
             job = services.create_job(request.user, form.cleaned_data["files"])
+            n = job.files.count()
+            messages.success(request, f"{n} file{'s' if n != 1 else ''} received; results appear below as they finish.")
             return redirect(job)
         status = 400
     else:

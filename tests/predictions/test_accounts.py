@@ -75,3 +75,18 @@ def test_pages_need_a_login(url):
 @pytest.mark.parametrize("url", ["/accounts/signup/", "/accounts/login/", "/healthz/"])
 def test_sign_up_log_in_and_health_are_public(url):
     assert Client().get(url).status_code == 200
+
+
+def test_signing_in_and_out_and_signing_up_each_say_so_on_the_next_page(alice):
+    client = Client()
+    page = client.post("/accounts/login/", {"username": "alice", "password": PASSWORD}, follow=True)
+    assert "Signed in as alice." in page.content.decode()
+    page = client.post("/accounts/logout/", follow=True)
+    assert "You are signed out." in page.content.decode()
+    page = Client().post(
+        "/accounts/signup/",
+        {"username": "erin", "password1": "a-long-pass-phrase-9", "password2": "a-long-pass-phrase-9"},
+        follow=True,
+    )
+    body = page.content.decode()
+    assert "Welcome, erin." in body and "Signed in as erin." not in body

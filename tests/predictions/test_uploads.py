@@ -54,6 +54,7 @@ def test_several_files_in_one_submit_make_one_job_with_a_prediction_each(
     assert Prediction.objects.filter(model_version=model_version).count() == 2
     job.refresh_from_db()
     assert job.status == Job.Status.FINISHED
+    assert "2 files received" in alice_client.get(response["Location"]).content.decode()
 
 
 def test_stored_files_get_generated_names_and_keep_the_original_name_as_data(
