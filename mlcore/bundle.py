@@ -113,7 +113,7 @@ def save_bundle(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    model.save(out / MODEL_FILE)
+    _save_weights_only_model(model, out / MODEL_FILE)
     write_json(out, "config.json", config)
     write_json(out, "labels.json", list(labels))
     write_json(out, "features.json", extractor_to_json(extractor))
@@ -121,6 +121,15 @@ def save_bundle(
     write_json(out, "metrics.json", metrics or {})
     write_manifest(out)
     return out
+
+
+def _save_weights_only_model(model: Any, path: Path) -> None:
+    """Save architecture + weights without optimizer state or compile settings (an uncompiled clone)."""
+    import keras
+
+    clean = keras.models.clone_model(model)
+    clean.set_weights(model.get_weights())
+    clean.save(path)
 
 
 def update_metrics(path: Path, metrics: dict[str, Any]) -> None:
