@@ -143,7 +143,7 @@ def _worker_first(bundle: str, wav: str) -> dict[str, Any]:
     t2 = time.perf_counter()
     predictor.predict(wav)
     t3 = time.perf_counter()
-    return {"import_s": t1 - t0, "load_s": t2 - t1, "predict_s": t3 - t2}
+    return {"import_s": t1 - t0, "load_s": t2 - t1, "predict_s": t3 - t2, "librosa": "librosa" in sys.modules}
 
 
 def _child_main(argv: list[str]) -> None:
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         f"\n(a) backend {serweb['backend']}; (b) model {original['model']} ({original['params']:,} parameters)"
         f"\n(c) median of {len(walls)} runs after one warm-up run (NUMBA_CACHE_DIR warm): "
         f"import {first['import_s']:.2f} s, load {first['load_s']:.2f} s, first predict {first['predict_s']:.2f} s "
-        "(decoding the WAV and building the mel basis, which imports librosa)"
+        f"(first decode, scipy.fft and BLAS warm-up; librosa imported: {'yes' if first.get('librosa') else 'no'})"
         f"\nload average before/after: {load_before} / {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
         f"on {os.cpu_count()} CPUs; cpu time excludes waiting for a busy core, wall time does not"
     )

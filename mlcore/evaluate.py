@@ -28,7 +28,9 @@ def compute_metrics(y_true: np.ndarray, probs: np.ndarray, *, labels: tuple[str,
     cm = confusion_matrix(y_true, y_pred, labels=idx)
     support = cm.sum(axis=1)
     per_class = {labels[i]: (float(cm[i, i] / support[i]) if support[i] else None) for i in idx}
-    report = classification_report(y_true, y_pred, labels=idx, target_names=list(labels), output_dict=True, zero_division=0)
+    report = classification_report(
+        y_true, y_pred, labels=idx, target_names=list(labels), output_dict=True, zero_division=0
+    )
     return {
         "n": int(len(y_true)),
         "accuracy": float(accuracy_score(y_true, y_pred)),
@@ -59,7 +61,9 @@ def plot_confusion(cm: list[list[int]], labels: list[str], path: Path, *, title:
     ax.set_ylabel("true")
     for i in range(len(labels)):
         for j in range(len(labels)):
-            ax.text(j, i, int(m[i, j]), ha="center", va="center", color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
+            ax.text(
+                j, i, int(m[i, j]), ha="center", va="center", color="white" if norm[i, j] > 0.5 else "black", fontsize=8
+            )
     ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
@@ -80,7 +84,7 @@ def evaluate_bundle(bundle_path: Path, *, data: Path, actors: set[int]) -> dict[
     batch = 32
     for i in tqdm(range(0, len(clips), batch), desc="evaluate", unit="batch"):
         chunk = clips[i : i + batch]
-        for clip, result in zip(chunk, predictor.predict_many([c.path for c in chunk])):
+        for clip, result in zip(chunk, predictor.predict_many([c.path for c in chunk]), strict=True):
             if isinstance(result, Exception):
                 failed.append({"file": clip.path.name, "error": str(result)})
                 continue
@@ -110,10 +114,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(f"warning: actors {overlap} were in this bundle's training set; these figures are not held-out")
     m = evaluate_bundle(args.bundle, data=args.data, actors=actors)
     m["held_out"] = not overlap
-    (args.bundle / "confusion_matrix.json").write_text(json.dumps({"labels": m["labels"], "matrix": m["confusion_matrix"]}) + "\n")
-    plot_confusion(m["confusion_matrix"], m["labels"], args.bundle / "confusion_matrix.png", title=f"actors {args.actors}")
+    (args.bundle / "confusion_matrix.json").write_text(
+        json.dumps({"labels": m["labels"], "matrix": m["confusion_matrix"]}) + "\n"
+    )
+    plot_confusion(
+        m["confusion_matrix"], m["labels"], args.bundle / "confusion_matrix.png", title=f"actors {args.actors}"
+    )
     update_metrics(args.bundle, {"evaluation": m})
-    print(f"accuracy {m['accuracy']:.3f}  macro-F1 {m['macro_f1']:.3f}  micro-F1 {m['micro_f1']:.3f}  weighted-F1 {m['weighted_f1']:.3f}")
+    print(
+        f"accuracy {m['accuracy']:.3f}  macro-F1 {m['macro_f1']:.3f}  micro-F1 {m['micro_f1']:.3f}  weighted-F1 {m['weighted_f1']:.3f}"
+    )
     for label, acc in m["per_class_accuracy"].items():
         print(f"  {label:<10} {acc:.3f}" if acc is not None else f"  {label:<10} -")
     return 0
