@@ -365,3 +365,60 @@ class Standardizer:
     def from_json(cls, text: str) -> "Standardizer":
         d = json.loads(text)
         return cls(tuple(d["mean"]), tuple(d["scale"]))
+
+
+@register
+@dataclass(frozen=True)
+class LogMelFrames:
+    """Per-frame log-mel for temporal models -> shape (``max_frames``, ``n_mels``).
+
+    dB relative to the clip's loudest bin and floored at ``floor_db`` (gain-invariant), then, when
+    ``subtract_mean``, each band's mean over the active frames (within ``active_db`` of the loudest)
+    is removed: a cepstral-mean-style normalisation against the speaker's and the microphone's
+    long-term spectrum.  Clips longer than ``max_frames`` keep their loudest ``max_frames`` region;
+    shorter ones are zero-padded at the end (zero is the band mean after normalisation).
+    """
+
+    name: ClassVar[str] = "logmel-frames"
+    sr: int = 22050
+    n_fft: int = 1024
+    hop_length: int = 512
+    n_mels: int = 64
+    fmin: float = 50.0
+    fmax: float = 8000.0
+    max_frames: int = 173  # 4 s at hop 512 and 22050 Hz
+    floor_db: float = -80.0
+    active_db: float = 35.0
+    subtract_mean: bool = True
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (self.max_frames, self.n_mels)
+
+    def __call__(self, y: np.ndarray) -> np.ndarray:
+        from scipy.fft import rfft
+
+        frames = frame_signal(y, n_fft=self.n_fft, hop=self.hop_length)
+        spec = rfft(frames * _window(self.n_fft), axis=1)
+        power = (spec.real**2 + spec.imag**2).astype(np.float32)  # (T, n_fft/2+1)
+        mel = power @ _mel_basis(self.sr, self.n_fft, self.n_mels, self.fmin, self.fmax)
+        # Floor relative to the loudest bin in the linear domain (not with an absolute epsilon), so
+        # a quiet recording of the same speech gives the same frames.
+        ref = max(float(mel.max()), 1e-30)
+        logmel = 10 * np.log10(np.maximum(mel, ref * 10 ** (self.floor_db / 10)) / ref)
+        energy = power.sum(axis=1, dtype=np.float64)
+        start = _loudest_start(energy, self.max_frames)
+        logmel, energy = logmel[start : start + self.max_frames], energy[start : start + self.max_frames]
+        if self.subtract_mean:
+            energy_db = 10 * np.log10(np.maximum(energy, max(energy.max(), 1e-30) * 1e-12))
+            active = energy_db >= energy_db.max() - self.active_db
+            logmel = logmel - logmel[active].mean(axis=0)
+        return _fit_length(logmel.astype(np.float32), self.max_frames)
+
+
+def _loudest_start(energy: np.ndarray, n: int) -> int:
+    """First frame of the ``n``-frame run with the most energy (0 when there are at most ``n`` frames)."""
+    if energy.shape[0] <= n:
+        return 0
+    sums = np.convolve(energy, np.ones(n), mode="valid")  # (T - n + 1,)
+    return int(np.argmax(sums))

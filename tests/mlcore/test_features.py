@@ -27,8 +27,8 @@ def _relative_change(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b) / np.linalg.norm(a))
 
 
-def test_the_three_extractors_are_registered():
-    assert available() == ["logmel-stats", "spectral-stack", "zcr-rms-mfcc"]
+def test_the_four_extractors_are_registered():
+    assert available() == ["logmel-frames", "logmel-stats", "spectral-stack", "zcr-rms-mfcc"]
 
 
 @pytest.mark.parametrize("name", available())
@@ -88,7 +88,7 @@ def test_logmel_stats_pooled_window_is_close_to_extracting_the_window_alone(spee
 
 
 def test_unknown_extractor_or_parameter_raises_feature_error():
-    with pytest.raises(FeatureError, match="Unknown feature extractor 'mfcc'; choose one of logmel-stats"):
+    with pytest.raises(FeatureError, match="Unknown feature extractor 'mfcc'; choose one of logmel-frames"):
         get_extractor("mfcc")
     with pytest.raises(FeatureError, match="Bad parameters for feature extractor 'logmel-stats'"):
         get_extractor("logmel-stats", n_bands=3)
@@ -142,3 +142,53 @@ def test_logmel_stats_mel_filters_equal_librosas_without_importing_it() -> None:
     ours = _mel_basis(22050, 1024, 64, 50.0, 8000.0)
     theirs = librosa.filters.mel(sr=22050, n_fft=1024, n_mels=64, fmin=50.0, fmax=8000.0).T
     np.testing.assert_allclose(ours, theirs, atol=1e-7)
+
+
+def test_logmel_frames_are_four_seconds_of_64_bands_whatever_the_clip_length(rng):
+    extractor = get_extractor("logmel-frames")
+    assert extractor.output_shape == (173, 64)
+    for seconds in (0.5, 3.0, 6.0):
+        out = extractor(voiced(rng, seconds=seconds, sr=SR))
+        assert out.shape == (173, 64) and out.dtype == np.float32 and np.all(np.isfinite(out))
+
+
+def test_logmel_frames_are_deterministic_and_gain_invariant(speech):
+    extractor = get_extractor("logmel-frames")
+    out = extractor(speech)
+    np.testing.assert_array_equal(extractor(speech.copy()), out)
+    # Relative dB with a relative floor: a recording 40 dB quieter gives the same frames.
+    np.testing.assert_allclose(extractor(0.01 * speech), out, atol=1e-3)
+
+
+def test_logmel_frames_pad_a_short_clip_with_zeros_after_its_own_frames(rng):
+    extractor = get_extractor("logmel-frames")
+    out = extractor(voiced(rng, seconds=1.0, sr=SR))
+    n_real = 1 + SR // extractor.hop_length  # 44 frames of a 1 s clip
+    assert np.all(out[n_real:] == 0)
+    assert np.all(np.any(out[:n_real] != 0, axis=1))
+
+
+def test_logmel_frames_subtract_each_bands_mean_over_active_frames(speech):
+    normalised = get_extractor("logmel-frames")(speech)
+    raw = get_extractor("logmel-frames", subtract_mean=False)(speech)
+    n_real = 1 + speech.size // 512
+    # Without normalisation every value is dB re the loudest bin; with it, band means over speech are ~0.
+    assert raw.max() <= 0.0 and raw[:n_real].min() >= -80.0
+    offsets = raw[:n_real] - normalised[:n_real]
+    np.testing.assert_allclose(offsets, np.broadcast_to(offsets[0], offsets.shape), atol=1e-4)
+    assert np.abs(offsets[0]).max() > 1.0
+
+
+def test_logmel_frames_keep_the_loudest_four_seconds_of_a_long_clip(rng):
+    extractor = get_extractor("logmel-frames", subtract_mean=False)
+    burst = voiced(rng, seconds=3.0, sr=SR)
+    y = np.concatenate([np.zeros(5 * SR, np.float32), burst, np.zeros(2 * SR, np.float32)])
+    out = extractor(y)
+    # The first 4 s are silence; the kept window must hold the 3 s of speech (~129 frames) instead.
+    speaking = np.any(out > -79.9, axis=1)
+    assert speaking.sum() >= 125
+
+
+def test_a_silent_clip_gives_all_zero_logmel_frames():
+    out = get_extractor("logmel-frames")(np.zeros(SR, np.float32))
+    assert out.shape == (173, 64) and np.all(out == 0)
