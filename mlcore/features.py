@@ -349,7 +349,7 @@ class Standardizer:
     scale: tuple[float, ...]
 
     @classmethod
-    def fit(cls, x: np.ndarray) -> "Standardizer":
+    def fit(cls, x: np.ndarray) -> Standardizer:
         flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
         std = flat.std(axis=0)
         std[std < 1e-8] = 1.0
@@ -362,7 +362,7 @@ class Standardizer:
         return json.dumps({"mean": self.mean, "scale": self.scale})
 
     @classmethod
-    def from_json(cls, text: str) -> "Standardizer":
+    def from_json(cls, text: str) -> Standardizer:
         d = json.loads(text)
         return cls(tuple(d["mean"]), tuple(d["scale"]))
 

@@ -29,10 +29,10 @@ from mlcore.features import Standardizer, extractor_to_json, get_extractor
 from mlcore.labels import EMOTIONS, N_CLASSES
 
 
-
 def default_cache_dir() -> Path:
     """Feature cache folder: ``$SERWEB_CACHE_DIR/features`` (default ``~/.cache/serweb/features``)."""
     return Path(os.environ.get("SERWEB_CACHE_DIR", Path.home() / ".cache" / "serweb")) / "features"
+
 
 N_AUGMENTED_MAX = 8
 
@@ -54,11 +54,11 @@ def _clip_features(job: tuple[str, dict[str, Any], str | None, int, str]) -> lis
     """Features of one clip and (when ``recipe``) its augmented copies, cached on disk."""
     path, spec, recipe, seed, cache_dir = job
     from mlcore.audio import load_audio
-    from mlcore.features import extractor_from_json
+    from mlcore.features import REVISION, extractor_from_json
 
-    from mlcore.features import REVISION
-
-    key = hashlib.sha256(json.dumps([spec, REVISION, recipe, seed, Path(path).name], sort_keys=True).encode()).hexdigest()[:24]
+    key = hashlib.sha256(
+        json.dumps([spec, REVISION, recipe, seed, Path(path).name], sort_keys=True).encode()
+    ).hexdigest()[:24]
     cache = Path(cache_dir) / f"{key}.npy"
     if cache.exists():
         return list(np.load(cache, allow_pickle=False))
@@ -105,7 +105,9 @@ def extract_features(
     augmented: list[bool] = []
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         results = pool.map(_clip_features, work, chunksize=4)
-        for clip, feats in tqdm(zip(clips, results), total=len(clips), desc="features", disable=not progress):
+        for clip, feats in tqdm(
+            zip(clips, results, strict=True), total=len(clips), desc="features", disable=not progress
+        ):
             for i, f in enumerate(feats):
                 X.append(f)
                 y.append(clip.emotion_index)
@@ -227,7 +229,11 @@ def fit(
     opt_kwargs: dict[str, Any] = {"learning_rate": s.learning_rate}
     if s.clipnorm:
         opt_kwargs["clipnorm"] = s.clipnorm
-    optimizer = keras.optimizers.AdamW(weight_decay=s.weight_decay, **opt_kwargs) if s.weight_decay else keras.optimizers.Adam(**opt_kwargs)
+    optimizer = (
+        keras.optimizers.AdamW(weight_decay=s.weight_decay, **opt_kwargs)
+        if s.weight_decay
+        else keras.optimizers.Adam(**opt_kwargs)
+    )
     model.compile(
         optimizer=optimizer,
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=s.label_smoothing),
@@ -240,11 +246,21 @@ def fit(
         validation = (scaler.transform(val.X), np.eye(N_CLASSES, dtype=np.float32)[val.y])
         monitor = "val_loss"
     if s.reduce_lr_patience:
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.4, patience=s.reduce_lr_patience, min_lr=1e-6))
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.4, patience=s.reduce_lr_patience, min_lr=1e-6)
+        )
     if s.early_stopping_patience and validation is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=s.early_stopping_patience, restore_best_weights=True))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=s.early_stopping_patience, restore_best_weights=True
+            )
+        )
         if checkpoint is not None:
-            callbacks.append(keras.callbacks.ModelCheckpoint(str(checkpoint), monitor="val_loss", save_best_only=True, save_weights_only=True))
+            callbacks.append(
+                keras.callbacks.ModelCheckpoint(
+                    str(checkpoint), monitor="val_loss", save_best_only=True, save_weights_only=True
+                )
+            )
     data = _training_sequence(
         Xtr, train.y, batch_size=s.batch_size, mixup_alpha=s.mixup_alpha, seed=seed, masking=s.spec_augment
     )
@@ -258,7 +274,9 @@ def predict_proba(model: Any, scaler: Standardizer, X: np.ndarray) -> np.ndarray
     return np.asarray(model.predict(scaler.transform(X), batch_size=256, verbose=0))
 
 
-def fold_sets(feats: FeatureSet, *, test_actors: set[int], val_actors: int = 0) -> tuple[FeatureSet, FeatureSet | None, FeatureSet]:
+def fold_sets(
+    feats: FeatureSet, *, test_actors: set[int], val_actors: int = 0
+) -> tuple[FeatureSet, FeatureSet | None, FeatureSet]:
     """Train / validation / test rows for one fold, split by actor.
 
     Training rows (originals and augmented copies) come only from training actors; validation and
@@ -287,7 +305,7 @@ def save_curves(history: dict[str, list[float]], out: Path) -> None:
 
     (out / "history.json").write_text(json.dumps(history, indent=1) + "\n")
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key in zip(axes, ("loss", "accuracy")):
+    for ax, key in zip(axes, ("loss", "accuracy"), strict=True):
         for k, v in history.items():
             if k.endswith(key):
                 ax.plot(range(1, len(v) + 1), v, label=k)
@@ -337,7 +355,15 @@ def train_bundle(
         "window_s": 4.0,
         "hop_s": 2.0,
     }
-    save_bundle(out, model=model, extractor=extractor, scaler=scaler, labels=EMOTIONS, config=config, metrics=extra_metrics or {})
+    save_bundle(
+        out,
+        model=model,
+        extractor=extractor,
+        scaler=scaler,
+        labels=EMOTIONS,
+        config=config,
+        metrics=extra_metrics or {},
+    )
     save_curves(history, Path(out))
     write_manifest(Path(out))
     return Path(out)
@@ -374,7 +400,9 @@ def cross_validate(
             continue
         train_set, val_set, test_set = fold_sets(feats, test_actors=set(test_actors), val_actors=val_actors)
         t0 = time.time()
-        model, scaler, history = fit(arch, train_set, val=val_set, epochs=epochs, seed=seed + k, desc=f"fold {k + 1}/{n_folds}")
+        model, scaler, history = fit(
+            arch, train_set, val=val_set, epochs=epochs, seed=seed + k, desc=f"fold {k + 1}/{n_folds}"
+        )
         probs = predict_proba(model, scaler, test_set.X)
         m = compute_metrics(test_set.y, probs)
         fold_results.append(
@@ -389,7 +417,10 @@ def cross_validate(
                 "macro_f1": m["macro_f1"],
             }
         )
-        print(f"fold {k + 1}: actors {sorted(test_actors)} accuracy {m['accuracy']:.3f} macro-F1 {m['macro_f1']:.3f}", flush=True)
+        print(
+            f"fold {k + 1}: actors {sorted(test_actors)} accuracy {m['accuracy']:.3f} macro-F1 {m['macro_f1']:.3f}",
+            flush=True,
+        )
         y_true.extend(test_set.y.tolist())
         y_prob.append(probs)
     pooled = compute_metrics(np.array(y_true), np.concatenate(y_prob))
