@@ -1,10 +1,12 @@
-"""A NumPy forward pass for small Keras models, so serving a stats-MLP needs no TensorFlow.
+"""A NumPy forward pass for small Keras models, so serving a stats-MLP or a small temporal CNN needs
+no TensorFlow.
 
 It reads the Keras 3 ``.keras`` zip directly: ``config.json`` for the layer list and settings,
 ``model.weights.h5`` (through h5py) for the weights.  Nothing is unpickled and no Keras code runs.
-Only a linear chain of Dense, BatchNormalization, Activation, Dropout, GaussianNoise, Flatten (on
-rank-2 input) and InputLayer is understood; for anything else ``load_numpy_model`` returns ``None``
-and the caller runs the model with Keras instead.
+Only a linear chain of Dense, BatchNormalization, Activation, Dropout, GaussianNoise, Flatten,
+Conv1D (stride 1, dilation 1, padding same/valid, channels last), MaxPooling1D,
+GlobalAveragePooling1D and InputLayer is understood; for anything else ``load_numpy_model`` returns
+``None`` and the caller runs the model with Keras instead.
 """
 
 from __future__ import annotations
@@ -31,17 +33,26 @@ _IDENTITY_LAYERS = frozenset({"Dropout", "GaussianNoise", "GaussianDropout", "Al
 
 @dataclass(frozen=True)
 class NumpyModel:
-    """A loaded chain of NumPy steps.  ``predict`` maps (batch, input_dim) -> (batch, output_dim)."""
+    """A loaded chain of NumPy steps.  ``predict`` maps (batch, input_dim) -> (batch, output_dim).
+
+    ``input_shape`` is the model's input without the batch axis, e.g. (frames, bands) for a Conv1D
+    model, whose rows may also be given flattened to ``input_dim = frames * bands`` values.
+    """
 
     input_dim: int
     output_dim: int
     steps: tuple[Step, ...]
     layer_types: tuple[str, ...]
+    input_shape: tuple[int, ...] = ()
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Forward pass in float32, as Keras computes it.  Shape (batch, input_dim) -> (batch, output_dim)."""
+        """Forward pass in float32, as Keras computes it.  Shape (batch, input_dim) or (batch, *input_shape)
+        -> (batch, output_dim)."""
         x = np.asarray(x, dtype=np.float32)
-        if x.ndim != 2 or x.shape[1] != self.input_dim:
+        shape = self.input_shape or (self.input_dim,)
+        if x.ndim == 2 and x.shape[1] == self.input_dim:
+            x = x.reshape((len(x), *shape))
+        elif x.shape[1:] != shape:
             raise ValueError(f"expected input of shape (batch, {self.input_dim}), got {x.shape}")
         for step in self.steps:
             x = step(x)
@@ -111,10 +122,10 @@ def _snake(name: str) -> str:
 
 
 def _build(layers: list[dict[str, Any]], h5: Any) -> NumpyModel | None:
-    input_dim = _input_dim(layers)
-    if input_dim is None:
+    input_shape = _input_shape(layers)
+    if input_shape is None:
         return None
-    dim = input_dim
+    shape = input_shape  # the running output shape, without the batch axis
     steps: list[Step] = []
     types: list[str] = []
     used: dict[str, int] = {}
@@ -127,14 +138,14 @@ def _build(layers: list[dict[str, Any]], h5: Any) -> NumpyModel | None:
         used[key] = used.get(key, -1) + 1
         weights = _vars(h5, f"layers/{key}" if used[key] == 0 else f"layers/{key}_{used[key]}")
         if kind == "Dense":
-            affine = _dense_step(cfg, weights, dim)
+            affine = _dense_step(cfg, weights, shape[-1])
             activation = _activation(cfg.get("activation", "linear"))
             if affine is None or activation is None:
                 return None
             steps += [affine] if activation is _linear else [affine, activation]
-            dim = int(cfg["units"])
+            shape = (*shape[:-1], int(cfg["units"]))
         elif kind == "BatchNormalization":
-            step = _batchnorm_step(cfg, weights, dim)
+            step = _batchnorm_step(cfg, weights, shape[-1], rank=len(shape) + 1)
             if step is None:
                 return None
             steps.append(step)
@@ -143,28 +154,42 @@ def _build(layers: list[dict[str, Any]], h5: Any) -> NumpyModel | None:
             if activation is None:
                 return None
             steps.append(activation)
-        elif kind not in _IDENTITY_LAYERS and kind != "Flatten":
-            # Flatten is the identity on (batch, features), the only rank this runtime accepts.
+        elif kind == "Flatten":
+            if len(shape) > 1:
+                steps.append(_flatten)
+                shape = (int(np.prod(shape)),)
+        elif kind in ("Conv1D", "MaxPooling1D", "GlobalAveragePooling1D"):
+            if len(shape) != 2:
+                return None
+            built = _sequence_step(kind, cfg, weights, shape)
+            if built is None:
+                return None
+            new_steps, shape = built
+            steps += new_steps
+        elif kind not in _IDENTITY_LAYERS:
             return None
         types.append(kind)
-    if not steps:
+    if not steps or len(shape) != 1:
         return None
-    return NumpyModel(input_dim=input_dim, output_dim=dim, steps=tuple(steps), layer_types=tuple(types))
+    return NumpyModel(
+        input_dim=int(np.prod(input_shape)),
+        output_dim=shape[0],
+        steps=tuple(steps),
+        layer_types=tuple(types),
+        input_shape=input_shape,
+    )
 
 
-def _input_dim(layers: list[dict[str, Any]]) -> int | None:
+def _input_shape(layers: list[dict[str, Any]]) -> tuple[int, ...] | None:
+    """The input shape without the batch axis, (features,) or (frames, channels), or ``None``."""
     first = layers[0]
     if first.get("class_name") == "InputLayer":
         shape = first.get("config", {}).get("batch_shape") or first.get("config", {}).get("batch_input_shape")
-        return int(shape[1]) if shape and len(shape) == 2 and shape[1] is not None else None
-    return _build_input_dim(first)
-
-
-def _build_input_dim(layer: dict[str, Any]) -> int | None:
-    shape = (layer.get("build_config") or {}).get("input_shape")
-    if shape and len(shape) == 2 and shape[1] is not None:
-        return int(shape[1])
-    return None
+    else:
+        shape = (first.get("build_config") or {}).get("input_shape")
+    if not shape or len(shape) not in (2, 3) or any(d is None for d in shape[1:]):
+        return None
+    return tuple(int(d) for d in shape[1:])
 
 
 def _vars(h5: Any, group: str) -> list[np.ndarray]:
@@ -172,6 +197,10 @@ def _vars(h5: Any, group: str) -> list[np.ndarray]:
         return []
     g = h5[group]["vars"]
     return [np.asarray(g[str(i)], dtype=np.float32) for i in range(len(g))]
+
+
+def _flatten(x: np.ndarray) -> np.ndarray:
+    return x.reshape(len(x), -1)
 
 
 def _dense_step(cfg: dict[str, Any], weights: list[np.ndarray], dim: int) -> Step | None:
@@ -191,11 +220,12 @@ def _affine(x: np.ndarray, *, kernel: np.ndarray, bias: np.ndarray) -> np.ndarra
     return x @ kernel + bias
 
 
-def _batchnorm_step(cfg: dict[str, Any], weights: list[np.ndarray], dim: int) -> Step | None:
+def _batchnorm_step(cfg: dict[str, Any], weights: list[np.ndarray], dim: int, *, rank: int = 2) -> Step | None:
+    # ``rank`` counts the batch axis; only normalising the last (channel) axis is supported.
     axis = cfg.get("axis", -1)
     if isinstance(axis, list):
         axis = axis[0] if len(axis) == 1 else None
-    if axis not in (-1, 1) or cfg.get("renorm"):
+    if axis not in (-1, rank - 1) or cfg.get("renorm"):
         return None
     scale, center = bool(cfg.get("scale", True)), bool(cfg.get("center", True))
     if len(weights) != scale + center + 2 or any(w.shape != (dim,) for w in weights):
@@ -211,6 +241,91 @@ def _batchnorm_step(cfg: dict[str, Any], weights: list[np.ndarray], dim: int) ->
 
 def _affine_diag(x: np.ndarray, *, mul: np.ndarray, add: np.ndarray) -> np.ndarray:
     return x * mul + add
+
+
+def _sequence_step(
+    kind: str, cfg: dict[str, Any], weights: list[np.ndarray], shape: tuple[int, ...]
+) -> tuple[list[Step], tuple[int, ...]] | None:
+    """Steps for a layer on (batch, frames, channels), and its output shape without the batch axis."""
+    if cfg.get("data_format", "channels_last") != "channels_last":
+        return None
+    frames, channels = shape
+    if kind == "GlobalAveragePooling1D":
+        if cfg.get("keepdims"):
+            return None
+        return [_mean_over_frames], (channels,)
+    if kind == "MaxPooling1D":
+        pool, stride = _single(cfg.get("pool_size")), _single(cfg.get("strides") or cfg.get("pool_size"))
+        padding = cfg.get("padding", "valid")
+        if pool is None or stride is None or padding not in ("valid", "same"):
+            return None
+        left, right, out = _padding(frames, kernel=pool, stride=stride, padding=padding)
+        if out < 1:
+            return None
+        return [partial(_max_pool, pool=pool, stride=stride, left=left, right=right)], (out, channels)
+    # Conv1D
+    kernel_size, filters = _single(cfg.get("kernel_size")), int(cfg.get("filters", 0))
+    padding, use_bias = cfg.get("padding", "valid"), bool(cfg.get("use_bias", True))
+    if (
+        kernel_size is None
+        or _single(cfg.get("strides", 1)) != 1
+        or _single(cfg.get("dilation_rate", 1)) != 1
+        or int(cfg.get("groups", 1)) != 1
+        or padding not in ("valid", "same")
+        or cfg.get("lora_rank")
+        or cfg.get("quantization_config")
+        or len(weights) != (2 if use_bias else 1)
+        or weights[0].shape != (kernel_size, channels, filters)
+        or (use_bias and weights[1].shape != (filters,))
+    ):
+        return None
+    activation = _activation(cfg.get("activation", "linear"))
+    if activation is None:
+        return None
+    left, right, out = _padding(frames, kernel=kernel_size, stride=1, padding=padding)
+    if out < 1:
+        return None
+    bias = weights[1] if use_bias else np.zeros(filters, dtype=np.float32)
+    # im2col order: (tap, input channel) flattened, matching the kernel's (k, C_in, C_out) layout.
+    kernel = np.ascontiguousarray(weights[0].reshape(kernel_size * channels, filters))
+    conv = partial(_conv1d, kernel=kernel, bias=bias, size=kernel_size, left=left, right=right)
+    return ([conv] if activation is _linear else [conv, activation]), (out, filters)
+
+
+def _single(value: Any) -> int | None:
+    # Keras stores 1D sizes as a one-element list (or a bare int in hand-written configs).
+    if isinstance(value, (list, tuple)):
+        value = value[0] if len(value) == 1 else None
+    return int(value) if isinstance(value, int) and value > 0 else None
+
+
+def _padding(frames: int, *, kernel: int, stride: int, padding: str) -> tuple[int, int, int]:
+    """Frames padded before and after, and the output length, as TensorFlow computes them."""
+    if padding == "valid":
+        return 0, 0, (frames - kernel) // stride + 1
+    out = -(-frames // stride)
+    total = max((out - 1) * stride + kernel - frames, 0)
+    return total // 2, total - total // 2, out
+
+
+def _conv1d(x: np.ndarray, *, kernel: np.ndarray, bias: np.ndarray, size: int, left: int, right: int) -> np.ndarray:
+    if left or right:
+        x = np.pad(x, ((0, 0), (left, right), (0, 0)))
+    batch, frames, channels = x.shape
+    # (batch, out, channels, size) view -> (batch, out, size, channels) rows; one matmul for all taps.
+    cols = np.lib.stride_tricks.sliding_window_view(x, size, axis=1).transpose(0, 1, 3, 2)
+    cols = cols.reshape(batch, frames - size + 1, size * channels)
+    return cols @ kernel + bias
+
+
+def _max_pool(x: np.ndarray, *, pool: int, stride: int, left: int, right: int) -> np.ndarray:
+    if left or right:
+        x = np.pad(x, ((0, 0), (left, right), (0, 0)), constant_values=-np.inf)
+    return np.lib.stride_tricks.sliding_window_view(x, pool, axis=1)[:, ::stride].max(axis=-1)
+
+
+def _mean_over_frames(x: np.ndarray) -> np.ndarray:
+    return x.mean(axis=1, dtype=np.float32)
 
 
 def _linear(x: np.ndarray) -> np.ndarray:

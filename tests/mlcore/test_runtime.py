@@ -75,11 +75,11 @@ def test_sequential_without_bias_or_centering_matches_keras_output(tmp_path: Pat
     np.testing.assert_allclose(numpy_model.predict(x_in), _keras_output(model, x_in), atol=1e-5)
 
 
-def test_conv1d_model_is_left_to_keras(tmp_path: Path) -> None:
+def test_strided_conv1d_model_is_left_to_keras(tmp_path: Path) -> None:
     model = keras.Sequential(
         [
             keras.Input((2376, 1)),
-            keras.layers.Conv1D(4, 5),
+            keras.layers.Conv1D(4, 5, strides=2),
             keras.layers.GlobalAveragePooling1D(),
             keras.layers.Dense(8, activation="softmax"),
         ]
@@ -87,6 +87,20 @@ def test_conv1d_model_is_left_to_keras(tmp_path: Path) -> None:
     model.save(tmp_path / "c.keras")
 
     assert load_numpy_model(tmp_path / "c.keras") is None
+
+
+def test_dilated_conv1d_model_is_left_to_keras(tmp_path: Path) -> None:
+    model = keras.Sequential(
+        [
+            keras.Input((50, 3)),
+            keras.layers.Conv1D(4, 3, dilation_rate=2, padding="same"),
+            keras.layers.GlobalAveragePooling1D(),
+            keras.layers.Dense(8, activation="softmax"),
+        ]
+    )
+    model.save(tmp_path / "d.keras")
+
+    assert load_numpy_model(tmp_path / "d.keras") is None
 
 
 def test_model_with_a_skip_connection_is_left_to_keras(tmp_path: Path) -> None:
@@ -120,3 +134,53 @@ def test_wrong_input_width_is_refused(tmp_path: Path) -> None:
     assert numpy_model is not None
     with pytest.raises(ValueError, match=r"\(batch, 4\)"):
         numpy_model.predict(np.zeros((2, 5), dtype=np.float32))
+
+
+def test_logmel_tcn_matches_keras_output_on_frames_given_whole_or_flattened(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    from mlcore.architectures import build
+
+    keras.utils.set_random_seed(3)
+    model = build("logmel-tcn", input_shape=(173, 64))
+    _randomise_batchnorm(model, rng)
+    model.save(tmp_path / "tcn.keras")
+    x_in = rng.standard_normal((6, 173, 64)).astype(np.float32)
+
+    numpy_model = load_numpy_model(tmp_path / "tcn.keras")
+
+    assert numpy_model is not None
+    assert (numpy_model.input_shape, numpy_model.input_dim, numpy_model.output_dim) == ((173, 64), 173 * 64, 8)
+    assert numpy_model.layer_types.count("Conv1D") == 4 and "GlobalAveragePooling1D" in numpy_model.layer_types
+    expected = _keras_output(model, x_in)
+    got = numpy_model.predict(x_in)
+    assert got.dtype == np.float32 and got.shape == (6, 8)
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    # The serving path hands over rows flattened to (batch, frames * bands).
+    np.testing.assert_allclose(numpy_model.predict(x_in.reshape(6, -1)), expected, atol=1e-4)
+
+
+def test_valid_conv_same_pooling_and_flatten_match_keras_on_odd_lengths(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    keras.utils.set_random_seed(4)
+    model = keras.Sequential(
+        [
+            keras.Input((37, 5)),
+            keras.layers.Conv1D(7, 4, activation="relu", use_bias=False),  # valid: 34 frames
+            keras.layers.MaxPooling1D(3, strides=2, padding="same"),  # 17 frames, uneven padding
+            keras.layers.Conv1D(6, 4, padding="same", activation="tanh"),  # even kernel: pads 1 before, 2 after
+            keras.layers.BatchNormalization(),
+            keras.layers.MaxPooling1D(2),  # valid: 8 frames, the odd last frame dropped
+            keras.layers.Flatten(),
+            keras.layers.Dense(8, activation="softmax"),
+        ]
+    )
+    _randomise_batchnorm(model, rng)
+    model.save(tmp_path / "odd.keras")
+    x_in = rng.standard_normal((3, 37, 5)).astype(np.float32)
+
+    numpy_model = load_numpy_model(tmp_path / "odd.keras")
+
+    assert numpy_model is not None
+    np.testing.assert_allclose(numpy_model.predict(x_in), _keras_output(model, x_in), atol=1e-5)
