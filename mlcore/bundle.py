@@ -125,9 +125,8 @@ def save_bundle(
 
 def _save_weights_only_model(model: Any, path: Path) -> None:
     """Save architecture + weights without optimizer state or compile settings (an uncompiled clone)."""
-    import keras
-
-    clean = keras.models.clone_model(model)
+    # Rebuilt from its config: keras.models.clone_model (Keras 3.15) would copy the compiled optimizer.
+    clean = type(model).from_config(model.get_config())
     clean.set_weights(model.get_weights())
     clean.save(path)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import zipfile
@@ -146,3 +147,23 @@ def test_a_file_that_is_not_a_zip_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(BundleError, match="not a readable zip"):
         extract_bundle_zip(fake, tmp_path / "dest")
+
+
+def test_a_trained_model_is_saved_without_its_optimizer_state(tmp_path: Path) -> None:
+    import h5py
+    import keras
+
+    extractor = get_extractor("logmel-stats")
+    x = np.random.default_rng(4).normal(size=(32, extractor.dim)).astype(np.float32)
+    model = keras.Sequential([keras.Input((extractor.dim,)), keras.layers.Dense(8, "softmax")])
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    model.fit(x, np.eye(8, dtype=np.float32)[np.arange(32) % 8], epochs=1, verbose=0)
+
+    out = save_bundle(
+        tmp_path / "trained", model=model, extractor=extractor, scaler=Standardizer.fit(x), labels=EMOTIONS, config=CONFIG
+    )
+
+    with zipfile.ZipFile(out / "model.keras") as zf, h5py.File(io.BytesIO(zf.read("model.weights.h5"))) as weights:
+        assert "optimizer" not in weights
+    reloaded = keras.saving.load_model(out / "model.keras", compile=False)
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
