@@ -175,7 +175,11 @@ def register_default_bundle_on_first_setup(sender: Any = None, **kwargs: Any) ->
     """post_migrate: register (and activate) the shipped bundle when no version exists yet."""
     from mlcore.errors import MlcoreError
 
-    if kwargs.get("using", "default") != "default" or not DEFAULT_BUNDLE.is_dir():
+    if (
+        not settings.REGISTER_DEFAULT_MODEL
+        or kwargs.get("using", "default") != "default"
+        or not DEFAULT_BUNDLE.is_dir()
+    ):
         return
     if ModelVersion.objects.exists():
         return

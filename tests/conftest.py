@@ -13,6 +13,14 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba-cache"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests register the model versions they need: the shipped bundle is not auto-registered when the
+    # test database is migrated or flushed (a flush re-emits post_migrate after transactional tests).
+    from django.conf import settings
+
+    settings.REGISTER_DEFAULT_MODEL = False
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20261120)

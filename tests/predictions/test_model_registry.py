@@ -119,10 +119,18 @@ def test_jobs_files_and_predictions_are_read_only_in_the_admin(admin_client, ali
     assert admin_client.get("/admin/predictions/audiofile/?status=done").status_code == 200
 
 
-def test_the_shipped_bundle_is_registered_on_first_setup_when_installed(db):
+def test_the_shipped_bundle_is_registered_on_first_setup_when_installed(db, settings):
     if not (services.DEFAULT_BUNDLE / "manifest.json").is_file():
         pytest.skip("the shipped default bundle is not installed yet")
-    ModelVersion.objects.all().delete()
+    settings.REGISTER_DEFAULT_MODEL = True
     services.register_default_bundle_on_first_setup()
     version = ModelVersion.objects.get()
     assert version.is_active and version.bundle_path == "mlcore/models/default"
+    services.register_default_bundle_on_first_setup()  # a second migrate changes nothing
+    assert ModelVersion.objects.count() == 1
+
+
+def test_the_shipped_bundle_is_not_registered_when_switched_off(db, settings):
+    settings.REGISTER_DEFAULT_MODEL = False
+    services.register_default_bundle_on_first_setup()
+    assert not ModelVersion.objects.exists()
