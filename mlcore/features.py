@@ -200,6 +200,19 @@ def frame_signal(y: np.ndarray, *, n_fft: int, hop: int) -> np.ndarray:
     )
 
 
+def power_spectrogram(y: np.ndarray, *, n_fft: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hann-windowed power spectrum of centre-padded frames.
+
+    Returns the frames (n_frames, n_fft) and their power (n_frames, n_fft // 2 + 1), float32.
+    """
+    # scipy.fft keeps float32 in float32; numpy.fft upcasts to float64 and is ~8x slower here.
+    from scipy.fft import rfft
+
+    frames = frame_signal(y, n_fft=n_fft, hop=hop)
+    spec = rfft(frames * _window(n_fft), axis=1)
+    return frames, (spec.real**2 + spec.imag**2).astype(np.float32)
+
+
 @register
 @dataclass(frozen=True)
 class LogMelStats:
@@ -251,12 +264,9 @@ class LogMelStats:
         floors, MFCC, deltas) happens in ``pool``, so pooling a slice of a long clip's frames gives
         the same vector as extracting that slice on its own.
         """
-        # scipy.fft keeps float32 in float32; numpy.fft upcasts to float64 and is ~8x slower here.
-        from scipy.fft import irfft, rfft
+        from scipy.fft import irfft
 
-        frames = frame_signal(y, n_fft=self.n_fft, hop=self.hop_length)
-        spec = rfft(frames * _window(self.n_fft), axis=1)
-        power = (spec.real**2 + spec.imag**2).astype(np.float32)  # (T, n_fft/2+1)
+        frames, power = power_spectrogram(y, n_fft=self.n_fft, hop=self.hop_length)
         eps = 1e-10
         mel = power @ _mel_basis(self.sr, self.n_fft, self.n_mels, self.fmin, self.fmax)
         logmel = 10 * np.log10(mel + eps)
@@ -396,11 +406,7 @@ class LogMelFrames:
         return (self.max_frames, self.n_mels)
 
     def __call__(self, y: np.ndarray) -> np.ndarray:
-        from scipy.fft import rfft
-
-        frames = frame_signal(y, n_fft=self.n_fft, hop=self.hop_length)
-        spec = rfft(frames * _window(self.n_fft), axis=1)
-        power = (spec.real**2 + spec.imag**2).astype(np.float32)  # (T, n_fft/2+1)
+        _, power = power_spectrogram(y, n_fft=self.n_fft, hop=self.hop_length)
         mel = power @ _mel_basis(self.sr, self.n_fft, self.n_mels, self.fmin, self.fmax)
         # Floor relative to the loudest bin in the linear domain (not with an absolute epsilon), so
         # a quiet recording of the same speech gives the same frames.
