@@ -100,6 +100,9 @@ RECIPES: dict[str, tuple[str, ...]] = {
     "cnn-bilstm": ("noise", "stretch", "pitch"),
     # serweb's stats-mlp: pitch and speed changes stand in for unseen voices (the test actors).
     "serweb": ("noise", "pitch", "pitch", "speed", "speed", "stretch"),
+    # The pretrained encoder already saw many voices; two copies (another pitch, another tempo) keep
+    # its feature extraction affordable.
+    "encoder": ("pitch", "speed"),
 }
 
 

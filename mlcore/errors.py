@@ -45,3 +45,11 @@ class DatasetError(MlcoreError):
 
 class DownloadError(MlcoreError):
     """A dataset download failed or the archive does not verify."""
+
+
+class EncoderError(BundleError):
+    """The pretrained speech encoder a bundle needs is missing, corrupt or unknown."""
+
+
+class NoSpeechError(AudioError):
+    """The recording holds too little speech to judge an emotion."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -35,11 +36,17 @@ def register(cls: type) -> type:
 
 def available() -> list[str]:
     """Names of every registered extractor."""
-    return sorted(_REGISTRY)
+    return sorted(set(_REGISTRY) | set(_ELSEWHERE))
+
+
+# Extractors defined outside this module, imported on first use (they need heavier modules).
+_ELSEWHERE = {"whisper-stats": "mlcore.whisper_features"}
 
 
 def get_extractor(name: str, **params: Any) -> Any:
     """Build the extractor ``name`` with ``params`` (unknown names/params raise ``FeatureError``)."""
+    if name in _ELSEWHERE and name not in _REGISTRY:
+        importlib.import_module(_ELSEWHERE[name])
     try:
         cls = _REGISTRY[name]
     except KeyError:

@@ -54,6 +54,12 @@ class Prediction:
     duration_s: float
     timeline: tuple[Window, ...]
     model: str
+    # True when the judgement should not be trusted as it stands; ``uncertain_reason`` says why
+    # (little speech, a low top probability, or two emotions too close to call).
+    uncertain: bool = False
+    uncertain_reason: str = ""
+    # Seconds the speech detector marked as speech (None for models without a speech detector).
+    speech_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the timeline as a list of dicts)."""

@@ -63,7 +63,7 @@ def _clip_features(job: tuple[str, dict[str, Any], str | None, int, str]) -> lis
     if cache.exists():
         return list(np.load(cache, allow_pickle=False))
     extractor = extractor_from_json(spec)
-    y = load_audio(path)
+    y = load_audio(path, sr=int(getattr(extractor, "sr", 22050)))
     out = [extractor(y)]
     if recipe:
         from mlcore.augment import augment

@@ -1,0 +1,63 @@
+"""Features of several corpora for the encoder models, cached on disk, with speaker-split bookkeeping."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlcore.corpora import Row
+from mlcore.features import extractor_to_json
+from mlcore.train import _clip_features, default_cache_dir
+
+
+@dataclass
+class CorpusFeatures:
+    """Features of rows and their augmented copies: X (n, dim), labels, speakers, corpora, augmented."""
+
+    X: np.ndarray
+    y: np.ndarray
+    speakers: np.ndarray
+    corpora: np.ndarray
+    augmented: np.ndarray
+
+    def select(self, mask: np.ndarray) -> CorpusFeatures:
+        return CorpusFeatures(self.X[mask], self.y[mask], self.speakers[mask], self.corpora[mask], self.augmented[mask])
+
+
+def corpus_features(
+    rows: list[Row],
+    *,
+    extractor: Any,
+    recipe: str | None = None,
+    augment_speakers: set[str] | None = None,
+    seed: int = 0,
+    cache_dir: Path | None = None,
+    jobs: int | None = None,
+    progress: bool = True,
+) -> CorpusFeatures:
+    """Features of ``rows``; augmented copies only for rows whose speaker is in ``augment_speakers``."""
+    from tqdm import tqdm
+
+    spec = extractor_to_json(extractor)
+    cache_dir = cache_dir or default_cache_dir()
+    work = [
+        (str(r.path), spec, recipe if augment_speakers and r.speaker in augment_speakers else None, seed, str(cache_dir))
+        for r in rows
+    ]
+    jobs = jobs or min(2, os.cpu_count() or 1)
+    X, y, spk, corp, aug = [], [], [], [], []
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        results = pool.map(_clip_features, work, chunksize=4)
+        for row, feats in tqdm(zip(rows, results, strict=True), total=len(rows), desc="features", disable=not progress):
+            for i, f in enumerate(feats):
+                X.append(f)
+                y.append(row.label)
+                spk.append(row.speaker)
+                corp.append(row.corpus)
+                aug.append(i > 0)
+    return CorpusFeatures(np.stack(X).astype(np.float32), np.array(y), np.array(spk), np.array(corp), np.array(aug))

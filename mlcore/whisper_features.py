@@ -1,0 +1,103 @@
+"""``whisper-stats``: utterance features from Whisper-base's encoder, pooled over speech frames.
+
+For each chosen encoder layer, the mean and standard deviation over the frames the speech detector
+(``mlcore.speech``) marks as speech; frames of silence, music or noise do not count.  A long recording
+is encoded once, 30 s at a time, and each analysis window pools its own frames from running sums, so
+memory grows with the number of windows, not with the frames.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from mlcore.encoder import WHISPER_BASE, EncoderRef, cached_encoder_weights, known_encoder
+from mlcore.features import register
+from mlcore.speech import speech_frames
+from mlcore.whisper import CHUNK_SAMPLES, ENCODER_HOP, SR, WhisperEncoder
+
+
+@functools.lru_cache(maxsize=4)
+def _encoder(n_layers: int) -> WhisperEncoder:
+    return WhisperEncoder(cached_encoder_weights(), n_layers=n_layers)
+
+
+@register
+@dataclass(frozen=True)
+class WhisperStats:
+    """Mean and std of Whisper encoder ``layers`` (0 = after the convolutions, 6 = the last, layer-normed)
+    over speech frames -> shape (len(layers) * 1024,)."""
+
+    name: ClassVar[str] = "whisper-stats"
+    layers: tuple[int, ...] = (2, 3, 4, 5, 6)
+    sr: int = SR
+    hop_length: int = ENCODER_HOP
+    encoder: dict[str, Any] = field(default_factory=WHISPER_BASE.to_json)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", tuple(int(i) for i in self.layers))
+        if not self.layers or min(self.layers) < 0:
+            raise ValueError(f"layers must be non-negative encoder layer numbers, got {self.layers}")
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (len(self.layers) * 2 * 512,)
+
+    @property
+    def encoder_ref(self) -> EncoderRef:
+        return EncoderRef.from_json(self.encoder)
+
+    def load(self) -> WhisperEncoder:
+        """Verify and load the encoder now (raises ``EncoderError`` with install instructions)."""
+        known_encoder(self.encoder_ref)
+        return _encoder(max(self.layers))
+
+    def __call__(self, y: np.ndarray) -> np.ndarray:
+        return self.window_features(y, [(0, y.size)])[0]
+
+    def window_features(self, y: np.ndarray, bounds: list[tuple[int, int]]) -> np.ndarray:
+        """Pooled features of each ``[start, end)`` sample range of ``y``.  Shape (len(bounds), dim)."""
+        encoder = self.load()
+        speech = speech_frames(y, hop=self.hop_length)
+        n_win, dim = len(bounds), len(self.layers) * 512
+        sums = np.zeros((n_win, dim))
+        squares = np.zeros((n_win, dim))
+        counts = np.zeros(n_win)
+        totals = [np.zeros((n_win, dim)), np.zeros((n_win, dim)), np.zeros(n_win)]  # every frame, as a fallback
+        frame_bounds = [(s // self.hop_length, max(s // self.hop_length + 1, -(-e // self.hop_length))) for s, e in bounds]
+        for offset in range(0, max(y.size, 1), CHUNK_SAMPLES):
+            states = encoder.encode(y[offset : offset + CHUNK_SAMPLES])
+            x = np.concatenate([states[i] for i in self.layers], axis=1).astype(np.float64)
+            first = offset // self.hop_length
+            weight = speech[first : first + len(x)].astype(np.float64)
+            weight = np.pad(weight, (0, len(x) - len(weight)))
+            for w, (lo, hi) in enumerate(frame_bounds):
+                a, b = max(lo - first, 0), min(hi - first, len(x))
+                if a >= b:
+                    continue
+                part, wpart = x[a:b], weight[a:b]
+                sums[w] += wpart @ part
+                squares[w] += wpart @ np.square(part)
+                counts[w] += wpart.sum()
+                totals[0][w] += part.sum(axis=0)
+                totals[1][w] += np.square(part).sum(axis=0)
+                totals[2][w] += b - a
+        # A window with (almost) no speech pools all its frames, so it still has defined features.
+        few = counts < 2
+        sums[few], squares[few], counts[few] = totals[0][few], totals[1][few], totals[2][few]
+        counts = np.maximum(counts, 1)[:, None]
+        mean = sums / counts
+        std = np.sqrt(np.maximum(squares / counts - np.square(mean), 0.0))
+        per_layer = [
+            np.concatenate([mean[:, i * 512 : (i + 1) * 512], std[:, i * 512 : (i + 1) * 512]], axis=1)
+            for i in range(len(self.layers))
+        ]
+        return np.concatenate(per_layer, axis=1).astype(np.float32)
+
+
+def speech_seconds(y: np.ndarray, *, sr: int = SR, hop: int = ENCODER_HOP) -> float:
+    """How many seconds of ``y`` the speech detector marks as speech."""
+    return float(speech_frames(y, hop=hop).sum() * hop / sr)
