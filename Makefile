@@ -10,10 +10,11 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: run test venv system-deps services lint bench
 
-$(BIN)/.installed: requirements.txt
+$(BIN)/.installed: requirements.txt requirements-encoder.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps --require-hashes -r requirements-encoder.txt
 	touch $@
 
 venv: $(BIN)/.installed

@@ -16,6 +16,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "download": ("mlcore.download", "download and unpack RAVDESS from Zenodo (resumable, verified)"),
     "train": ("mlcore.train", "train a model on actor-split data and write a bundle"),
     "cv": ("mlcore.train", "k-fold cross-validation by actor"),
+    "cv-corpora": (
+        "mlcore.crosscorpus",
+        "speaker-held-out CV over RAVDESS and CREMA-D, leave-one-corpus-out, calibration",
+    ),
+    "train-corpora": ("mlcore.crosscorpus", "train on every speaker of the corpora and write a calibrated bundle"),
     "evaluate": ("mlcore.evaluate", "evaluate a bundle on held-out actors"),
     "predict": ("mlcore.inference", "predict emotions for audio files (CSV or JSON)"),
 }
@@ -38,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=help_text, description=help_text)
         if name == chosen:
             module = importlib.import_module(module_name)
-            getattr(module, f"add_arguments_{name}")(p)
-            p.set_defaults(_run=getattr(module, f"run_{name}"))
+            getattr(module, f"add_arguments_{name.replace('-', '_')}")(p)
+            p.set_defaults(_run=getattr(module, f"run_{name.replace('-', '_')}"))
     args = parser.parse_args(argv)
     from mlcore.errors import MlcoreError
 

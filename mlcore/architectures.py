@@ -6,6 +6,8 @@
 - ``stats-mlp``: serweb's model: a regularised MLP on ``logmel-stats`` utterance functionals.  Small
   enough to serve from NumPy (``mlcore.runtime``) without TensorFlow.
 - ``logmel-tcn``: a small temporal CNN on ``logmel-frames`` with SpecAugment-style masking.
+- ``whisper-mlp``: serweb's default: an MLP head on Whisper-base encoder layers pooled over speech
+  (``whisper-stats``), served from NumPy.
 
 TensorFlow/Keras are imported inside the builders only.
 """
@@ -105,6 +107,21 @@ def _stats_mlp(input_shape: tuple[int, ...], n_classes: int = N_CLASSES) -> Any:
     return keras.Model(inputs, outputs, name="stats_mlp")
 
 
+def _encoder_mlp(input_shape: tuple[int, ...], n_classes: int = N_CLASSES) -> Any:
+    """A small MLP head on pooled encoder layers (``whisper-stats``); served from NumPy."""
+    import keras
+    from keras import layers as L
+
+    inputs = keras.Input(shape=input_shape)
+    x = L.Dropout(0.2)(inputs)
+    x = L.Dense(256)(x)
+    x = L.BatchNormalization()(x)
+    x = L.Activation("gelu")(x)
+    x = L.Dropout(0.4)(x)
+    outputs = L.Dense(n_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="encoder_mlp")
+
+
 def _logmel_tcn(input_shape: tuple[int, ...], n_classes: int = N_CLASSES) -> Any:
     """Temporal CNN on (frames, bands) log-mel, ~160 k parameters.
 
@@ -176,6 +193,20 @@ ARCHITECTURES: dict[str, Architecture] = {
             mixup_alpha=0.2,
             weight_decay=1e-4,
             spec_augment=True,
+        ),
+    ),
+    "whisper-mlp": Architecture(
+        "whisper-mlp",
+        "whisper-stats",
+        _encoder_mlp,
+        TrainSettings(
+            batch_size=64,
+            epochs=40,
+            learning_rate=1e-3,
+            label_smoothing=0.1,
+            augment="encoder",
+            mixup_alpha=0.2,
+            weight_decay=1e-3,
         ),
     ),
 }

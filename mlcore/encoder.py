@@ -180,9 +180,7 @@ def parse_ctranslate2(data: bytes, *, prefix: str = "") -> dict[str, np.ndarray]
             n_bytes = take("<I")
             if name.startswith(prefix):
                 array = np.frombuffer(data, dtype=dtype, count=n_bytes // dtype.itemsize, offset=offset)
-                tensors[name[len(prefix) :]] = array.reshape(shape).astype(
-                    np.float32 if dtype.kind == "f" else dtype
-                )
+                tensors[name[len(prefix) :]] = array.reshape(shape).astype(np.float32 if dtype.kind == "f" else dtype)
             offset += n_bytes
     except (struct.error, IndexError, UnicodeDecodeError, ValueError) as e:
         raise EncoderError(f"model.bin is not a readable CTranslate2 model ({e}).") from None

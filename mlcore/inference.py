@@ -21,8 +21,10 @@ import numpy as np
 
 from mlcore.audio import DEFAULT_MAX_DURATION_S, load_audio, validate_audio
 from mlcore.bundle import Bundle, load_bundle
-from mlcore.errors import BundleError, FeatureError, MlcoreError
+from mlcore.calibration import UncertaintyRule, apply_temperature
+from mlcore.errors import BundleError, FeatureError, MlcoreError, NoSpeechError
 from mlcore.labels import EMOTIONS
+from mlcore.speech import MIN_SPEECH_S, speech_frames
 from mlcore.windows import frame_activity, pool_probabilities, window_bounds, window_features, window_weights
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parent / "models" / "default"
@@ -76,6 +78,7 @@ class _Clip:
     bounds: list[tuple[int, int]]
     features: np.ndarray  # (n_windows, *feature_shape)
     weights: np.ndarray  # (n_windows,)
+    speech_s: float | None = None
 
 
 class Predictor:
@@ -101,6 +104,15 @@ class Predictor:
                 f"features have {self._feature_shape[-1]}."
             )
         self._run, self.backend = _load_model(self.bundle, backend=backend, feature_shape=self._feature_shape)
+        # A bundle built on a pretrained encoder checks and loads it now, so a missing or corrupt
+        # encoder is reported when the model is loaded, with the instruction to install it.
+        if hasattr(self.extractor, "load"):
+            self.extractor.load()
+        self.temperature = float(self.bundle.config.get("temperature") or 1.0)
+        rule = self.bundle.config.get("uncertain_rule")
+        self.uncertainty = UncertaintyRule.from_json(rule) if rule else None
+        # Bundles whose features pool over detected speech refuse recordings without any.
+        self.detects_speech = hasattr(self.extractor, "load")
 
     @classmethod
     def default(cls, *, backend: Backend = "auto") -> Predictor:
@@ -166,6 +178,16 @@ class Predictor:
             y = validate_audio(source, sr=self.sr, max_duration_s=max_duration_s)
         else:
             y = load_audio(source, sr=self.sr, max_duration_s=max_duration_s)
+        speech_s = None
+        if self.detects_speech:
+            hop = int(self.extractor.hop_length)
+            speech = speech_frames(y, hop=hop)
+            speech_s = float(speech.sum() * hop / self.sr)
+            if speech_s < MIN_SPEECH_S:
+                raise NoSpeechError(
+                    f"No speech detected: only {speech_s:.1f} s of this recording sounds like a voice (at least "
+                    f"{MIN_SPEECH_S:.1f} s is needed). Record closer to the microphone or upload a recording of speech."
+                )
         bounds = window_bounds(n_samples=y.size, sr=self.sr, window_s=self.window_s, hop_s=self.hop_s)
         try:
             features = window_features(self.extractor, y, bounds)
@@ -174,19 +196,25 @@ class Predictor:
         except (ValueError, FloatingPointError, IndexError) as e:
             # A numerical corner case in one recording must not sink a whole batch.
             raise FeatureError(f"Features could not be computed for this recording ({e}).") from e
-        weights = window_weights(frame_activity(y), bounds)
-        return _Clip(duration_s=y.size / self.sr, bounds=bounds, features=features, weights=weights)
+        if self.detects_speech:
+            weights = window_weights(speech, bounds, frame=hop)  # windows vote by their share of speech
+        else:
+            weights = window_weights(frame_activity(y), bounds)
+        return _Clip(duration_s=y.size / self.sr, bounds=bounds, features=features, weights=weights, speech_s=speech_s)
 
     def _predict_rows(self, features: np.ndarray) -> np.ndarray:
         """Standardise and run the model.  (rows, *feature_shape) -> (rows, 8) in EMOTIONS order."""
         x = self.bundle.scaler.transform(features)
         out = np.concatenate([self._run(x[i : i + MODEL_BATCH]) for i in range(0, len(x), MODEL_BATCH)])
         out = np.clip(out[:, self._columns].astype(np.float64), 0.0, None)
-        return out / out.sum(axis=1, keepdims=True)
+        out = out / out.sum(axis=1, keepdims=True)
+        # Temperature scaling fitted on held-out speakers (1.0 for uncalibrated bundles).
+        return apply_temperature(out, self.temperature) if self.temperature != 1.0 else out
 
     def _assemble(self, clip: _Clip, probabilities: np.ndarray) -> Prediction:
         pooled = pool_probabilities(probabilities, clip.weights)
         best = int(np.argmax(pooled))
+        reason = self.uncertainty.reason(_as_dict(pooled), speech_s=clip.speech_s) if self.uncertainty else ""
         timeline = tuple(
             Window(start / self.sr, end / self.sr, _as_dict(p))
             for (start, end), p in zip(clip.bounds, probabilities, strict=True)
@@ -198,6 +226,9 @@ class Predictor:
             duration_s=clip.duration_s,
             timeline=timeline,
             model=self.name,
+            uncertain=bool(reason),
+            uncertain_reason=reason,
+            speech_s=clip.speech_s,
         )
 
 

@@ -46,7 +46,13 @@ def corpus_features(
     spec = extractor_to_json(extractor)
     cache_dir = cache_dir or default_cache_dir()
     work = [
-        (str(r.path), spec, recipe if augment_speakers and r.speaker in augment_speakers else None, seed, str(cache_dir))
+        (
+            str(r.path),
+            spec,
+            recipe if augment_speakers and r.speaker in augment_speakers else None,
+            seed,
+            str(cache_dir),
+        )
         for r in rows
     ]
     jobs = jobs or min(2, os.cpu_count() or 1)

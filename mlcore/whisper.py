@@ -90,8 +90,12 @@ class WhisperEncoder:
             raise ValueError(f"the encoder has {total} layers; cannot run {n_layers}")
         self.n_heads = int(weights["num_heads"])
         self._conv = [
-            (np.ascontiguousarray(weights[f"{c}/weight"].transpose(2, 1, 0).reshape(-1, weights[f"{c}/weight"].shape[0])),
-             weights[f"{c}/bias"])
+            (
+                np.ascontiguousarray(
+                    weights[f"{c}/weight"].transpose(2, 1, 0).reshape(-1, weights[f"{c}/weight"].shape[0])
+                ),
+                weights[f"{c}/bias"],
+            )
             for c in ("conv1", "conv2")
         ]
         self._positions = weights["position_encodings/encodings"]

@@ -67,7 +67,9 @@ class WhisperStats:
         squares = np.zeros((n_win, dim))
         counts = np.zeros(n_win)
         totals = [np.zeros((n_win, dim)), np.zeros((n_win, dim)), np.zeros(n_win)]  # every frame, as a fallback
-        frame_bounds = [(s // self.hop_length, max(s // self.hop_length + 1, -(-e // self.hop_length))) for s, e in bounds]
+        frame_bounds = [
+            (s // self.hop_length, max(s // self.hop_length + 1, -(-e // self.hop_length))) for s, e in bounds
+        ]
         for offset in range(0, max(y.size, 1), CHUNK_SAMPLES):
             states = encoder.encode(y[offset : offset + CHUNK_SAMPLES])
             x = np.concatenate([states[i] for i in self.layers], axis=1).astype(np.float64)

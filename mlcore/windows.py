@@ -55,10 +55,13 @@ def window_weights(active: np.ndarray, bounds: list[tuple[int, int]], *, frame: 
 def window_features(extractor: Any, y: np.ndarray, bounds: list[tuple[int, int]]) -> np.ndarray:
     """Features of every window.  Shape (n_windows, *extractor.output_shape).
 
-    Extractors with ``frame_features``/``pool`` are framed once for the whole clip and each window
+    Extractors with their own ``window_features`` (the encoder, which runs once over the clip) do it
+    themselves.  Extractors with ``frame_features``/``pool`` are framed once for the whole clip and each window
     pools its slice of frames (frame ``k`` is centred on sample ``k * hop_length``); others are run on
     each window's samples.
     """
+    if hasattr(extractor, "window_features"):
+        return extractor.window_features(y, bounds)
     if len(bounds) > 1 and hasattr(extractor, "frame_features") and hasattr(extractor, "pool"):
         frames = extractor.frame_features(y)
         hop = int(extractor.hop_length)
