@@ -162,7 +162,9 @@ def verify_bundle(path: Path) -> dict[str, Any]:
         if not _is_safe_member(rel) or not p.is_file():
             raise BundleError(f"Model bundle {path} is missing {rel}, which its manifest lists.")
         if sha256_file(p) != digest:
-            raise BundleError(f"{rel} in model bundle {path} does not match its manifest checksum (modified or corrupt).")
+            raise BundleError(
+                f"{rel} in model bundle {path} does not match its manifest checksum (modified or corrupt)."
+            )
     return manifest
 
 

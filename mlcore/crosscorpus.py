@@ -240,6 +240,8 @@ def train_bundle(
         "train_seconds": round(time.time() - t0, 1),
         "window_s": 4.0,
         "hop_s": 2.0,
+        # The pretrained encoder the features need (name, revision, sha256), for people reading the bundle.
+        "encoder": getattr(extractor, "encoder", None),
         "temperature": calibration.get("temperature", 1.0),
         "uncertain_rule": calibration.get("uncertain_rule"),
     }
