@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -50,31 +51,49 @@ class FeatureSet:
         return FeatureSet(self.X[mask], self.y[mask], self.actors[mask], self.augmented[mask])
 
 
+def _cached(cache: Path, compute: Callable[[], list[np.ndarray]]) -> list[np.ndarray]:
+    if cache.exists():
+        return list(np.load(cache, allow_pickle=False))
+    out = compute()
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp.npy")
+    np.save(tmp, np.stack(out), allow_pickle=False)
+    os.replace(tmp, cache)
+    return out
+
+
 def _clip_features(job: tuple[str, dict[str, Any], str | None, int, str]) -> list[np.ndarray]:
-    """Features of one clip and (when ``recipe``) its augmented copies, cached on disk."""
+    """Features of one clip and (when ``recipe``) its augmented copies, cached on disk.
+
+    The original and the copies are cached apart, so a run with augmentation reuses the originals of
+    a run without.
+    """
     path, spec, recipe, seed, cache_dir = job
     from mlcore.audio import load_audio
     from mlcore.features import REVISION, extractor_from_json
 
-    key = hashlib.sha256(
-        json.dumps([spec, REVISION, recipe, seed, Path(path).name], sort_keys=True).encode()
-    ).hexdigest()[:24]
-    cache = Path(cache_dir) / f"{key}.npy"
-    if cache.exists():
-        return list(np.load(cache, allow_pickle=False))
+    def key(recipe: str | None) -> Path:
+        parts: list[Any] = [spec, REVISION, recipe, seed, Path(path).name] + (["copies"] if recipe else [])
+        digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode())
+        return Path(cache_dir) / f"{digest.hexdigest()[:24]}.npy"
+
     extractor = extractor_from_json(spec)
-    y = load_audio(path, sr=int(getattr(extractor, "sr", 22050)))
-    out = [extractor(y)]
+    loaded: list[np.ndarray] = []
+
+    def audio() -> np.ndarray:
+        if not loaded:
+            loaded.append(load_audio(path, sr=int(getattr(extractor, "sr", 22050))))
+        return loaded[0]
+
+    out = _cached(key(None), lambda: [extractor(audio())])
     if recipe:
         from mlcore.augment import augment
 
         # One generator per clip and seed: the same copies whatever the fold or process order.
         rng = np.random.default_rng([seed, int(hashlib.md5(Path(path).name.encode()).hexdigest()[:8], 16)])
-        out += [extractor(a) for a in augment(y, sr=extractor.sr, rng=rng, recipe=recipe)]
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(tmp, np.stack(out), allow_pickle=False)
-    os.replace(tmp, cache)
+        out += _cached(
+            key(recipe), lambda: [extractor(a) for a in augment(audio(), sr=extractor.sr, rng=rng, recipe=recipe)]
+        )
     return out
 
 

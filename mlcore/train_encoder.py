@@ -43,7 +43,9 @@ def corpus_features(
     """Features of ``rows``; augmented copies only for rows whose speaker is in ``augment_speakers``."""
     from tqdm import tqdm
 
-    spec = extractor_to_json(extractor)
+    # An extractor with a cache superset (the encoder: every layer) is cached once and sliced.
+    superset = extractor.cache_superset() if hasattr(extractor, "cache_superset") else extractor
+    spec = extractor_to_json(superset)
     cache_dir = cache_dir or default_cache_dir()
     work = [
         (
@@ -66,4 +68,7 @@ def corpus_features(
                 spk.append(row.speaker)
                 corp.append(row.corpus)
                 aug.append(i > 0)
-    return CorpusFeatures(np.stack(X).astype(np.float32), np.array(y), np.array(spk), np.array(corp), np.array(aug))
+    features = np.stack(X).astype(np.float32)
+    if superset is not extractor:
+        features = extractor.from_superset(features)
+    return CorpusFeatures(features, np.array(y), np.array(spk), np.array(corp), np.array(aug))

@@ -8,6 +8,7 @@ memory grows with the number of windows, not with the frames.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -18,6 +19,8 @@ from mlcore.encoder import WHISPER_BASE, EncoderRef, cached_encoder_weights, kno
 from mlcore.features import register
 from mlcore.speech import speech_frames
 from mlcore.whisper import CHUNK_SAMPLES, ENCODER_HOP, SR, WhisperEncoder
+
+ALL_LAYERS = tuple(range(7))
 
 
 @functools.lru_cache(maxsize=4)
@@ -50,6 +53,14 @@ class WhisperStats:
     def encoder_ref(self) -> EncoderRef:
         return EncoderRef.from_json(self.encoder)
 
+    def cache_superset(self) -> WhisperStats:
+        """The same extractor over every layer: training caches it once and slices any layer choice."""
+        return dataclasses.replace(self, layers=ALL_LAYERS)
+
+    def from_superset(self, x: np.ndarray) -> np.ndarray:
+        """This extractor's columns of ``cache_superset()`` features.  (..., 7168) -> (..., dim)."""
+        return x[..., np.concatenate([np.arange(i * 1024, (i + 1) * 1024) for i in self.layers])]
+
     def load(self) -> WhisperEncoder:
         """Verify and load the encoder now (raises ``EncoderError`` with install instructions)."""
         known_encoder(self.encoder_ref)
@@ -70,16 +81,16 @@ class WhisperStats:
         frame_bounds = [
             (s // self.hop_length, max(s // self.hop_length + 1, -(-e // self.hop_length))) for s, e in bounds
         ]
+        los, his = np.array(frame_bounds, dtype=np.int64).reshape(-1, 2).T
         for offset in range(0, max(y.size, 1), CHUNK_SAMPLES):
             states = encoder.encode(y[offset : offset + CHUNK_SAMPLES])
             x = np.concatenate([states[i] for i in self.layers], axis=1).astype(np.float64)
             first = offset // self.hop_length
             weight = speech[first : first + len(x)].astype(np.float64)
             weight = np.pad(weight, (0, len(x) - len(weight)))
-            for w, (lo, hi) in enumerate(frame_bounds):
-                a, b = max(lo - first, 0), min(hi - first, len(x))
-                if a >= b:
-                    continue
+            # Only the windows that overlap this chunk (a long recording has hundreds of windows).
+            for w in np.nonzero((his > first) & (los < first + len(x)))[0]:
+                a, b = max(los[w] - first, 0), min(his[w] - first, len(x))
                 part, wpart = x[a:b], weight[a:b]
                 sums[w] += wpart @ part
                 squares[w] += wpart @ np.square(part)
