@@ -6,6 +6,9 @@ start over).  A finished archive must have the announced size, open as a zip who
 their CRC, and match its md5 when one is known (``--md5`` or Zenodo's record API, fetched
 best-effort).  Members are unpacked into DEST only if none is absolute or climbs out with ``..``;
 ``__MACOSX`` resource forks are skipped.  A marker file makes a finished archive a no-op next time.
+
+``--corpus crema-d`` hands over to ``mlcore.download_crema``, which fetches clip by clip through the same
+``fetch`` (resume, progress) and checks each clip's sha256.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import sys
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from mlcore.errors import DownloadError
@@ -35,8 +39,18 @@ _MD5_RE = re.compile(r"^[0-9a-f]{32}$")
 
 
 def add_arguments_download(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dest", type=Path, help="folder to unpack into (Actor_XX folders appear there)")
-    parser.add_argument("--song", action="store_true", help=f"also fetch the song archive ({SONG_ARCHIVE})")
+    parser.add_argument(
+        "dest", type=Path, help="folder to write into (RAVDESS: Actor_XX folders; CREMA-D: one folder per actor)"
+    )
+    parser.add_argument(
+        "--corpus",
+        choices=("ravdess", "crema-d"),
+        default="ravdess",
+        help="ravdess (Zenodo archives) or crema-d (GitHub Git LFS, clip by clip); default: %(default)s",
+    )
+    parser.add_argument("--actors", help="CREMA-D only: actors to fetch, e.g. 1001-1010 or 1001,1005 (default: all)")
+    parser.add_argument("--jobs", type=int, default=4, help="CREMA-D only: clips fetched at once (default: 4)")
+    parser.add_argument("--song", action="store_true", help=f"RAVDESS: also fetch the song archive ({SONG_ARCHIVE})")
     parser.add_argument(
         "--url-base", default=ZENODO_URL_BASE, help="where the archives live (a mirror); default: %(default)s"
     )
@@ -58,6 +72,12 @@ def add_arguments_download(parser: argparse.ArgumentParser) -> None:
 
 
 def run_download(args: argparse.Namespace) -> int:
+    if args.corpus == "crema-d":
+        from mlcore.download_crema import run_download_crema
+
+        return run_download_crema(args)
+    if args.actors is not None:
+        raise DownloadError("--actors is for CREMA-D; RAVDESS comes as one archive holding all 24 actors.")
     names = archive_names(song=args.song)
     folders = download_ravdess(
         args.dest,
@@ -148,7 +168,7 @@ def download_ravdess(
 def fetch_checksums(api_url: str, *, timeout_s: float = 15.0) -> dict[str, str]:
     """``{file name: md5}`` from a Zenodo record API answer; ``{}`` (with a note) when unreachable."""
     try:
-        with urllib.request.urlopen(_request(api_url), timeout=timeout_s) as response:
+        with urllib.request.urlopen(build_request(api_url), timeout=timeout_s) as response:
             record = json.load(response)
         return {
             f["key"]: f["checksum"].removeprefix("md5:").lower()
@@ -160,15 +180,26 @@ def fetch_checksums(api_url: str, *, timeout_s: float = 15.0) -> dict[str, str]:
         return {}
 
 
-def fetch(url: str, target: Path, *, timeout_s: float = 60.0, progress: bool = True) -> int:
+def fetch(
+    url: str,
+    target: Path,
+    *,
+    timeout_s: float = 60.0,
+    progress: bool = True,
+    on_bytes: Callable[[int], None] | None = None,
+    mirror_option: str | None = "--url-base",
+) -> int:
     """Download ``url`` to ``target`` through ``target.part``, resuming a partial one.  Returns the size.
 
     Keeps ``.part`` and raises ``DownloadError`` when the transfer breaks; renames it to ``target`` only
-    once every announced byte has arrived.
+    once every announced byte has arrived.  ``on_bytes``, when given, replaces the file's own progress bar:
+    it is called with the byte count of every block (and of a partial file that is resumed), so callers
+    fetching many files can keep one bar.  ``mirror_option`` is the option a user would fix in the error
+    messages (``None``: there is none).
     """
     part = target.with_name(target.name + ".part")
     have = part.stat().st_size if part.exists() else 0
-    request = _request(url)
+    request = build_request(url)
     if have:
         request.add_header("Range", f"bytes={have}-")
     try:
@@ -177,6 +208,8 @@ def fetch(url: str, target: Path, *, timeout_s: float = 60.0, progress: bool = T
         total = _total_from_content_range(e.headers.get("Content-Range"))
         if e.code == 416 and have and total == have:
             # Everything had already arrived; only the rename was missing.
+            if on_bytes:
+                on_bytes(have)
             part.replace(target)
             return have
         if e.code == 416:
@@ -185,11 +218,13 @@ def fetch(url: str, target: Path, *, timeout_s: float = 60.0, progress: bool = T
                 f"The server refused to resume {target.name} (the partial file did not fit); it was deleted. "
                 "Run the same command again to download afresh."
             ) from None
-        raise DownloadError(f"Downloading {url} failed: HTTP {e.code} {e.reason}. Check --url-base.") from None
+        check = f" Check {mirror_option}." if mirror_option else ""
+        raise DownloadError(f"Downloading {url} failed: HTTP {e.code} {e.reason}.{check}") from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
         reason = getattr(e, "reason", e)
+        network = f"the network (or {mirror_option})" if mirror_option else "the network"
         raise DownloadError(
-            f"Cannot reach {url} ({reason}). Check the network (or --url-base), then run the same command again"
+            f"Cannot reach {url} ({reason}). Check {network}, then run the same command again"
             + (f" to resume from {_mb(have)}." if have else ".")
         ) from None
     with response:
@@ -203,12 +238,14 @@ def fetch(url: str, target: Path, *, timeout_s: float = 60.0, progress: bool = T
                 )
             total = _total_from_content_range(response.headers.get("Content-Range"))
             mode = "ab"
+            if on_bytes:
+                on_bytes(have)
         else:
             # 200 to a Range request: the server sends the whole file, so start over.
             have, mode = 0, "wb"
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
-        _stream(response, part, mode=mode, have=have, total=total, progress=progress)
+        _stream(response, part, mode=mode, have=have, total=total, progress=progress, on_bytes=on_bytes)
     size = part.stat().st_size
     if total is not None and size != total:
         raise DownloadError(
@@ -242,11 +279,13 @@ def verify_archive(path: Path, *, size: int | None, md5: str | None) -> None:
 
 def file_md5(path: Path) -> str:
     """Hex md5 of a file, read in chunks."""
-    h = hashlib.md5()
+    return file_digest(path, "md5")
+
+
+def file_digest(path: Path, algorithm: str) -> str:
+    """Hex digest of a file with a ``hashlib`` algorithm (``"md5"``, ``"sha256"``), read in chunks."""
     with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, algorithm).hexdigest()
 
 
 def extract_zip(archive: Path, dest: Path) -> int:
@@ -284,9 +323,19 @@ def extract_zip(archive: Path, dest: Path) -> int:
 
 
 def _stream(
-    response: http.client.HTTPResponse, part: Path, *, mode: str, have: int, total: int | None, progress: bool
+    response: http.client.HTTPResponse,
+    part: Path,
+    *,
+    mode: str,
+    have: int,
+    total: int | None,
+    progress: bool,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> None:
-    """Append (``mode="ab"``) or write the response body to ``part``; a broken read keeps what arrived."""
+    """Append (``mode="ab"``) or write the response body to ``part``; a broken read keeps what arrived.
+
+    Progress goes to a bar of its own, or to ``on_bytes`` when the caller keeps one for many files.
+    """
     from tqdm import tqdm
 
     with (
@@ -299,9 +348,10 @@ def _stream(
             unit_divisor=1024,
             desc=part.name.removesuffix(".part"),
             file=sys.stderr,
-            disable=not progress,
+            disable=not progress or on_bytes is not None,
         ) as bar,
     ):
+        report = on_bytes or bar.update
         while True:
             try:
                 block = response.read(CHUNK_BYTES)
@@ -314,11 +364,12 @@ def _stream(
             if not block:
                 return
             out.write(block)
-            bar.update(len(block))
+            report(len(block))
 
 
-def _request(url: str) -> urllib.request.Request:
-    return urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+def build_request(url: str, headers: dict[str, str] | None = None) -> urllib.request.Request:
+    """A GET request for ``url`` carrying serweb's User-Agent (and any extra ``headers``)."""
+    return urllib.request.Request(url, headers={"User-Agent": USER_AGENT, **(headers or {})})
 
 
 def _start_from_content_range(value: str | None) -> int | None:

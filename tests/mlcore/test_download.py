@@ -9,6 +9,7 @@ import re
 import threading
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,7 +28,7 @@ CLIPS = ["03-01-01-01-01-01-01.wav", "03-01-05-02-01-02-01.wav", "03-01-08-01-02
 
 @dataclass
 class Site:
-    """What the fake Zenodo serves and how it misbehaves; it records every request it gets."""
+    """What the fake server (Zenodo, GitHub) serves and how it misbehaves; it records every request it gets."""
 
     files: dict[str, bytes] = field(default_factory=dict)
     checksums: dict[str, str] = field(default_factory=dict)
@@ -81,19 +82,29 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-@pytest.fixture
-def site() -> Iterator[Site]:
+@contextmanager
+def serve() -> Iterator[Site]:
+    """A local HTTP server in a thread, serving ``Site.files`` under ``/files/`` (Range supported)."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.daemon_threads = True
     server.site = Site(url=f"http://127.0.0.1:{server.server_address[1]}")
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
-    yield server.site
-    server.shutdown()
-    server.server_close()
+    try:
+        yield server.site
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
-def _wav_bytes(rng: np.random.Generator) -> bytes:
+@pytest.fixture
+def site() -> Iterator[Site]:
+    with serve() as s:
+        yield s
+
+
+def wav_bytes(rng: np.random.Generator) -> bytes:
+    """A 0.6 s speech-like 8 kHz 16-bit WAV file's bytes (9644 bytes)."""
     buf = io.BytesIO()
     sf.write(buf, voiced(rng, seconds=0.6, sr=8000), 8000, format="WAV", subtype="PCM_16")
     return buf.getvalue()
@@ -109,7 +120,7 @@ def _zip(members: dict[str, bytes], *, compression: int = zipfile.ZIP_DEFLATED) 
 
 @pytest.fixture
 def speech_zip(rng) -> bytes:
-    members = {f"Actor_01/{name}": _wav_bytes(rng) for name in CLIPS}
+    members = {f"Actor_01/{name}": wav_bytes(rng) for name in CLIPS}
     members["__MACOSX/Actor_01/._03-01-01-01-01-01-01.wav"] = b"\x00\x05\x16\x07 resource fork"
     # Incompressible padding so the archive is big enough to cut and resume in the middle.
     members["Actor_01/padding.bin"] = rng.bytes(300_000)
@@ -206,7 +217,7 @@ def test_unreachable_server_says_to_retry(tmp_path):
 
 @pytest.mark.parametrize("damage", ["crc", "not-a-zip"])
 def test_corrupt_archive_is_refused_and_deleted(site, rng, tmp_path, damage):
-    data = bytearray(_zip({f"Actor_01/{CLIPS[0]}": _wav_bytes(rng)}, compression=zipfile.ZIP_STORED))
+    data = bytearray(_zip({f"Actor_01/{CLIPS[0]}": wav_bytes(rng)}, compression=zipfile.ZIP_STORED))
     if damage == "crc":
         data[200] ^= 0xFF  # inside the stored WAV samples: the zip opens but the member fails its CRC
         expected = "corrupt .*fails its CRC"
@@ -236,7 +247,7 @@ def test_md5_mismatch_is_refused_whether_given_or_from_the_api(site, speech_zip,
 
 @pytest.mark.parametrize("evil", ["../evil.txt", "Actor_01/../../evil.txt", "/tmp/evil.txt"])
 def test_archive_with_paths_escaping_dest_is_refused_before_writing_anything(site, rng, tmp_path, evil):
-    site.files[SPEECH_ARCHIVE] = _zip({f"Actor_01/{CLIPS[0]}": _wav_bytes(rng), evil: b"owned"})
+    site.files[SPEECH_ARCHIVE] = _zip({f"Actor_01/{CLIPS[0]}": wav_bytes(rng), evil: b"owned"})
     dest = tmp_path / "inner" / "dest"
 
     with pytest.raises(DownloadError, match="unsafe path"):
@@ -251,7 +262,7 @@ def test_archive_with_paths_escaping_dest_is_refused_before_writing_anything(sit
 def test_cli_downloads_speech_and_song_and_reports_errors(site, speech_zip, rng, tmp_path, monkeypatch, capsys):
     # Only the download subcommand: the other subcommands' modules are not this test's concern.
     monkeypatch.setattr(cli, "COMMANDS", {"download": cli.COMMANDS["download"]})
-    song_zip = _zip({"Actor_01/03-02-03-01-01-01-01.wav": _wav_bytes(rng)})
+    song_zip = _zip({"Actor_01/03-02-03-01-01-01-01.wav": wav_bytes(rng)})
     site.files.update({SPEECH_ARCHIVE: speech_zip, SONG_ARCHIVE: song_zip})
     site.checksums.update({SPEECH_ARCHIVE: hashlib.md5(speech_zip).hexdigest()})
     args = ["--url-base", f"{site.url}/files", "--api-url", f"{site.url}/api/records/1188976", "--quiet"]
