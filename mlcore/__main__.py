@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "download": ("mlcore.download", "download and unpack RAVDESS from Zenodo (resumable, verified)"),
+    "download": ("mlcore.download", "download RAVDESS (Zenodo) or CREMA-D (GitHub), resumable and verified"),
     "train": ("mlcore.train", "train a model on actor-split data and write a bundle"),
     "cv": ("mlcore.train", "k-fold cross-validation by actor"),
     "cv-corpora": (
