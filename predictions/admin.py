@@ -131,8 +131,18 @@ class AudioFileAdmin(ReadOnlyAdmin):
 
 @admin.register(Prediction)
 class PredictionAdmin(ReadOnlyAdmin):
-    list_display = ("id", "file", "user", "top_emotion", "confidence", "duration_s", "model_version", "uploaded_at")
-    list_filter = ("top_emotion", "model_version", "uploaded_at")
+    list_display = (
+        "id",
+        "file",
+        "user",
+        "top_emotion",
+        "confidence",
+        "uncertain",
+        "duration_s",
+        "model_version",
+        "uploaded_at",
+    )
+    list_filter = ("top_emotion", "uncertain", "model_version", "uploaded_at")
     search_fields = ("file__original_name", "user__username")
     list_select_related = ("file", "user", "model_version")
     exclude = ("envelope",)

@@ -26,6 +26,8 @@ CSV_COLUMNS = (
     "top_emotion",
     "confidence",
     *EMOTIONS,
+    # Last, so scripts reading the earlier columns by position keep working.
+    "uncertain",
 )
 WEEKLY_AFTER_DAYS = 60
 _CSV_BATCH = 1000
@@ -142,13 +144,14 @@ def csv_stream(files: QuerySet[AudioFile]) -> Iterator[bytes]:
         "prediction__top_emotion",
         "prediction__confidence",
         *(f"prediction__p_{e}" for e in EMOTIONS),
+        "prediction__uncertain",
     )
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     n = 0
     for row in files.values_list(*columns).iterator(chunk_size=2000):
-        uploaded, job, name, duration, model, status, error, emotion, confidence, *probs = row
+        uploaded, job, name, duration, model, status, error, emotion, confidence, *probs, uncertain = row
         writer.writerow(
             (
                 uploaded.isoformat(timespec="seconds"),
@@ -161,6 +164,7 @@ def csv_stream(files: QuerySet[AudioFile]) -> Iterator[bytes]:
                 emotion or "",
                 "" if confidence is None else f"{confidence:.6f}",
                 *("" if p is None else f"{p:.6f}" for p in probs),
+                "" if uncertain is None else ("true" if uncertain else "false"),
             )
         )
         n += 1

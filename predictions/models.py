@@ -179,6 +179,12 @@ class Prediction(models.Model):
     p_fearful = models.FloatField()
     p_disgust = models.FloatField()
     p_surprised = models.FloatField()
+    # The model's own doubt about its verdict (little speech, a low or split top probability), with its
+    # reason in words.  The platform never sets it itself: models without the notion leave it False.
+    uncertain = models.BooleanField(default=False)
+    uncertain_reason = models.CharField(max_length=200, blank=True)
+    # Seconds of speech the model's speech detector found; null for models without one.
+    speech_s = models.FloatField(null=True, blank=True)
     timeline = models.JSONField(default=list, blank=True)
     envelope = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

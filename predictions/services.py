@@ -7,9 +7,10 @@ import shutil
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from django.conf import settings
@@ -26,7 +27,26 @@ from predictions.models import AudioFile, Job, ModelVersion, Prediction
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BUNDLE = Path(mlcore.__file__).resolve().parent / "models" / "default"
+MODELS_DIR = Path(mlcore.__file__).resolve().parent / "models"
+
+
+@dataclass(frozen=True)
+class ShippedBundle:
+    """A model bundle that ships in the repository and is registered on set-up."""
+
+    path: Path
+    # Activated on set-up; exactly one shipped bundle is.  The others are registered only, for an admin
+    # to switch to in the admin.
+    active: bool
+
+
+# Every bundle serweb ships, in the order set-up registers them (post_migrate on an empty registry,
+# and `manage.py register_model --default`).
+SHIPPED_BUNDLES: tuple[ShippedBundle, ...] = (
+    ShippedBundle(MODELS_DIR / "default", active=True),
+    ShippedBundle(MODELS_DIR / "fast", active=False),
+)
+DEFAULT_BUNDLE = next(b.path for b in SHIPPED_BUNDLES if b.active)
 ENVELOPE_POINTS = 800
 
 NO_MODEL = "No model is active, so the file could not be analysed. An administrator must activate a model version."
@@ -171,24 +191,46 @@ def smoke_test(bundle_path: Path) -> None:
         raise BundleError("The model's output on a test clip is not a probability for each of the eight emotions.")
 
 
-def register_default_bundle_on_first_setup(sender: Any = None, **kwargs: Any) -> None:
-    """post_migrate: register (and activate) the shipped bundle when no version exists yet."""
+class ShippedRegistration(NamedTuple):
+    bundle: ShippedBundle
+    version: ModelVersion | None  # None when the bundle could not be registered (``error`` says why)
+    created: bool
+    error: str
+
+
+def register_shipped_bundles(*, activate: bool = False) -> list[ShippedRegistration]:
+    """Register every shipped bundle found on disk, each on its own.
+
+    The bundle marked ``active`` becomes the active version when none is active yet, or always with
+    ``activate``; the others are registered only.  By fingerprint, a bundle already registered (a
+    byte-identical copy of another shipped bundle included) is left as it is.  A bundle that fails to
+    load is reported in ``error`` and the others are still registered (should the active one fail on
+    an empty registry, the next one becomes active: ``register_bundle``'s first-version rule).
+    """
     from mlcore.errors import MlcoreError
 
-    if (
-        not settings.REGISTER_DEFAULT_MODEL
-        or kwargs.get("using", "default") != "default"
-        or not DEFAULT_BUNDLE.is_dir()
-    ):
+    outcomes = []
+    for shipped in SHIPPED_BUNDLES:
+        try:
+            version, created = register_bundle(shipped.path, activate=activate and shipped.active)
+        except MlcoreError as e:
+            outcomes.append(ShippedRegistration(shipped, None, False, str(e)))
+        else:
+            outcomes.append(ShippedRegistration(shipped, version, created, ""))
+    return outcomes
+
+
+def register_default_bundle_on_first_setup(sender: Any = None, **kwargs: Any) -> None:
+    """post_migrate: register the shipped bundles (the default one active) when no version exists yet."""
+    if not settings.REGISTER_DEFAULT_MODEL or kwargs.get("using", "default") != "default":
         return
     if ModelVersion.objects.exists():
         return
-    try:
-        version, _ = register_bundle(DEFAULT_BUNDLE, activate=True)
-    except MlcoreError as e:
-        logger.warning("the shipped model bundle was not registered: %s", e)
-    else:
-        logger.info("registered the shipped model bundle as %s", version)
+    for outcome in register_shipped_bundles(activate=True):
+        if outcome.error and outcome.bundle.path.is_dir():  # a bundle left out of this install is no fault
+            logger.warning("the shipped model bundle %s was not registered: %s", outcome.bundle.path, outcome.error)
+        elif outcome.created:
+            logger.info("registered the shipped model bundle %s as %s", outcome.bundle.path, outcome.version)
 
 
 # --- The model, once per process -----------------------------------------------------------------------
@@ -314,6 +356,8 @@ def _claim(file_id: int) -> AudioFile | None:
 def save_prediction(f: AudioFile, version: ModelVersion, result: Any, env: np.ndarray) -> Prediction:
     """Write (or overwrite) the file's one prediction and mark the file done, atomically."""
     probs = result.probabilities
+    uncertain = getattr(result, "uncertain", False)
+    speech_s = getattr(result, "speech_s", None)
     timeline = [
         {
             "start_s": round(float(w.start_s), 3),
@@ -333,6 +377,10 @@ def save_prediction(f: AudioFile, version: ModelVersion, result: Any, env: np.nd
                 "confidence": float(result.confidence),
                 "duration_s": float(result.duration_s),
                 **{f"p_{e}": float(probs[e]) for e in EMOTIONS},
+                # Results of engines older than the uncertainty fields read as certain, speech unknown.
+                "uncertain": bool(uncertain),
+                "uncertain_reason": str(getattr(result, "uncertain_reason", "") or "")[:200] if uncertain else "",
+                "speech_s": None if speech_s is None else float(speech_s),
                 "timeline": timeline,
                 "envelope": np.round(env.astype(np.float64), 4).tolist(),
             },

@@ -130,6 +130,9 @@ def _file_payload(f: AudioFile) -> dict:
         "top_emotion": prediction.top_emotion if prediction else None,
         "confidence": prediction.confidence if prediction else None,
         "probabilities": prediction.probabilities if prediction else None,
+        # Only what the model said: a low top probability from a model without the notion is not flagged.
+        "uncertain": prediction.uncertain if prediction else None,
+        "uncertain_reason": prediction.uncertain_reason if prediction else None,
         "url": prediction.get_absolute_url() if prediction else None,
     }
 
@@ -146,6 +149,9 @@ def prediction_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "top_emotion": prediction.top_emotion,
         "confidence": prediction.confidence,
         "duration_s": prediction.duration_s,
+        "uncertain": prediction.uncertain,
+        "uncertain_reason": prediction.uncertain_reason,
+        "speech_s": prediction.speech_s,
         "envelope": prediction.envelope,
         "timeline": prediction.timeline,
     }

@@ -6,7 +6,8 @@
  * Markup: <section id="job" data-status-url data-finished>, <progress id="job-progress">, table
  * #job-files with <tr data-file-id> rows whose cells are classed file-status, file-error, file-emotion,
  * file-confidence and prob (data-emotion); they are filled in place, and rows the server did not
- * render are added with the same cells.
+ * render are added with the same cells.  A result the model itself marked uncertain gets an "uncertain"
+ * badge (reason in its title and for screen readers) after the emotion.
  */
 (function () {
   "use strict";
@@ -72,6 +73,21 @@
     return row;
   }
 
+  /** The model's doubt about a result: same markup as templates/predictions/_uncertain_badge.html. */
+  function uncertainBadge(reason) {
+    var badge = document.createElement("span");
+    badge.className = "badge badge--uncertain";
+    badge.textContent = "uncertain";
+    if (reason) {
+      badge.title = reason;
+      var hidden = document.createElement("span");
+      hidden.className = "visually-hidden";
+      hidden.textContent = ": " + reason;
+      badge.appendChild(hidden);
+    }
+    return badge;
+  }
+
   function renderFile(file) {
     if (!tbody) return;
     var row = tbody.querySelector('tr[data-file-id="' + file.id + '"]') || newRow(file);
@@ -98,6 +114,7 @@
     label.className = "emotion emotion--" + file.top_emotion;
     label.textContent = file.top_emotion;
     emotion.appendChild(label);
+    if (file.uncertain) emotion.appendChild(uncertainBadge(file.uncertain_reason));
     var canvas = document.createElement("canvas");
     canvas.className = "mini-chart";
     emotion.appendChild(canvas);

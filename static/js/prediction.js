@@ -3,6 +3,7 @@
  * and (for recordings longer than one window) a timeline of emotions per window that seeks on click.
  *
  * Data: json_script #prediction-data = {labels, probabilities, top_emotion, confidence, duration_s,
+ * uncertain, uncertain_reason, speech_s (null without a speech detector),
  * envelope: [[min, max], ...], timeline: [{start_s, end_s, probabilities: {emotion: p}}]}.
  */
 (function () {

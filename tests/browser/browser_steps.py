@@ -44,11 +44,19 @@ def probabilities_for(top: str, *, confidence: float = 0.6) -> dict[str, float]:
     return {e: (confidence if e == top else rest) for e in EMOTIONS}
 
 
-def fake_result(top: str, *, seconds: float = 2.0, windows: list[str] | None = None) -> SimpleNamespace:
-    """What mlcore's Predictor returns, made up: ``top`` wins overall, ``windows`` names each window's winner."""
+def fake_result(
+    top: str, *, seconds: float = 2.0, windows: list[str] | None = None, uncertain_reason: str = ""
+) -> SimpleNamespace:
+    """What mlcore's Predictor returns, made up: ``top`` wins overall, ``windows`` names each window's winner.
+
+    With ``uncertain_reason`` the model doubts its verdict; without, the result has no uncertainty fields at
+    all, like an engine from before they existed.
+    """
     tops = windows or [top]
     step = seconds / len(tops)
+    doubt = {"uncertain": True, "uncertain_reason": uncertain_reason} if uncertain_reason else {}
     return SimpleNamespace(
+        **doubt,
         emotion=top,
         confidence=0.6,
         duration_s=seconds,

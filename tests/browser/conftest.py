@@ -239,7 +239,7 @@ def make_prediction(upload_root, rng):
     from predictions import services
     from predictions.models import AudioFile, Job
 
-    def make(user, version, *, top="happy", when=None, seconds=2.0, windows=None, name=None):
+    def make(user, version, *, top="happy", when=None, seconds=2.0, windows=None, name=None, uncertain_reason=""):
         job = Job.objects.create(user=user)
         stored = f"browser-{user.pk}-{time.monotonic_ns()}.wav"
         y = voiced(rng, seconds=seconds)
@@ -256,7 +256,8 @@ def make_prediction(upload_root, rng):
         if when is not None:
             AudioFile.objects.filter(pk=f.pk).update(created_at=when)
             f.refresh_from_db()
-        return services.save_prediction(f, version, fake_result(top, seconds=seconds, windows=windows), envelope_of(y))
+        result = fake_result(top, seconds=seconds, windows=windows, uncertain_reason=uncertain_reason)
+        return services.save_prediction(f, version, result, envelope_of(y))
 
     make.now = timezone.now
     make.days_ago = lambda n: timezone.now() - timedelta(days=n)

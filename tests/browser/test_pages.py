@@ -165,8 +165,10 @@ def test_job_page_moves_its_progress_bar_without_a_reload_and_stops_polling_when
     expect(page.locator("#job")).to_have_attribute("data-polling", "active")
     shot(page, "queued")
 
-    # The worker finishes one file and fails another while the page is open.
-    services.save_prediction(files[0], fake_version, fake_result("sad"), np.zeros((10, 2), dtype=np.float32))
+    # The worker finishes one file (a verdict the model doubts) and fails another while the page is open.
+    doubt = "sad and calm are too close to call (41% vs 38%)"
+    result = fake_result("sad", uncertain_reason=doubt)
+    services.save_prediction(files[0], fake_version, result, np.zeros((10, 2), dtype=np.float32))
     services.fail_file(files[1].pk, "This is not a WAV, FLAC, OGG or MP3 recording.")
     f0 = files[0]
 
@@ -174,6 +176,10 @@ def test_job_page_moves_its_progress_bar_without_a_reload_and_stops_polling_when
     expect(page.locator("#job-progress-text")).to_contain_text("1 done, 1 failed")
     row = page.locator(f"#job-files tr[data-file-id='{f0.pk}']")
     expect(row.locator(".file-emotion")).to_contain_text("sad")
+    badge = row.locator(".file-emotion .badge--uncertain")
+    expect(badge).to_be_visible()
+    expect(badge).to_have_attribute("title", doubt)
+    expect(badge).to_have_text(f"uncertain: {doubt}")  # the reason is read out, not only shown on hover
     expect(row.locator("canvas.mini-chart")).to_have_count(1)
     expect(row.get_by_role("link", name=re.compile("Details"))).to_have_attribute(
         "href", f"/predictions/{f0.prediction.pk}/"
@@ -228,6 +234,25 @@ def test_prediction_page_draws_its_charts_and_a_click_on_the_timeline_seeks_the_
     timeline.hover(position={"x": box["width"] * 0.1, "y": box["height"] / 2})
     expect(page.locator(".timeline-readout")).to_contain_text("neutral")
     shot(page, "prediction-seeked")
+
+
+def test_prediction_page_shows_the_models_doubt_beside_the_verdict(
+    new_page, make_user, fake_version, make_prediction, shot
+):
+    user = make_user("ines")
+    prediction = make_prediction(user, fake_version, top="happy", uncertain_reason="little speech (0.6 s)")
+    for width in (1280, 375):
+        page = new_page(width=width, height=800)
+        log_in(page, "ines")
+        page.goto(prediction.get_absolute_url())
+        badge = page.locator(".verdict #uncertain")
+        expect(badge).to_be_visible()
+        expect(badge).to_have_text("uncertain: little speech (0.6 s)")
+        top, box = page.locator("#top-emotion").bounding_box(), badge.bounding_box()
+        if width > 375:  # on a phone the badge may wrap under the emotion
+            assert box["x"] >= top["x"] + top["width"] and box["y"] < top["y"] + top["height"], "not beside it"
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "badge overflows"
+        shot(page, f"uncertain-{width}")
 
 
 def test_history_filters_drive_the_charts_and_the_csv_export(page, make_user, fake_version, make_prediction, shot):

@@ -51,18 +51,28 @@ def tiny_bundle(tmp_path_factory) -> Path:
     return build_bundle(tmp_path_factory.mktemp("bundles") / "tiny", name="tiny", seed=1)
 
 
-def build_bundle(out: Path, *, name: str, seed: int) -> Path:
+def build_bundle(
+    out: Path,
+    *,
+    name: str,
+    seed: int,
+    features: str = "logmel-stats",
+    feature_params: dict | None = None,
+    config: dict | None = None,
+) -> Path:
+    """A Dense softmax over ``features`` (any registered extractor); ``config`` adds to its config.json."""
     import keras
 
     from mlcore.bundle import save_bundle
     from mlcore.features import Standardizer, get_extractor
 
     keras.utils.set_random_seed(seed)
-    extractor = get_extractor("logmel-stats")
-    inputs = keras.Input((extractor.dim,))
+    extractor = get_extractor(features, **(feature_params or {}))
+    dim = int(np.prod(extractor.output_shape))
+    inputs = keras.Input((dim,))
     model = keras.Model(inputs, keras.layers.Dense(len(EMOTIONS), activation="softmax")(inputs))
-    scaler = Standardizer(tuple([0.0] * extractor.dim), tuple([50.0] * extractor.dim))
-    config = {"name": name, "architecture": "stats-mlp", "window_s": 4.0, "hop_s": 2.0}
+    scaler = Standardizer(tuple([0.0] * dim), tuple([50.0] * dim))
+    config = {"name": name, "architecture": "stats-mlp", "window_s": 4.0, "hop_s": 2.0, **(config or {})}
     metrics = {"accuracy": 0.5, "confusion_matrix": np.eye(len(EMOTIONS), dtype=int).tolist()}
     return save_bundle(
         out, model=model, extractor=extractor, scaler=scaler, labels=EMOTIONS, config=config, metrics=metrics
@@ -74,6 +84,48 @@ def model_version(db, tiny_bundle) -> ModelVersion:
     """The active model: the shipped default bundle when it is installed, else the tiny test bundle."""
     path = services.DEFAULT_BUNDLE if (services.DEFAULT_BUNDLE / "manifest.json").is_file() else tiny_bundle
     version, _ = services.register_bundle(path, activate=True)
+    return version
+
+
+@pytest.fixture(scope="session")
+def doubtful_bundle(tmp_path_factory) -> Path:
+    """A tiny bundle whose own uncertainty rule (config ``uncertain_rule``) doubts every judgement: its
+    near-uniform outputs never reach the 99% top probability the rule asks for."""
+    rule = {"min_top": 0.99, "min_margin": 0.0, "little_speech_s": 0.0}
+    return build_bundle(
+        tmp_path_factory.mktemp("bundles") / "doubtful", name="doubtful", seed=3, config={"uncertain_rule": rule}
+    )
+
+
+@pytest.fixture
+def doubtful_model(db, doubtful_bundle) -> ModelVersion:
+    version, _ = services.register_bundle(doubtful_bundle, activate=True)
+    return version
+
+
+@pytest.fixture(scope="session")
+def speech_bundle(tmp_path_factory) -> Path:
+    """A tiny bundle on the pretrained speech encoder's features (``whisper-stats``, one layer), so the
+    engine runs its speech detector; skipped where the encoder's weights are not installed."""
+    from mlcore.errors import EncoderError
+    from mlcore.features import get_extractor
+
+    try:
+        get_extractor("whisper-stats", layers=(1,)).load()
+    except EncoderError as e:
+        pytest.skip(str(e))
+    return build_bundle(
+        tmp_path_factory.mktemp("bundles") / "speech",
+        name="speech",
+        seed=5,
+        features="whisper-stats",
+        feature_params={"layers": (1,)},
+    )
+
+
+@pytest.fixture
+def speech_model(db, speech_bundle) -> ModelVersion:
+    version, _ = services.register_bundle(speech_bundle, activate=True)
     return version
 
 
@@ -121,22 +173,26 @@ def make_prediction(db) -> Callable[..., Prediction]:
         model: ModelVersion,
         name: str = "clip.wav",
         job: Job | None = None,
+        top_probability: float = 0.7,
+        uncertain_reason: str = "",
     ) -> Prediction:
         job = job or Job.objects.create(user=user, status=Job.Status.FINISHED)
         f = AudioFile.objects.create(job=job, user=user, original_name=name, status=AudioFile.Status.DONE)
         if uploaded_at is not None:
             AudioFile.objects.filter(pk=f.pk).update(created_at=uploaded_at)
             f.refresh_from_db()
-        probs = dict.fromkeys(EMOTIONS, 0.3 / 7)
-        probs[emotion] = 0.7
+        probs = dict.fromkeys(EMOTIONS, (1 - top_probability) / 7)
+        probs[emotion] = top_probability
         return Prediction.objects.create(
             file=f,
             user=user,
             model_version=model,
             uploaded_at=f.created_at,
             top_emotion=emotion,
-            confidence=0.7,
+            confidence=top_probability,
             duration_s=4.0,
+            uncertain=bool(uncertain_reason),
+            uncertain_reason=uncertain_reason,
             **{f"p_{e}": p for e, p in probs.items()},
             timeline=[],
             envelope=[[-0.1, 0.1]] * 10,

@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from mlcore.labels import EMOTIONS
 from predictions import services
 from predictions.history import CSV_COLUMNS
+from predictions.models import AudioFile, Job
 
 pytestmark = pytest.mark.django_db
 
@@ -111,11 +112,12 @@ def test_the_csv_export_is_streamed_with_the_exact_columns(alice_client, alices_
     assert rows[0] == list(CSV_COLUMNS)
     assert ",".join(rows[0]) == (
         "uploaded_at,job,file,duration_s,model_version,status,error,top_emotion,confidence,"
-        "neutral,calm,happy,sad,angry,fearful,disgust,surprised"
+        "neutral,calm,happy,sad,angry,fearful,disgust,surprised,uncertain"
     )
     assert [r[2] for r in rows[1:]] == ["d3-angry.wav", "d1-sad.wav", "d1-happy.wav", "d0-happy.wav"]
     first = dict(zip(rows[0], rows[1], strict=True))
     assert first["top_emotion"] == "angry" and first["status"] == "done" and float(first["angry"]) == pytest.approx(0.7)
+    assert first["uncertain"] == "false"
     assert sum(float(first[e]) for e in EMOTIONS) == pytest.approx(1.0, abs=1e-5)
 
 
@@ -130,3 +132,25 @@ def test_csv_cells_cannot_smuggle_spreadsheet_formulas(alice, alice_client, make
     make_prediction(alice, name="=HYPERLINK(evil).wav", model=model_version)
     rows = list(csv.reader(io.StringIO(alice_client.get("/history.csv").getvalue().decode())))
     assert rows[1][2] == "'=HYPERLINK(evil).wav"
+
+
+def test_the_csv_says_in_its_last_column_whether_the_model_was_uncertain(
+    alice, alice_client, make_prediction, model_version
+):
+    make_prediction(alice, name="sure.wav", uploaded_at=day(0), model=model_version)
+    make_prediction(
+        alice,
+        name="unsure.wav",
+        uploaded_at=day(1),
+        model=model_version,
+        top_probability=0.38,
+        uncertain_reason="top probability 38% is below 45%",
+    )
+    services.fail_file(
+        AudioFile.objects.create(job=Job.objects.create(user=alice), user=alice, original_name="bad.wav").pk,
+        "No speech detected: only 0.0 s of this recording sounds like a voice.",
+    )
+    rows = list(csv.reader(io.StringIO(alice_client.get("/history.csv").getvalue().decode())))
+    assert rows[0][-1] == "uncertain"
+    uncertain = {r[2]: r[-1] for r in rows[1:]}
+    assert uncertain == {"unsure.wav": "true", "sure.wav": "false", "bad.wav": ""}

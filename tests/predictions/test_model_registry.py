@@ -112,22 +112,91 @@ def test_the_admin_refuses_a_zip_that_is_not_a_bundle(admin_client):
 
 def test_jobs_files_and_predictions_are_read_only_in_the_admin(admin_client, alice, make_prediction, model_version):
     prediction = make_prediction(alice, model=model_version)
-    assert admin_client.get("/admin/predictions/prediction/?top_emotion=happy").status_code == 200
+    assert admin_client.get("/admin/predictions/prediction/?top_emotion=happy&uncertain__exact=0").status_code == 200
     page = admin_client.get(f"/admin/predictions/prediction/{prediction.pk}/change/")
     assert page.status_code == 200 and not page.context["has_change_permission"]
     assert admin_client.get("/admin/predictions/job/add/").status_code == 403
     assert admin_client.get("/admin/predictions/audiofile/?status=done").status_code == 200
 
 
-def test_the_shipped_bundle_is_registered_on_first_setup_when_installed(db, settings):
-    if not (services.DEFAULT_BUNDLE / "manifest.json").is_file():
-        pytest.skip("the shipped default bundle is not installed yet")
+@pytest.fixture
+def shipped(monkeypatch, tiny_bundle, second_bundle) -> tuple[Path, Path]:
+    """Two small distinct bundles in place of the shipped ones: tiny as the default, second as the fast."""
+    monkeypatch.setattr(
+        services,
+        "SHIPPED_BUNDLES",
+        (services.ShippedBundle(tiny_bundle, active=True), services.ShippedBundle(second_bundle, active=False)),
+    )
+    return tiny_bundle, second_bundle
+
+
+def test_setup_registers_every_shipped_bundle_with_only_the_default_active(shipped, settings):
     settings.REGISTER_DEFAULT_MODEL = True
     services.register_default_bundle_on_first_setup()
-    version = ModelVersion.objects.get()
-    assert version.is_active and version.bundle_path == "mlcore/models/default"
+    assert sorted(ModelVersion.objects.values_list("name", "is_active")) == [("second", False), ("tiny", True)]
     services.register_default_bundle_on_first_setup()  # a second migrate changes nothing
-    assert ModelVersion.objects.count() == 1
+    assert ModelVersion.objects.count() == 2
+
+
+def test_register_model_default_registers_the_shipped_bundles_and_keeps_the_admins_choice(shipped, capsys):
+    call_command("register_model", "--default")
+    out = capsys.readouterr().out
+    assert "registered: tiny (stats-mlp)" in out and "(active)" in out.splitlines()[0]
+    assert "registered: second (stats-mlp)" in out and "(active)" not in out.splitlines()[1]
+    fast = ModelVersion.objects.get(name="second")
+    fast.activate()  # an admin switches to the fast model; a later deploy must not switch back
+    call_command("register_model", "--default")
+    assert ModelVersion.objects.get(is_active=True) == fast and ModelVersion.objects.count() == 2
+    call_command("register_model", "--default", "--activate")
+    assert ModelVersion.objects.get(is_active=True).name == "tiny"
+
+
+def test_a_shipped_bundle_identical_to_another_is_registered_once(monkeypatch, tiny_bundle, tmp_path, capsys):
+    copy = shutil.copytree(tiny_bundle, tmp_path / "fast")
+    monkeypatch.setattr(
+        services,
+        "SHIPPED_BUNDLES",
+        (services.ShippedBundle(tiny_bundle, active=True), services.ShippedBundle(copy, active=False)),
+    )
+    call_command("register_model", "--default")
+    version = ModelVersion.objects.get()
+    assert version.is_active and version.path == tiny_bundle
+    assert f"fast: already registered (same content as {version.bundle_path})" in capsys.readouterr().out
+
+
+def test_a_broken_shipped_bundle_is_reported_and_the_others_still_registered(
+    monkeypatch, tiny_bundle, second_bundle, tmp_path, settings, caplog
+):
+    broken = shutil.copytree(tiny_bundle, tmp_path / "broken")
+    (broken / "labels.json").write_text("[]\n")
+    monkeypatch.setattr(
+        services,
+        "SHIPPED_BUNDLES",
+        (services.ShippedBundle(broken, active=True), services.ShippedBundle(second_bundle, active=False)),
+    )
+    settings.REGISTER_DEFAULT_MODEL = True
+    services.register_default_bundle_on_first_setup()
+    assert "shipped model bundle" in caplog.text and "checksum" in caplog.text
+    # Better a working model than none: on an empty registry the first bundle registered serves.
+    assert list(ModelVersion.objects.values_list("name", "is_active")) == [("second", True)]
+    with pytest.raises(Exception, match="Some shipped bundles were not registered:\nbroken: .*checksum"):
+        call_command("register_model", "--default")
+
+
+def test_the_repository_ships_a_default_bundle_that_is_activated_and_a_fast_one_that_is_not(db, settings):
+    from mlcore.bundle import load_bundle
+
+    assert [(b.path.name, b.active) for b in services.SHIPPED_BUNDLES] == [("default", True), ("fast", False)]
+    if not all((b.path / "manifest.json").is_file() for b in services.SHIPPED_BUNDLES):
+        pytest.skip("the shipped bundles are not installed")
+    settings.REGISTER_DEFAULT_MODEL = True
+    services.register_default_bundle_on_first_setup()
+    active = ModelVersion.objects.get(is_active=True)
+    assert active.bundle_path == "mlcore/models/default"
+    # The fast bundle is registered; it is its own inactive version unless it is a byte-identical copy
+    # of the default (one fingerprint, one version).
+    fast = ModelVersion.objects.get(fingerprint=load_bundle(services.MODELS_DIR / "fast").fingerprint)
+    assert fast == active or (not fast.is_active and fast.bundle_path == "mlcore/models/fast")
 
 
 def test_the_shipped_bundle_is_not_registered_when_switched_off(db, settings):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from conftest import upload_file, wav_bytes
@@ -46,3 +47,39 @@ def test_a_short_recording_has_no_timeline_chart(alice_client, model_version, po
     post_upload(alice_client, [upload_file("short.wav", wav_bytes(rng, seconds=2))])
     html = alice_client.get(f"/predictions/{Prediction.objects.get().pk}/").content.decode()
     assert 'id="timeline-canvas"' not in html and 'id="probability-chart"' in html
+
+
+def test_a_result_the_model_doubts_is_stored_with_its_reason_and_badged_next_to_the_top_emotion(
+    alice_client, doubtful_model, post_upload, rng
+):
+    post_upload(alice_client, [upload_file("murmur.wav", wav_bytes(rng, seconds=3))])
+    prediction = Prediction.objects.get()
+    assert prediction.uncertain
+    assert re.fullmatch(r"top probability \d+% is below 99%", prediction.uncertain_reason)
+    assert prediction.speech_s is None  # this model has no speech detector
+    html = alice_client.get(f"/predictions/{prediction.pk}/").content.decode()
+    badge = f'<span id="uncertain" class="badge badge--uncertain">uncertain: {prediction.uncertain_reason}</span>'
+    assert badge in html
+    assert html.index('id="top-emotion"') < html.index(badge) < html.index('id="confidence"')
+    assert "of speech)" not in html
+    data = chart_data(html)
+    assert data["uncertain"] is True and data["uncertain_reason"] == prediction.uncertain_reason
+
+
+def test_a_low_top_probability_is_not_flagged_when_the_model_does_not_say_so(
+    alice, alice_client, make_prediction, model_version
+):
+    prediction = make_prediction(alice, model=model_version, top_probability=0.2)
+    html = alice_client.get(f"/predictions/{prediction.pk}/").content.decode()
+    assert 'id="top-emotion"' in html and "badge--uncertain" not in html
+    assert chart_data(html)["uncertain"] is False
+    assert "badge--uncertain" not in alice_client.get(f"/jobs/{prediction.file.job_id}/").content.decode()
+    assert "badge--uncertain" not in alice_client.get("/history/").content.decode()
+
+
+def test_the_seconds_of_speech_the_model_found_are_stored_and_shown(alice_client, speech_model, post_upload, rng):
+    post_upload(alice_client, [upload_file("talk.wav", wav_bytes(rng, seconds=3, sr=16000))])
+    prediction = Prediction.objects.get()
+    assert prediction.speech_s == pytest.approx(3.0, abs=0.1)
+    html = alice_client.get(f"/predictions/{prediction.pk}/").content.decode()
+    assert '(<span id="speech-s">3.0</span> s of speech)' in html

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from conftest import upload_file, wav_bytes
 from django.core.management import call_command
 from django.utils import timezone
 
+from mlcore.labels import EMOTIONS
 from predictions import services, tasks
 from predictions.models import AudioFile, Job, Prediction
 
@@ -169,3 +172,42 @@ def test_batched_uploads_give_the_same_results_as_one_task_per_file(
     assert Job.objects.get().status == "finished"
     again = tasks.process_files.apply(args=[list(AudioFile.objects.values_list("pk", flat=True))]).get()
     assert again == {"done": 0, "failed": 0, "skipped": 4} and Prediction.objects.count() == 3
+
+
+def test_a_result_without_the_uncertainty_fields_is_stored_as_certain(queued_file, model_version):
+    # An engine (or a test double) from before the fields existed: certain, speech not measured.
+    old_style = SimpleNamespace(
+        emotion="calm",
+        confidence=0.31,
+        duration_s=3.0,
+        probabilities={e: (0.31 if e == "calm" else 0.69 / 7) for e in EMOTIONS},
+        timeline=[],
+    )
+    prediction = services.save_prediction(queued_file, model_version, old_style, np.zeros((4, 2), dtype=np.float32))
+    prediction.refresh_from_db()
+    assert (prediction.uncertain, prediction.uncertain_reason, prediction.speech_s) == (False, "", None)
+    assert prediction.top_emotion == "calm" and AudioFile.objects.get().status == "done"
+
+
+def test_the_engines_doubt_and_speech_seconds_are_stored_as_given(queued_file, model_version):
+    from mlcore.inference import Prediction as Result
+
+    probs = {e: 1 / 8 for e in EMOTIONS}
+    result = Result(
+        probabilities=probs,
+        emotion="neutral",
+        confidence=0.125,
+        duration_s=3.0,
+        timeline=(),
+        model="m",
+        uncertain=True,
+        uncertain_reason="little speech (0.6 s)",
+        speech_s=0.6,
+    )
+    services.save_prediction(queued_file, model_version, result, np.zeros((4, 2), dtype=np.float32))
+    prediction = Prediction.objects.get()
+    assert (prediction.uncertain, prediction.uncertain_reason, prediction.speech_s) == (
+        True,
+        "little speech (0.6 s)",
+        pytest.approx(0.6),
+    )

@@ -5,7 +5,10 @@ from __future__ import annotations
 import io
 import zipfile
 
+import numpy as np
 import pytest
+import soundfile as sf
+from audio_factory import voiced
 from conftest import files_by_name, job_status, upload_file, wav_bytes, zip_bytes
 
 from predictions.models import AudioFile, Job, Prediction
@@ -212,3 +215,68 @@ def test_an_upload_without_an_active_model_fails_its_files_with_a_reason(alice_c
 def test_a_post_without_files_shows_the_form_again(alice_client):
     response = alice_client.post("/upload/", {})
     assert response.status_code == 400 and "This field is required" in response.content.decode()
+
+
+def test_status_json_the_job_page_and_history_carry_the_models_doubt(alice_client, doubtful_model, post_upload, rng):
+    post_upload(alice_client, [upload_file("murmur.wav", wav_bytes(rng))])
+    job = Job.objects.get()
+    (f,) = job_status(alice_client, job.pk)["files"]
+    reason = Prediction.objects.get().uncertain_reason
+    assert f["status"] == "done" and f["uncertain"] is True and f["uncertain_reason"] == reason
+    assert reason.startswith("top probability")
+    badge = (
+        f'<span class="badge badge--uncertain" title="{reason}">uncertain'
+        f'<span class="visually-hidden">: {reason}</span></span>'
+    )
+    assert badge in alice_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert badge in alice_client.get("/history/").content.decode()
+
+
+def test_status_json_says_certain_for_a_result_the_model_does_not_doubt(
+    alice, alice_client, make_prediction, model_version
+):
+    prediction = make_prediction(alice, model=model_version)
+    (f,) = job_status(alice_client, prediction.file.job_id)["files"]
+    assert f["uncertain"] is False and f["uncertain_reason"] == ""
+
+
+def quiet_room(rng: np.random.Generator, *, seconds: float = 3.0, sr: int = 16000) -> np.ndarray:
+    """Microphone hiss at about -66 dBFS: audible in the file (peaks above -60 dBFS), but no voice."""
+    return (0.0005 * rng.standard_normal(int(seconds * sr))).astype(np.float32)
+
+
+def wav_of(y: np.ndarray, *, sr: int = 16000) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, y, sr, format="WAV")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("batch_size", [1, 8], ids=["one-task-per-file", "batched"])
+def test_a_recording_without_speech_fails_with_the_no_speech_reason_while_speech_is_analysed(
+    alice_client, speech_model, post_upload, rng, settings, batch_size
+):
+    settings.INFERENCE_BATCH_SIZE = batch_size
+    cough = quiet_room(rng)
+    cough[16000:17600] += voiced(rng, seconds=0.1, sr=16000)  # 0.1 s of voice in 3 s of hiss
+    files = [
+        upload_file("room.wav", wav_of(quiet_room(rng))),
+        upload_file("cough.wav", wav_of(cough)),
+        upload_file("talk.wav", wav_bytes(rng, seconds=3, sr=16000)),
+    ]
+    post_upload(alice_client, files)
+    job = Job.objects.get()
+    by_name = files_by_name(job_status(alice_client, job.pk))
+    for name, found in (("room.wav", "0.0"), ("cough.wav", "0.1")):
+        assert by_name[name]["status"] == "failed" and by_name[name]["url"] is None
+        assert by_name[name]["error"].startswith(f"No speech detected: only {found} s of this recording sounds like")
+        assert "upload a recording of speech" in by_name[name]["error"]
+    assert by_name["talk.wav"]["status"] == "done"
+    assert AudioFile.objects.get(original_name="room.wav").attempts == 1  # final, not retried
+    assert "No speech detected: only 0.1 s" in alice_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "No speech detected: only 0.0 s" in alice_client.get("/history.csv").getvalue().decode()
+
+
+def test_a_silent_recording_fails_with_a_clear_reason(alice_client, model_version, post_upload, rng):
+    post_upload(alice_client, [upload_file("silence.wav", wav_of(np.zeros(3 * 16000, dtype=np.float32)))])
+    (f,) = job_status(alice_client, Job.objects.get().pk)["files"]
+    assert f["status"] == "failed" and f["error"].startswith("The recording is silent")
