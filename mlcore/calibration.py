@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from mlcore.errors import BundleError
+
 N_BINS = 15
 
 
@@ -100,7 +102,13 @@ class UncertaintyRule:
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> UncertaintyRule:
-        return cls(**data) if data else cls()
+        """Read a bundle's ``uncertain_rule``; raises ``BundleError`` for unknown or non-numeric keys."""
+        if not data:
+            return cls()
+        try:
+            return cls(**{k: float(v) for k, v in data.items()})
+        except (TypeError, ValueError) as e:
+            raise BundleError(f"The bundle's uncertain_rule {data!r} is not valid ({e}).") from None
 
     def reason(self, probabilities: dict[str, float], *, speech_s: float | None) -> str:
         """Why the judgement is uncertain, or "" when it is not."""

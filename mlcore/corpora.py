@@ -22,7 +22,9 @@ from mlcore.labels import EMOTIONS
 RAVDESS, CREMA_D = "ravdess", "crema-d"
 CORPORA = (RAVDESS, CREMA_D)
 ENV_DIRS = {RAVDESS: "SERWEB_RAVDESS_DIR", CREMA_D: "SERWEB_CREMA_D_DIR"}
-DEFAULT_DIRS = {RAVDESS: "../shared/data/ravdess-speech", CREMA_D: "../shared/data/crema-d"}
+# Beside the checkout, where the project's machines keep them (relative to the repository root).
+_REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DIRS = {RAVDESS: _REPO / "../shared/data/ravdess-speech", CREMA_D: _REPO / "../shared/data/crema-d"}
 
 CREMA_EMOTIONS = {"ANG": "angry", "DIS": "disgust", "FEA": "fearful", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
 CREMA_SENTENCES = frozenset({"IEO", "TIE", "IOM", "IWW", "TAI", "MTI", "IWL", "ITH", "DFA", "ITS", "TSI", "WSI"})

@@ -147,19 +147,21 @@ def cross_validate(
         "folds": fold_results,
         "cv": per_corpus(y, oof, corpus_of),
     }
-    result["calibration"] = calibrate(oof, y, out_dir=out_dir)
+    result["calibration"] = calibrate(oof, y, speakers=feats.speakers[originals], out_dir=out_dir)
     if loco:
         result["leave_one_corpus_out"] = leave_one_corpus_out(feats, arch_name=arch_name, seeds=seeds, epochs=epochs)
     return result
 
 
-def calibrate(oof: np.ndarray, y: np.ndarray, *, out_dir: Path | None = None) -> dict[str, Any]:
+def calibrate(oof: np.ndarray, y: np.ndarray, *, speakers: np.ndarray, out_dir: Path | None = None) -> dict[str, Any]:
     """Temperature and ``uncertain`` thresholds from out-of-fold predictions, with their effect.
 
-    The temperature is fitted on half of the speakers' predictions (every other row) and its effect is
-    reported on the other half, then refitted on all for the bundle.
+    The temperature is fitted on the predictions for half of the speakers (every other one) and its
+    effect is reported on the other half's, then refitted on all for the bundle.
     """
-    fit_half, eval_half = np.arange(len(y)) % 2 == 0, np.arange(len(y)) % 2 == 1
+    ordered = sorted(set(speakers.tolist()))
+    fit_half = np.isin(speakers, ordered[::2])
+    eval_half = ~fit_half
     t_half = fit_temperature(oof[fit_half], y[fit_half])
     temperature = fit_temperature(oof, y)
     calibrated = apply_temperature(oof, temperature)
@@ -253,8 +255,9 @@ def train_bundle(
         plot_confusion(
             m["confusion_matrix"], m["labels"], out / f"confusion_{corpus}.png", title=f"{corpus}, held-out speakers"
         )
-    if cv and (Path(cv.get("_dir", "")) / "reliability.png").is_file():
-        (out / "reliability.png").write_bytes((Path(cv["_dir"]) / "reliability.png").read_bytes())
+    reliability = Path(cv["_dir"]) / "reliability.png" if cv and cv.get("_dir") else None
+    if reliability is not None and reliability.is_file():
+        (out / "reliability.png").write_bytes(reliability.read_bytes())
     save_bundle(out, model=model, extractor=extractor, scaler=scaler, labels=EMOTIONS, config=config, metrics=metrics)
     return out
 

@@ -53,7 +53,7 @@ def get_extractor(name: str, **params: Any) -> Any:
         raise FeatureError(f"Unknown feature extractor {name!r}; choose one of {', '.join(available())}.") from None
     try:
         return cls(**params)
-    except TypeError as e:
+    except (TypeError, ValueError) as e:
         raise FeatureError(f"Bad parameters for feature extractor {name!r}: {e}") from None
 
 

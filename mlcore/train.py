@@ -62,6 +62,13 @@ def _cached(cache: Path, compute: Callable[[], list[np.ndarray]]) -> list[np.nda
     return out
 
 
+def one_thread_per_worker() -> None:
+    """Process-pool initializer: one BLAS thread per worker, so workers do not fight over the cores."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
 def _clip_features(job: tuple[str, dict[str, Any], str | None, int, str]) -> list[np.ndarray]:
     """Features of one clip and (when ``recipe``) its augmented copies, cached on disk.
 
@@ -122,7 +129,7 @@ def extract_features(
     y: list[int] = []
     actors: list[int] = []
     augmented: list[bool] = []
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, initializer=one_thread_per_worker) as pool:
         results = pool.map(_clip_features, work, chunksize=4)
         for clip, feats in tqdm(
             zip(clips, results, strict=True), total=len(clips), desc="features", disable=not progress

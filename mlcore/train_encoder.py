@@ -12,7 +12,7 @@ import numpy as np
 
 from mlcore.corpora import Row
 from mlcore.features import extractor_to_json
-from mlcore.train import _clip_features, default_cache_dir
+from mlcore.train import _clip_features, default_cache_dir, one_thread_per_worker
 
 
 @dataclass
@@ -59,7 +59,7 @@ def corpus_features(
     ]
     jobs = jobs or min(2, os.cpu_count() or 1)
     X, y, spk, corp, aug = [], [], [], [], []
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, initializer=one_thread_per_worker) as pool:
         results = pool.map(_clip_features, work, chunksize=4)
         for row, feats in tqdm(zip(rows, results, strict=True), total=len(rows), desc="features", disable=not progress):
             for i, f in enumerate(feats):

@@ -42,8 +42,8 @@ class WhisperStats:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(int(i) for i in self.layers))
-        if not self.layers or min(self.layers) < 0:
-            raise ValueError(f"layers must be non-negative encoder layer numbers, got {self.layers}")
+        if not self.layers or not set(self.layers) <= set(ALL_LAYERS):
+            raise ValueError(f"layers must be Whisper-base encoder layers 0 to 6, got {self.layers}")
 
     @property
     def output_shape(self) -> tuple[int, ...]:
