@@ -99,10 +99,14 @@ def cross_validate(
     loco: bool = True,
     augment: bool = True,
     out_dir: Path | None = None,
+    feature_params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Speaker-held-out CV per corpus, leave-one-corpus-out, calibration and thresholds (see module doc)."""
+    """Speaker-held-out CV per corpus, leave-one-corpus-out, calibration and thresholds (see module doc).
+
+    ``feature_params`` override the architecture's extractor parameters (e.g. the encoder layers).
+    """
     arch = get_architecture(arch_name)
-    extractor = get_extractor(arch.features, **arch.feature_params)
+    extractor = get_extractor(arch.features, **(arch.feature_params | (feature_params or {})))
     recipe = arch.train.augment if augment else None
     all_speakers = set(corpora.speakers(rows))
     feats = corpus_features(rows, extractor=extractor, recipe=recipe, augment_speakers=all_speakers)
@@ -216,6 +220,7 @@ def train_bundle(
     seed: int = 0,
     augment: bool = True,
     name: str | None = None,
+    feature_params: dict[str, Any] | None = None,
 ) -> Path:
     """Train ``arch_name`` on every row (and training copies) and write a bundle to ``out``."""
     from mlcore.bundle import save_bundle
@@ -223,7 +228,7 @@ def train_bundle(
     from mlcore.train import save_curves
 
     arch = get_architecture(arch_name)
-    extractor = get_extractor(arch.features, **arch.feature_params)
+    extractor = get_extractor(arch.features, **(arch.feature_params | (feature_params or {})))
     recipe = arch.train.augment if augment else None
     speakers = set(corpora.speakers(rows))
     feats = corpus_features(rows, extractor=extractor, recipe=recipe, augment_speakers=speakers)
@@ -289,6 +294,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crema-d", type=Path, help="CREMA-D folder (default $SERWEB_CREMA_D_DIR)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--no-augment", action="store_true")
+    p.add_argument(
+        "--feature-params",
+        type=json.loads,
+        default=None,
+        help="extractor parameters as JSON, e.g. '{\"layers\": [2, 3, 4]}'",
+    )
 
 
 def add_arguments_cv_corpora(p: argparse.ArgumentParser) -> None:
@@ -309,6 +320,7 @@ def run_cv_corpora(args: argparse.Namespace) -> int:
         loco=not args.no_loco,
         augment=not args.no_augment,
         out_dir=args.out.parent,
+        feature_params=args.feature_params,
     )
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     for corpus, m in result["cv"].items():
@@ -338,6 +350,7 @@ def run_train_corpora(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         augment=not args.no_augment,
         name=args.name,
+        feature_params=args.feature_params,
     )
     print(f"bundle written to {args.out}")
     return 0
