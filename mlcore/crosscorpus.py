@@ -10,7 +10,8 @@
 
 Corpus folders: ``--ravdess DIR`` / ``--crema-d DIR`` or ``$SERWEB_RAVDESS_DIR`` / ``$SERWEB_CREMA_D_DIR``.
 Augmented copies (the architecture's recipe) enter training only from training speakers, and are
-never scored.
+never scored.  Each corpus weighs the same in training (CREMA-D has three times RAVDESS's clips), on
+top of class-balanced weights.
 """
 
 from __future__ import annotations
@@ -84,7 +85,9 @@ def _fit_predict(
     arch = get_architecture(arch_name)
     probs = []
     for s in range(seeds):
-        model, scaler, _ = fit(arch, train, epochs=epochs, seed=s, desc=f"{desc} seed {s}")
+        model, scaler, _ = fit(
+            arch, train, epochs=epochs, seed=s, desc=f"{desc} seed {s}", row_weights=train.corpus_weights()
+        )
         probs.append(predict_proba(model, scaler, test.X))
     return np.mean(probs, axis=0)
 
@@ -233,7 +236,9 @@ def train_bundle(
     speakers = set(corpora.speakers(rows))
     feats = corpus_features(rows, extractor=extractor, recipe=recipe, augment_speakers=speakers)
     t0 = time.time()
-    model, scaler, history = fit(arch, feats, epochs=epochs, seed=seed, desc=f"train {arch_name}")
+    model, scaler, history = fit(
+        arch, feats, epochs=epochs, seed=seed, desc=f"train {arch_name}", row_weights=feats.corpus_weights()
+    )
     calibration = (cv or {}).get("calibration", {})
     config = {
         "name": name or f"{arch_name}-{time.strftime('%Y%m%d')}",

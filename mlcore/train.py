@@ -177,11 +177,19 @@ def spec_augment(
 
 
 def _training_sequence(
-    X: np.ndarray, y: np.ndarray, *, batch_size: int, mixup_alpha: float, seed: int, masking: bool = False
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    batch_size: int,
+    mixup_alpha: float,
+    seed: int,
+    masking: bool = False,
+    row_weights: np.ndarray | None = None,
 ) -> Any:
     import keras
 
     weights = class_weights(y)
+    rows = np.ones(len(y), dtype=np.float32) if row_weights is None else row_weights.astype(np.float32)
     onehot = np.eye(N_CLASSES, dtype=np.float32)[y]
 
     class MixupBatches(keras.utils.PyDataset):
@@ -197,7 +205,7 @@ def _training_sequence(
 
         def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             idx = self.order[i * batch_size : (i + 1) * batch_size]
-            xb, yb, wb = X[idx], onehot[idx], weights[y[idx]]
+            xb, yb, wb = X[idx], onehot[idx], weights[y[idx]] * rows[idx]
             if mixup_alpha > 0:
                 lam = self.rng.beta(mixup_alpha, mixup_alpha, size=len(idx)).astype(np.float32)
                 lam = np.maximum(lam, 1 - lam)
@@ -243,8 +251,12 @@ def fit(
     seed: int = 0,
     desc: str = "train",
     checkpoint: Path | None = None,
+    row_weights: np.ndarray | None = None,
 ) -> tuple[Any, Standardizer, dict[str, list[float]]]:
-    """Fit ``arch`` on ``train`` (standardiser fitted on ``train`` only).  Returns model, scaler, history."""
+    """Fit ``arch`` on ``train`` (standardiser fitted on ``train`` only).  Returns model, scaler, history.
+
+    Rows weigh by their class's balanced weight, times ``row_weights`` when given (e.g. per corpus).
+    """
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -288,7 +300,13 @@ def fit(
                 )
             )
     data = _training_sequence(
-        Xtr, train.y, batch_size=s.batch_size, mixup_alpha=s.mixup_alpha, seed=seed, masking=s.spec_augment
+        Xtr,
+        train.y,
+        batch_size=s.batch_size,
+        mixup_alpha=s.mixup_alpha,
+        seed=seed,
+        masking=s.spec_augment,
+        row_weights=row_weights,
     )
     hist = model.fit(data, validation_data=validation, epochs=epochs or s.epochs, callbacks=callbacks, verbose=0)
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}

@@ -25,6 +25,11 @@ class CorpusFeatures:
     corpora: np.ndarray
     augmented: np.ndarray
 
+    def corpus_weights(self) -> np.ndarray:
+        """Per-row weights that give every corpus the same total weight (mean 1).  Shape (n,)."""
+        names, inverse, counts = np.unique(self.corpora, return_inverse=True, return_counts=True)
+        return (len(self.corpora) / (len(names) * counts))[inverse].astype(np.float32)
+
     def select(self, mask: np.ndarray) -> CorpusFeatures:
         return CorpusFeatures(self.X[mask], self.y[mask], self.speakers[mask], self.corpora[mask], self.augmented[mask])
 
