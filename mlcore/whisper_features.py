@@ -32,10 +32,15 @@ def _encoder(n_layers: int) -> WhisperEncoder:
 @dataclass(frozen=True)
 class WhisperStats:
     """Mean and std of Whisper encoder ``layers`` (0 = after the convolutions, 6 = the last, layer-normed)
-    over speech frames -> shape (len(layers) * 1024,)."""
+    over speech frames -> shape (len(layers) * 1024,).
+
+    The default, layers 2-4, was chosen by speaker-held-out cross-validation: the middle layers beat the
+    last one by 4-8 points (logistic regression, layer 3: RAVDESS 0.708 / CREMA-D 0.693; layer 6: 0.627 /
+    0.652), and stopping after layer 4 skips a third of the encoder's cost.
+    """
 
     name: ClassVar[str] = "whisper-stats"
-    layers: tuple[int, ...] = (2, 3, 4, 5, 6)
+    layers: tuple[int, ...] = (2, 3, 4)
     sr: int = SR
     hop_length: int = ENCODER_HOP
     encoder: dict[str, Any] = field(default_factory=WHISPER_BASE.to_json)
