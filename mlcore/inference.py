@@ -280,7 +280,7 @@ def _check_dims(bundle: Bundle, model_in: int, model_out: int, n_features: int) 
 
 # --- command line -------------------------------------------------------------------------------
 
-CSV_COLUMNS = ("file", "emotion", *EMOTIONS, "error")
+CSV_COLUMNS = ("file", "emotion", *EMOTIONS, "error", "uncertain")
 # Files judged per model call by the CLI: bounds memory while keeping the model call batched.
 CLI_CHUNK = 64
 
@@ -320,9 +320,10 @@ def _write_csv(rows: list[tuple[str, Prediction | MlcoreError]], out: Any) -> No
     writer.writerow(CSV_COLUMNS)
     for path, r in rows:
         if isinstance(r, MlcoreError):
-            writer.writerow([path, "", *([""] * len(EMOTIONS)), str(r)])
+            writer.writerow([path, "", *([""] * len(EMOTIONS)), str(r), ""])
         else:
-            writer.writerow([path, r.emotion, *(f"{r.probabilities[e]:.4f}" for e in EMOTIONS), ""])
+            probabilities = (f"{r.probabilities[e]:.4f}" for e in EMOTIONS)
+            writer.writerow([path, r.emotion, *probabilities, "", "true" if r.uncertain else "false"])
 
 
 def _write_json(rows: list[tuple[str, Prediction | MlcoreError]], out: Any) -> None:
@@ -336,6 +337,8 @@ def _write_json(rows: list[tuple[str, Prediction | MlcoreError]], out: Any) -> N
                     "probabilities": None,
                     "duration_s": None,
                     "timeline": None,
+                    "uncertain": None,
+                    "uncertain_reason": None,
                     "error": str(r),
                 }
             )
@@ -348,6 +351,8 @@ def _write_json(rows: list[tuple[str, Prediction | MlcoreError]], out: Any) -> N
                     "probabilities": d["probabilities"],
                     "duration_s": d["duration_s"],
                     "timeline": d["timeline"],
+                    "uncertain": r.uncertain,
+                    "uncertain_reason": r.uncertain_reason,
                     "error": None,
                 }
             )

@@ -237,8 +237,9 @@ def test_cli_csv_has_the_exact_header_and_an_error_row_for_the_bad_file(bundle_d
 
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     assert status == 0
-    assert rows[0] == ["file", "emotion", *EMOTIONS, "error"]
-    assert rows[1][0] == str(good) and rows[1][1] in EMOTIONS and rows[1][-1] == ""
+    assert rows[0] == ["file", "emotion", *EMOTIONS, "error", "uncertain"]
+    assert rows[1][0] == str(good) and rows[1][1] in EMOTIONS and rows[1][10] == ""
+    assert rows[1][11] in ("true", "false") and rows[2][11] == ""
     assert abs(sum(float(v) for v in rows[1][2:10]) - 1) < 5e-4
     assert all(len(v.split(".")[1]) == 4 for v in rows[1][2:10])
     assert rows[2][0] == str(bad) and rows[2][1:10] == [""] * 9
@@ -264,6 +265,7 @@ def test_cli_json_output_is_written_to_the_given_path(bundle_dir: Path, audio_fi
     assert items[0]["error"] is None and items[0]["emotion"] in EMOTIONS
     assert list(items[0]["probabilities"]) == list(EMOTIONS)
     assert items[0]["duration_s"] == pytest.approx(2.0) and len(items[0]["timeline"]) == 1
+    assert items[0]["uncertain"] in (True, False) and isinstance(items[0]["uncertain_reason"], str)
     assert items[1]["emotion"] is None and "could not be decoded" in items[1]["error"]
 
 
