@@ -273,12 +273,39 @@ def train_bundle(
 
 
 def _bundle_metrics(cv: dict[str, Any]) -> dict[str, Any]:
-    """The bundle's metrics.json: the CV result, with headline figures at the top level."""
-    metrics = {k: v for k, v in cv.items() if not k.startswith("_")}
-    first = cv["cv"].get(corpora.RAVDESS) or next(iter(cv["cv"].values()))
-    metrics["accuracy"] = first["accuracy"]
-    metrics["macro_f1"] = first["macro_f1"]
-    return metrics
+    """The bundle's metrics.json: the full CV result under ``per_corpus`` / ``leave_one_corpus_out`` /
+    ``calibration``, RAVDESS's pooled figures at the top level (what the admin charts), and a flat
+    ``cv`` summary of every headline figure."""
+    per_corpus = cv["cv"]
+    head = per_corpus.get(corpora.RAVDESS) or next(iter(per_corpus.values()))
+    summary: dict[str, Any] = {"protocol": cv["protocol"]}
+    for corpus, m in per_corpus.items():
+        summary[f"{corpus} accuracy"] = m["accuracy"]
+        summary[f"{corpus} macro-F1"] = m["macro_f1"]
+    for direction, m in cv.get("leave_one_corpus_out", {}).items():
+        summary[f"{direction} accuracy (leave-one-corpus-out)"] = m["accuracy"]
+    calibration = cv.get("calibration", {})
+    if calibration:
+        summary["expected calibration error (raw -> calibrated)"] = (
+            f"{calibration['ece_before']:.3f} -> {calibration['ece_after']:.3f}"
+        )
+    return {
+        "accuracy": head["accuracy"],
+        "macro_f1": head["macro_f1"],
+        "per_class_accuracy": head["per_class_accuracy"],
+        "labels": head["labels"],
+        "confusion_matrix": head["confusion_matrix"],
+        "headline_corpus": corpora.RAVDESS if corpora.RAVDESS in per_corpus else next(iter(per_corpus)),
+        "cv": summary,
+        "per_corpus": per_corpus,
+        "leave_one_corpus_out": cv.get("leave_one_corpus_out", {}),
+        "calibration": calibration,
+        "folds": cv.get("folds", []),
+        "architecture": cv.get("architecture"),
+        "features": cv.get("features"),
+        "seeds": cv.get("seeds"),
+        "corpora": cv.get("corpora"),
+    }
 
 
 # --- command line -------------------------------------------------------------------------------

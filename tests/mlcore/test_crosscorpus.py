@@ -131,6 +131,9 @@ def test_the_trained_bundle_carries_calibration_and_serves_a_clip(run, rows):
     assert metrics["accuracy"] == run["cv"]["cv"][RAVDESS]["accuracy"]
     assert "_dir" not in metrics
     assert metrics["leave_one_corpus_out"] == run["cv"]["leave_one_corpus_out"]
+    assert metrics["per_corpus"] == run["cv"]["cv"]
+    assert metrics["cv"]["crema-d accuracy"] == run["cv"]["cv"][CREMA_D]["accuracy"]
+    assert metrics["confusion_matrix"] == run["cv"]["cv"][RAVDESS]["confusion_matrix"]
     for name in ("reliability.png", "confusion_ravdess.png", "confusion_crema-d.png"):
         assert (bundle / name).is_file(), name
 
