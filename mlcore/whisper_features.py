@@ -2,14 +2,19 @@
 
 For each chosen encoder layer, the mean and standard deviation over the frames the speech detector
 (``mlcore.speech``) marks as speech; frames of silence, music or noise do not count.  A long recording
-is encoded once, 30 s at a time, and each analysis window pools its own frames from running sums, so
-memory grows with the number of windows, not with the frames.
+is encoded once, 10 s at a time (chunks in parallel threads: NumPy releases the GIL), and each analysis
+window pools its own frames from running sums, so memory grows with the number of windows, not with
+the frames.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import os
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -21,6 +26,8 @@ from mlcore.speech import speech_frames
 from mlcore.whisper import CHUNK_SAMPLES, ENCODER_HOP, SR, WhisperEncoder
 
 ALL_LAYERS = tuple(range(7))
+# Chunks of a long recording encoded at once (threads); SERWEB_ENCODER_THREADS overrides the CPU count.
+ENCODER_THREADS = max(1, int(os.environ.get("SERWEB_ENCODER_THREADS") or os.cpu_count() or 1))
 
 
 @functools.lru_cache(maxsize=4)
@@ -87,8 +94,8 @@ class WhisperStats:
             (s // self.hop_length, max(s // self.hop_length + 1, -(-e // self.hop_length))) for s, e in bounds
         ]
         los, his = np.array(frame_bounds, dtype=np.int64).reshape(-1, 2).T
-        for offset in range(0, max(y.size, 1), CHUNK_SAMPLES):
-            states = encoder.encode(y[offset : offset + CHUNK_SAMPLES])
+        offsets = range(0, max(y.size, 1), CHUNK_SAMPLES)
+        for offset, states in zip(offsets, _encode_chunks(encoder, y, offsets), strict=True):
             x = np.concatenate([states[i] for i in self.layers], axis=1).astype(np.float64)
             first = offset // self.hop_length
             weight = speech[first : first + len(x)].astype(np.float64)
@@ -114,6 +121,24 @@ class WhisperStats:
             for i in range(len(self.layers))
         ]
         return np.concatenate(per_layer, axis=1).astype(np.float32)
+
+
+def _encode_chunks(encoder: WhisperEncoder, y: np.ndarray, offsets: range) -> Iterator[list[np.ndarray]]:
+    """Hidden states of each chunk, in order; several chunks at once on a multi-core machine."""
+    chunks = (y[o : o + CHUNK_SAMPLES] for o in offsets)
+    threads = min(len(offsets), ENCODER_THREADS)
+    if threads <= 1:
+        yield from map(encoder.encode, chunks)
+        return
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        # At most ``threads`` chunks in flight, so memory stays bounded on hour-long recordings.
+        pending: deque = deque()
+        for chunk in chunks:
+            pending.append(pool.submit(encoder.encode, chunk))
+            if len(pending) >= threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def speech_seconds(y: np.ndarray, *, sr: int = SR, hop: int = ENCODER_HOP) -> float:

@@ -160,7 +160,12 @@ def test_a_trained_model_is_saved_without_its_optimizer_state(tmp_path: Path) ->
     model.fit(x, np.eye(8, dtype=np.float32)[np.arange(32) % 8], epochs=1, verbose=0)
 
     out = save_bundle(
-        tmp_path / "trained", model=model, extractor=extractor, scaler=Standardizer.fit(x), labels=EMOTIONS, config=CONFIG
+        tmp_path / "trained",
+        model=model,
+        extractor=extractor,
+        scaler=Standardizer.fit(x),
+        labels=EMOTIONS,
+        config=CONFIG,
     )
 
     with zipfile.ZipFile(out / "model.keras") as zf, h5py.File(io.BytesIO(zf.read("model.weights.h5"))) as weights:

@@ -12,7 +12,9 @@ from mlcore.train import FeatureSet, class_weights, fold_sets, split_validation
 
 def _feature_set(actors_per_row: list[int], augmented: list[bool]) -> FeatureSet:
     n = len(actors_per_row)
-    return FeatureSet(np.arange(n, dtype=np.float32)[:, None], np.arange(n) % 8, np.array(actors_per_row), np.array(augmented))
+    return FeatureSet(
+        np.arange(n, dtype=np.float32)[:, None], np.arange(n) % 8, np.array(actors_per_row), np.array(augmented)
+    )
 
 
 def test_a_fold_trains_only_on_training_actors_and_never_scores_augmented_copies():
