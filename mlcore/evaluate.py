@@ -71,48 +71,74 @@ def plot_confusion(cm: list[list[int]], labels: list[str], path: Path, *, title:
     plt.close(fig)
 
 
-def evaluate_bundle(bundle_path: Path, *, data: Path, actors: set[int]) -> dict[str, Any]:
-    """Predict every clip of ``actors`` with the bundle's predictor; returns the metrics."""
+def evaluate_bundle(bundle_path: Path, *, data: Path, actors: set[int], corpus: str = "ravdess") -> dict[str, Any]:
+    """Predict every clip of ``actors`` of ``corpus`` with the bundle's predictor (the serving path:
+    windows, speech detection, calibration); returns the metrics over the emotions the corpus has."""
     from tqdm import tqdm
 
-    from mlcore.datasets import list_clips
+    from mlcore import corpora
+    from mlcore.crosscorpus import corpus_emotions, restricted_metrics
     from mlcore.inference import Predictor
 
     predictor = Predictor(bundle_path)
-    clips = list_clips(data, actors=actors)
+    if corpus == corpora.RAVDESS:
+        rows = corpora.list_ravdess(data, actors=actors)
+    else:
+        rows = corpora.list_crema(data, actors=actors)
     probs, y_true, failed = [], [], []
     batch = 32
-    for i in tqdm(range(0, len(clips), batch), desc="evaluate", unit="batch"):
-        chunk = clips[i : i + batch]
-        for clip, result in zip(chunk, predictor.predict_many([c.path for c in chunk]), strict=True):
+    for i in tqdm(range(0, len(rows), batch), desc="evaluate", unit="batch"):
+        chunk = rows[i : i + batch]
+        for row, result in zip(chunk, predictor.predict_many([r.path for r in chunk]), strict=True):
             if isinstance(result, Exception):
-                failed.append({"file": clip.path.name, "error": str(result)})
+                failed.append({"file": row.path.name, "error": str(result)})
                 continue
             probs.append([result.probabilities[e] for e in predictor.labels])
-            y_true.append(clip.emotion_index)
-    metrics = compute_metrics(np.array(y_true), np.array(probs))
+            y_true.append(row.label)
+    metrics = restricted_metrics(np.array(y_true), np.array(probs), corpus_emotions(corpus))
+    metrics["corpus"] = corpus
     metrics["actors"] = sorted(actors)
     metrics["failed"] = failed
     return metrics
 
 
+def _parse_range(text: str) -> set[int]:
+    """``"1041-1050"`` or ``"1001,1005"`` -> the actor numbers (CREMA-D ids are four digits)."""
+    out: set[int] = set()
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
 def add_arguments_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("bundle", type=Path)
-    p.add_argument("--data", type=Path, required=True, help="RAVDESS folder (Actor_XX subfolders)")
-    p.add_argument("--actors", default="17-20", help="held-out actors, e.g. 17-20")
+    p.add_argument("--corpus", choices=("ravdess", "crema-d"), default="ravdess")
+    p.add_argument("--data", type=Path, help="corpus folder (default: $SERWEB_RAVDESS_DIR / $SERWEB_CREMA_D_DIR)")
+    p.add_argument("--actors", default="17-20", help="held-out actors, e.g. 17-20 (CREMA-D: 1041-1050)")
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from mlcore import corpora
     from mlcore.bundle import load_bundle, update_metrics
     from mlcore.datasets import parse_actors
 
     load_bundle(args.bundle)
-    actors = parse_actors(args.actors)
-    trained_on = set(json.loads((args.bundle / "config.json").read_text()).get("train_actors", []))
-    overlap = sorted(actors & trained_on)
+    config = json.loads((args.bundle / "config.json").read_text())
+    if args.corpus == corpora.RAVDESS:
+        actors = parse_actors(args.actors)
+        trained_on = {f"ravdess:{a:02d}" for a in config.get("train_actors", [])}
+        speakers = {f"ravdess:{a:02d}" for a in actors}
+    else:
+        actors = _parse_range(args.actors)
+        trained_on = set()
+        speakers = {f"crema-d:{a}" for a in actors}
+    trained_on |= {s for names in config.get("train_corpora", {}).values() for s in names}
+    overlap = sorted(speakers & trained_on)
     if overlap:
-        print(f"warning: actors {overlap} were in this bundle's training set; these figures are not held-out")
-    m = evaluate_bundle(args.bundle, data=args.data, actors=actors)
+        print(f"warning: {', '.join(overlap)} were in this bundle's training set; these figures are not held-out")
+    data = args.data or corpora.corpus_dir(args.corpus)
+    m = evaluate_bundle(args.bundle, data=data, actors=actors, corpus=args.corpus)
     m["held_out"] = not overlap
     (args.bundle / "confusion_matrix.json").write_text(
         json.dumps({"labels": m["labels"], "matrix": m["confusion_matrix"]}) + "\n"

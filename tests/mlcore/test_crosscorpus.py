@@ -147,3 +147,34 @@ def test_the_trained_bundle_carries_calibration_and_serves_a_clip(run, rows):
     assert prediction.speech_s is not None and prediction.speech_s > 0.5
     assert prediction.uncertain == bool(prediction.uncertain_reason)
     assert prediction.model == "tiny-corpora"
+
+
+def test_evaluate_scores_a_bundle_on_unseen_crema_d_speakers_through_the_serving_path(run, crema_dir, tmp_path, capsys):
+    from mlcore.__main__ import main
+
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    for f in Path(run["bundle"]).iterdir():
+        (bundle / f.name).write_bytes(f.read_bytes())
+
+    status = main(["evaluate", str(bundle), "--corpus", "crema-d", "--data", str(crema_dir), "--actors", "1005"])
+
+    out = capsys.readouterr().out
+    assert status == 0 and "warning" not in out and "accuracy" in out
+    evaluation = json.loads((bundle / "metrics.json").read_text())["evaluation"]
+    assert evaluation["corpus"] == CREMA_D and evaluation["labels"] == list(SHARED_EMOTIONS)
+    assert evaluation["n"] + len(evaluation["failed"]) == len(list_crema(crema_dir, actors={1005}))
+    assert evaluation["held_out"] is True
+
+
+def test_evaluate_warns_when_the_speakers_were_trained_on(run, crema_dir, tmp_path, capsys):
+    from mlcore.__main__ import main
+
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    for f in Path(run["bundle"]).iterdir():
+        (bundle / f.name).write_bytes(f.read_bytes())
+
+    assert main(["evaluate", str(bundle), "--corpus", "crema-d", "--data", str(crema_dir), "--actors", "1001"]) == 0
+
+    assert "crema-d:1001 were in this bundle's training set" in capsys.readouterr().out
