@@ -154,7 +154,8 @@ def test_an_unknown_corpus_is_refused(tmp_path):
 
 def test_corpus_folders_come_from_the_environment_or_beside_the_checkout(monkeypatch, tmp_path):
     monkeypatch.delenv("SERWEB_CREMA_D_DIR", raising=False)
-    assert corpus_dir(CREMA_D) == Path("../shared/data/crema-d")
+    repo = Path(__file__).resolve().parents[2]
+    assert corpus_dir(CREMA_D).resolve() == (repo.parent / "shared" / "data" / "crema-d").resolve()
     monkeypatch.setenv("SERWEB_CREMA_D_DIR", str(tmp_path))
     assert corpus_dir(CREMA_D) == tmp_path
 

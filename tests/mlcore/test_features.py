@@ -27,8 +27,8 @@ def _relative_change(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b) / np.linalg.norm(a))
 
 
-def test_the_four_extractors_are_registered():
-    assert available() == ["logmel-frames", "logmel-stats", "spectral-stack", "zcr-rms-mfcc"]
+def test_the_five_extractors_are_registered():
+    assert available() == ["logmel-frames", "logmel-stats", "spectral-stack", "whisper-stats", "zcr-rms-mfcc"]
 
 
 @pytest.mark.parametrize("name", available())

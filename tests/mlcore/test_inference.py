@@ -187,7 +187,19 @@ def test_prediction_to_dict_is_json_ready(predictor: Predictor, rng) -> None:
     d = predictor.predict(_speech(rng, 6.0)).to_dict()
 
     again = json.loads(json.dumps(d))
-    assert set(again) == {"probabilities", "emotion", "confidence", "duration_s", "timeline", "model"}
+    assert set(again) == {
+        "probabilities",
+        "emotion",
+        "confidence",
+        "duration_s",
+        "timeline",
+        "model",
+        "uncertain",
+        "uncertain_reason",
+        "speech_s",
+    }
+    # A bundle without a calibrated rule or a speech detector (this one) never claims doubt.
+    assert again["uncertain"] is False and again["uncertain_reason"] == "" and again["speech_s"] is None
     assert again["timeline"][0].keys() == {"start_s", "end_s", "probabilities"}
 
 
