@@ -122,6 +122,17 @@ def _encoder_mlp(input_shape: tuple[int, ...], n_classes: int = N_CLASSES) -> An
     return keras.Model(inputs, outputs, name="encoder_mlp")
 
 
+def _encoder_linear(input_shape: tuple[int, ...], n_classes: int = N_CLASSES) -> Any:
+    """Multinomial logistic regression on pooled encoder layers (with input dropout); served from NumPy."""
+    import keras
+    from keras import layers as L
+
+    inputs = keras.Input(shape=input_shape)
+    x = L.Dropout(0.2)(inputs)
+    outputs = L.Dense(n_classes, activation="softmax", kernel_regularizer=keras.regularizers.L2(1e-3))(x)
+    return keras.Model(inputs, outputs, name="encoder_linear")
+
+
 def _logmel_tcn(input_shape: tuple[int, ...], n_classes: int = N_CLASSES) -> Any:
     """Temporal CNN on (frames, bands) log-mel, ~160 k parameters.
 
@@ -200,7 +211,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         "whisper-stats",
         _encoder_mlp,
         TrainSettings(
-            batch_size=64,
+            batch_size=128,
             epochs=40,
             learning_rate=1e-3,
             label_smoothing=0.1,
@@ -208,6 +219,12 @@ ARCHITECTURES: dict[str, Architecture] = {
             mixup_alpha=0.2,
             weight_decay=1e-3,
         ),
+    ),
+    "whisper-linear": Architecture(
+        "whisper-linear",
+        "whisper-stats",
+        _encoder_linear,
+        TrainSettings(batch_size=128, epochs=30, learning_rate=1e-3, label_smoothing=0.1, augment="encoder"),
     ),
 }
 

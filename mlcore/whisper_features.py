@@ -38,8 +38,8 @@ def _encoder(n_layers: int) -> WhisperEncoder:
 @register
 @dataclass(frozen=True)
 class WhisperStats:
-    """Mean and std of Whisper encoder ``layers`` (0 = after the convolutions, 6 = the last, layer-normed)
-    over speech frames -> shape (len(layers) * 1024,).
+    """Mean (and optionally std) of Whisper encoder ``layers`` (0 = after the convolutions, 6 = the last,
+    layer-normed) over speech frames -> shape (len(layers) * len(stats) * 512,), layer by layer.
 
     The default, layers 2-4, was chosen by speaker-held-out cross-validation: the middle layers beat the
     last one by 4-8 points (logistic regression, layer 3: RAVDESS 0.708 / CREMA-D 0.693; layer 6: 0.627 /
@@ -48,18 +48,24 @@ class WhisperStats:
 
     name: ClassVar[str] = "whisper-stats"
     layers: tuple[int, ...] = (2, 3, 4)
+    # "mean" and/or "std" over speech frames, per layer.  The std carries more of the recording (room,
+    # channel, corpus) than of the emotion: without it, leave-one-corpus-out accuracy rose by 4-10 points.
+    stats: tuple[str, ...] = ("mean",)
     sr: int = SR
     hop_length: int = ENCODER_HOP
     encoder: dict[str, Any] = field(default_factory=WHISPER_BASE.to_json)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(int(i) for i in self.layers))
+        object.__setattr__(self, "stats", tuple(str(i) for i in self.stats))
+        if not self.stats or not set(self.stats) <= {"mean", "std"} or len(set(self.stats)) != len(self.stats):
+            raise ValueError(f"stats must be 'mean', 'std' or both, got {self.stats}")
         if not self.layers or not set(self.layers) <= set(ALL_LAYERS):
             raise ValueError(f"layers must be Whisper-base encoder layers 0 to 6, got {self.layers}")
 
     @property
     def output_shape(self) -> tuple[int, ...]:
-        return (len(self.layers) * 2 * 512,)
+        return (len(self.layers) * len(self.stats) * 512,)
 
     @property
     def encoder_ref(self) -> EncoderRef:
@@ -67,11 +73,15 @@ class WhisperStats:
 
     def cache_superset(self) -> WhisperStats:
         """The same extractor over every layer: training caches it once and slices any layer choice."""
-        return dataclasses.replace(self, layers=ALL_LAYERS)
+        return dataclasses.replace(self, layers=ALL_LAYERS, stats=("mean", "std"))
 
     def from_superset(self, x: np.ndarray) -> np.ndarray:
         """This extractor's columns of ``cache_superset()`` features.  (..., 7168) -> (..., dim)."""
-        return x[..., np.concatenate([np.arange(i * 1024, (i + 1) * 1024) for i in self.layers])]
+        offsets = {"mean": 0, "std": 512}
+        columns = [
+            np.arange(i * 1024 + offsets[s], i * 1024 + offsets[s] + 512) for i in self.layers for s in self.stats
+        ]
+        return x[..., np.concatenate(columns)]
 
     def load(self) -> WhisperEncoder:
         """Verify and load the encoder now (raises ``EncoderError`` with install instructions)."""
@@ -116,10 +126,8 @@ class WhisperStats:
         counts = np.maximum(counts, 1)[:, None]
         mean = sums / counts
         std = np.sqrt(np.maximum(squares / counts - np.square(mean), 0.0))
-        per_layer = [
-            np.concatenate([mean[:, i * 512 : (i + 1) * 512], std[:, i * 512 : (i + 1) * 512]], axis=1)
-            for i in range(len(self.layers))
-        ]
+        pooled = {"mean": mean, "std": std}
+        per_layer = [pooled[s][:, i * 512 : (i + 1) * 512] for i in range(len(self.layers)) for s in self.stats]
         return np.concatenate(per_layer, axis=1).astype(np.float32)
 
 

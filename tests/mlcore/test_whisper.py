@@ -155,7 +155,7 @@ def test_a_tail_too_short_for_one_frame_adds_nothing(weights, rng):
 
 
 def test_whisper_stats_pools_mean_and_std_over_speech_frames_only(weights, rng):
-    extractor = WhisperStats(layers=(1, 2))
+    extractor = WhisperStats(layers=(1, 2), stats=("mean", "std"))
     quiet = 0.0005 * rng.standard_normal(SR).astype(np.float32)
     y = np.concatenate([quiet, voiced(rng, seconds=1.5, sr=SR), quiet])
     features = extractor(y)
@@ -171,7 +171,7 @@ def test_whisper_stats_pools_mean_and_std_over_speech_frames_only(weights, rng):
 
 
 def test_whisper_stats_gives_one_row_per_window(rng):
-    extractor = WhisperStats(layers=(1, 2))
+    extractor = WhisperStats(layers=(1, 2), stats=("mean", "std"))
     y = np.concatenate([voiced(rng, seconds=2.0, sr=SR, f0=f0) for f0 in (110.0, 260.0)])
     rows = extractor.window_features(y, [(0, 2 * SR), (2 * SR, 4 * SR), (0, 4 * SR)])
     assert rows.shape == (3, 2048)
@@ -188,6 +188,19 @@ def test_whisper_stats_round_trips_through_json_with_its_encoder():
     assert extractor_from_json(spec) == extractor == WhisperStats(layers=(1, 2))
 
 
+def test_whisper_stats_by_default_pools_the_mean_only_and_slices_the_cached_superset(rng):
+    y = voiced(rng, seconds=1.5, sr=SR)
+    both = WhisperStats(layers=(1, 2), stats=("mean", "std"))
+    mean_only = WhisperStats(layers=(1, 2))
+    assert mean_only.stats == ("mean",) and mean_only.output_shape == (1024,)
+    full, superset = both(y), mean_only.cache_superset()(y)
+    np.testing.assert_allclose(mean_only(y), np.concatenate([full[:512], full[1024:1536]]), atol=1e-5)
+    np.testing.assert_allclose(mean_only.from_superset(superset), mean_only(y), atol=1e-5)
+    np.testing.assert_allclose(both.from_superset(superset), full, atol=1e-5)
+    with pytest.raises(ValueError, match="stats"):
+        WhisperStats(stats=("median",))
+
+
 def test_whisper_stats_refuses_layers_the_encoder_does_not_have():
     for layers in ((-1, 2), (3, 7), ()):
         with pytest.raises(ValueError, match="layers 0 to 6"):
@@ -195,7 +208,8 @@ def test_whisper_stats_refuses_layers_the_encoder_does_not_have():
 
 
 def test_a_window_across_a_chunk_boundary_pools_frames_of_both_chunks(weights, rng):
-    extractor = WhisperStats(layers=(0,))  # the convolutions only: the chunk bookkeeping is what is tested
+    # The convolutions only: the chunk bookkeeping is what is tested.
+    extractor = WhisperStats(layers=(0,), stats=("mean", "std"))
     y = np.concatenate([_voices(rng, 31.0), 0.0005 * rng.standard_normal(3 * SR).astype(np.float32)])
     bounds = [(28 * SR, 32 * SR), (0, 4 * SR), (30 * SR, 34 * SR)]
     rows = extractor.window_features(y, bounds)
