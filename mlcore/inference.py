@@ -24,7 +24,7 @@ from mlcore.bundle import Bundle, load_bundle
 from mlcore.calibration import UncertaintyRule, apply_temperature
 from mlcore.errors import BundleError, FeatureError, MlcoreError, NoSpeechError
 from mlcore.labels import EMOTIONS
-from mlcore.speech import MIN_SPEECH_S, speech_frames
+from mlcore.speech import MIN_SPEECH_S, voiced_frames
 from mlcore.windows import frame_activity, pool_probabilities, window_bounds, window_features, window_weights
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parent / "models" / "default"
@@ -181,7 +181,7 @@ class Predictor:
         speech_s = None
         if self.detects_speech:
             hop = int(self.extractor.hop_length)
-            speech = speech_frames(y, hop=hop)
+            speech = voiced_frames(y, hop=hop)
             speech_s = float(speech.sum() * hop / self.sr)
             if speech_s < MIN_SPEECH_S:
                 raise NoSpeechError(

@@ -22,7 +22,7 @@ import numpy as np
 
 from mlcore.encoder import WHISPER_BASE, EncoderRef, cached_encoder_weights, known_encoder
 from mlcore.features import register
-from mlcore.speech import speech_frames
+from mlcore.speech import speech_frames, voiced_frames
 from mlcore.whisper import CHUNK_SAMPLES, ENCODER_HOP, SR, WhisperEncoder
 
 ALL_LAYERS = tuple(range(7))
@@ -150,5 +150,5 @@ def _encode_chunks(encoder: WhisperEncoder, y: np.ndarray, offsets: range) -> It
 
 
 def speech_seconds(y: np.ndarray, *, sr: int = SR, hop: int = ENCODER_HOP) -> float:
-    """How many seconds of ``y`` the speech detector marks as speech."""
-    return float(speech_frames(y, hop=hop).sum() * hop / sr)
+    """How many seconds of ``y`` hold a voice (``mlcore.speech.voiced_frames``)."""
+    return float(voiced_frames(y, hop=hop).sum() * hop / sr)

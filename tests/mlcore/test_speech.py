@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from audio_factory import voiced
 
-from mlcore.speech import ABSOLUTE_FLOOR_DB, frame_energy_db, speech_frames
+from mlcore.speech import ABSOLUTE_FLOOR_DB, PRESENCE_FLOOR_DB, frame_energy_db, speech_frames, voiced_frames
 from mlcore.whisper_features import speech_seconds
 
 SR = 16000
@@ -66,3 +66,24 @@ def test_sounds_far_below_the_loudest_speech_do_not_count(rng):
 
 def test_an_empty_signal_has_no_frames():
     assert speech_frames(np.zeros(0, np.float32), hop=HOP).shape == (0,)
+
+
+def test_a_quiet_clean_voice_counts_as_present_though_it_is_under_the_pooling_floor(rng):
+    # Peaks near -45 dBFS in digital silence, as RAVDESS is recorded: clear speech, only quieter.
+    voice = voiced(rng, seconds=1.5, sr=SR) * np.float32(10 ** (-45 / 20) / 0.4)
+    y = np.concatenate([np.zeros(SR, np.float32), voice, np.zeros(SR, np.float32)])
+    assert voiced_frames(y, hop=HOP).sum() * HOP / SR == pytest.approx(1.5, abs=0.15)
+    assert speech_seconds(y) == pytest.approx(1.5, abs=0.15)
+    assert speech_frames(y, hop=HOP).sum() * HOP / SR < 1.5  # the pooling floor keeps only the loudest
+
+
+def test_faint_steady_hiss_is_not_a_voice_though_it_is_above_the_presence_floor(rng):
+    hiss = (10 ** (-62 / 20) * rng.standard_normal(3 * SR)).astype(np.float32)  # about -62 dBFS
+    assert frame_energy_db(hiss, hop=HOP).min() > PRESENCE_FLOOR_DB
+    assert voiced_frames(hiss, hop=HOP).sum() == 0
+
+
+def test_the_presence_mask_includes_every_pooled_frame(rng):
+    y = np.concatenate([_room(rng, 1.0), _tone(1.0) + _room(rng, 1.0), _tone(0.5, amplitude=0.01)])
+    pooled, present = speech_frames(y, hop=HOP), voiced_frames(y, hop=HOP)
+    assert np.all(present[pooled]) and present.sum() >= pooled.sum()
