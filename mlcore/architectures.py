@@ -93,50 +93,45 @@ def _cnn_bilstm(input_shape: tuple[int, ...], n_classes: int = N_CLASSES) -> Any
     return keras.Model(inputs, outputs, name="cnn_bilstm")
 
 
-def _stats_mlp(input_shape: tuple[int, ...], n_classes: int = N_CLASSES) -> Any:
+def _mlp(
+    input_shape: tuple[int, ...],
+    n_classes: int,
+    *,
+    name: str,
+    hidden: tuple[tuple[int, float], ...],
+    input_noise: float = 0.0,
+    input_dropout: float = 0.0,
+) -> Any:
+    """Dense -> BatchNorm -> GELU -> Dropout blocks (``hidden``: units, dropout) and a softmax layer: a
+    linear chain, so ``mlcore.runtime`` serves it from NumPy."""
     import keras
     from keras import layers as L
 
     inputs = keras.Input(shape=input_shape)
-    x = L.GaussianNoise(0.15)(inputs)
-    for units, dropout in ((512, 0.4), (256, 0.4)):
+    x = L.GaussianNoise(input_noise)(inputs) if input_noise else inputs
+    x = L.Dropout(input_dropout)(x) if input_dropout else x
+    for units, dropout in hidden:
         x = L.Dense(units)(x)
         x = L.BatchNormalization()(x)
         x = L.Activation("gelu")(x)
         x = L.Dropout(dropout)(x)
     outputs = L.Dense(n_classes, activation="softmax")(x)
-    return keras.Model(inputs, outputs, name="stats_mlp")
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _stats_mlp(input_shape: tuple[int, ...], n_classes: int = N_CLASSES) -> Any:
+    return _mlp(input_shape, n_classes, name="stats_mlp", hidden=((512, 0.4), (256, 0.4)), input_noise=0.15)
 
 
 def _encoder_mlp_wide(input_shape: tuple[int, ...], n_classes: int = N_CLASSES) -> Any:
     """A wider MLP head on pooled encoder layers: +3.5 points inside RAVDESS, -2 to -5 across corpora."""
-    import keras
-    from keras import layers as L
-
-    inputs = keras.Input(shape=input_shape)
-    x = L.Dropout(0.2)(inputs)
-    x = L.Dense(256)(x)
-    x = L.BatchNormalization()(x)
-    x = L.Activation("gelu")(x)
-    x = L.Dropout(0.4)(x)
-    outputs = L.Dense(n_classes, activation="softmax")(x)
-    return keras.Model(inputs, outputs, name="encoder_mlp_wide")
+    return _mlp(input_shape, n_classes, name="encoder_mlp_wide", hidden=((256, 0.4),), input_dropout=0.2)
 
 
 def _encoder_mlp(input_shape: tuple[int, ...], n_classes: int = N_CLASSES) -> Any:
     """serweb's head on pooled encoder layers (``whisper-stats``): narrow and strongly regularised, the
     best of the heads tried at leave-one-corpus-out; served from NumPy."""
-    import keras
-    from keras import layers as L
-
-    inputs = keras.Input(shape=input_shape)
-    x = L.Dropout(0.4)(inputs)
-    x = L.Dense(128)(x)
-    x = L.BatchNormalization()(x)
-    x = L.Activation("gelu")(x)
-    x = L.Dropout(0.5)(x)
-    outputs = L.Dense(n_classes, activation="softmax")(x)
-    return keras.Model(inputs, outputs, name="encoder_mlp")
+    return _mlp(input_shape, n_classes, name="encoder_mlp", hidden=((128, 0.5),), input_dropout=0.4)
 
 
 def _encoder_linear(input_shape: tuple[int, ...], n_classes: int = N_CLASSES) -> Any:
