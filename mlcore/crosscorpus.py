@@ -36,11 +36,11 @@ from mlcore.calibration import (
     reliability_diagram,
 )
 from mlcore.corpora import Row
+from mlcore.corpus_features import CorpusFeatures, corpus_features
 from mlcore.evaluate import compute_metrics
 from mlcore.features import extractor_to_json, get_extractor
 from mlcore.labels import EMOTIONS
 from mlcore.train import fit, predict_proba
-from mlcore.train_encoder import CorpusFeatures, corpus_features
 
 
 def corpus_emotions(corpus: str) -> tuple[str, ...]:

@@ -1,4 +1,5 @@
-"""Features of several corpora for the encoder models, cached on disk, with speaker-split bookkeeping."""
+"""Features of rows from several corpora (and augmented copies of training speakers' clips), cached on
+disk, with the speaker and corpus of every row."""
 
 from __future__ import annotations
 
