@@ -104,15 +104,15 @@ class Predictor:
                 f"features have {self._feature_shape[-1]}."
             )
         self._run, self.backend = _load_model(self.bundle, backend=backend, feature_shape=self._feature_shape)
-        # A bundle built on a pretrained encoder checks and loads it now, so a missing or corrupt
-        # encoder is reported when the model is loaded, with the instruction to install it.
-        if hasattr(self.extractor, "load"):
+        # A bundle built on a pretrained encoder pools over detected speech (and refuses recordings
+        # without any); it checks and loads the encoder now, so a missing or corrupt encoder is
+        # reported when the model is loaded, with the instruction to install it.
+        self.detects_speech = hasattr(self.extractor, "load")
+        if self.detects_speech:
             self.extractor.load()
         self.temperature = float(self.bundle.config.get("temperature") or 1.0)
         rule = self.bundle.config.get("uncertain_rule")
         self.uncertainty = UncertaintyRule.from_json(rule) if rule else None
-        # Bundles whose features pool over detected speech refuse recordings without any.
-        self.detects_speech = hasattr(self.extractor, "load")
 
     @classmethod
     def default(cls, *, backend: Backend = "auto") -> Predictor:
