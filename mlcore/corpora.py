@@ -82,9 +82,9 @@ def list_crema(root: str | Path, *, actors: set[int] | None = None) -> list[Row]
         )
     found: dict[str, Row] = {}
     for path in sorted(root.rglob("*")):
-        if path.suffix.lower() not in datasets.AUDIO_SUFFIXES or not path.is_file():
+        if path.suffix.lower() not in datasets.AUDIO_SUFFIXES or datasets.ignored_path(path.relative_to(root)):
             continue
-        if any(part == "__MACOSX" or part.startswith(".") for part in path.relative_to(root).parts):
+        if not path.is_file():
             continue
         row = parse_crema_name(path)
         if path.stem in found:

@@ -113,7 +113,7 @@ def list_clips(
         )
     found: dict[str, Clip] = {}
     for path in sorted(root.rglob("*")):
-        if path.suffix.lower() not in AUDIO_SUFFIXES or _ignored(path.relative_to(root)) or not path.is_file():
+        if path.suffix.lower() not in AUDIO_SUFFIXES or ignored_path(path.relative_to(root)) or not path.is_file():
             continue
         clip = parse_name(path)
         _check_actor_folder(clip)
@@ -194,7 +194,7 @@ def actor_folds(actors: set[int] | list[int], *, n_folds: int = 5) -> list[set[i
     return folds
 
 
-def _ignored(rel: Path) -> bool:
+def ignored_path(rel: Path) -> bool:
     # macOS zips carry __MACOSX/ and ._name resource forks that look like audio but are not.
     return any(part == "__MACOSX" or part.startswith(".") for part in rel.parts)
 
