@@ -195,7 +195,8 @@ def actor_folds(actors: set[int] | list[int], *, n_folds: int = 5) -> list[set[i
 
 
 def ignored_path(rel: Path) -> bool:
-    # macOS zips carry __MACOSX/ and ._name resource forks that look like audio but are not.
+    """Whether a path inside a corpus folder is skipped: macOS zips carry ``__MACOSX/`` and ``._name``
+    resource forks that look like audio but are not, and hidden files are not clips."""
     return any(part == "__MACOSX" or part.startswith(".") for part in rel.parts)
 
 
