@@ -60,7 +60,8 @@ def validate_audio(
     min_duration_s: float = MIN_DURATION_S,
     max_duration_s: float = DEFAULT_MAX_DURATION_S,
 ) -> np.ndarray:
-    """Check a mono signal is usable; returns it as contiguous float32 with non-finite values zeroed."""
+    """Check a mono signal is usable; returns it as contiguous float32 within [-1, 1], non-finite values
+    zeroed and out-of-range samples brought back (see ``_within_full_scale``)."""
     y = np.ascontiguousarray(y, dtype=np.float32)
     if y.ndim != 1:
         raise UnreadableAudioError(f"Expected a mono signal, got an array of shape {y.shape}.")
@@ -75,11 +76,23 @@ def validate_audio(
         raise TooLongError(_too_long_message(duration, max_duration_s))
     if not np.all(np.isfinite(y)):
         y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+    y = _within_full_scale(y)
     if float(np.max(np.abs(y))) < SILENCE_PEAK:
         raise SilentAudioError(
             "The recording is silent (no sample louder than -60 dBFS). Check the microphone and record again."
         )
     return y
+
+
+def _within_full_scale(y: np.ndarray) -> np.ndarray:
+    """Float files may hold samples beyond [-1, 1]: a few corrupt ones (one sample at 1e20) are clipped,
+    and a signal written at another scale (floats in int16 units) is brought back to full scale first.
+    Either way every sample ends within [-1, 1], so no feature overflows to inf or NaN."""
+    peak = float(np.max(np.abs(y)))
+    if peak <= 1.0:
+        return y
+    scale = max(1.0, float(np.percentile(np.abs(y), 99.9)))
+    return np.clip(y / np.float32(scale), -1.0, 1.0).astype(np.float32)
 
 
 def resample(y: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray:

@@ -169,8 +169,13 @@ class Predictor:
                 results.append(item)
                 continue
             n = len(item.bounds)
-            results.append(self._assemble(item, probabilities[row : row + n]))
+            rows = probabilities[row : row + n]
             row += n
+            if not np.all(np.isfinite(rows)):
+                # Never hand on NaN (PostgreSQL refuses it in JSON, and it is no judgement).
+                results.append(FeatureError("The model could not compute probabilities for this recording."))
+                continue
+            results.append(self._assemble(item, rows))
         return results
 
     def _prepare(self, source: AudioSource, *, max_duration_s: float) -> _Clip:

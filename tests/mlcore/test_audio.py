@@ -175,3 +175,26 @@ def test_envelope_bounds_every_sample_of_its_segment(rng):
 def test_envelope_of_a_short_signal_has_one_point_per_sample():
     y = np.array([0.1, -0.2, 0.3], dtype=np.float32)
     np.testing.assert_array_equal(envelope(y, points=800), np.stack([y, y], axis=1))
+
+
+def test_a_corrupt_float_sample_is_clipped_so_nothing_overflows(tmp_path, speech):
+    y = speech.copy()
+    y[1000] = 1e20
+    path = tmp_path / "spike.wav"
+    sf.write(path, y, TARGET_SR, subtype="FLOAT")
+
+    out = load_audio(path)
+
+    assert np.all(np.isfinite(out)) and float(np.max(np.abs(out))) <= 1.0
+    # Only the spike changed: the speech keeps its level.
+    np.testing.assert_allclose(np.delete(out, 1000), np.delete(speech, 1000), atol=1e-6)
+
+
+def test_floats_written_in_int16_units_are_brought_back_to_full_scale(tmp_path, speech):
+    path = tmp_path / "int16-units.wav"
+    sf.write(path, speech * 32767, TARGET_SR, subtype="FLOAT")
+
+    out = load_audio(path)
+
+    assert float(np.max(np.abs(out))) <= 1.0
+    assert float(np.max(np.abs(out))) > 0.5 * float(np.max(np.abs(speech)))

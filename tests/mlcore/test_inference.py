@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 from audio_factory import voiced, write
 
 from mlcore import inference
@@ -313,3 +314,15 @@ def test_shipped_bundle_gives_valid_distributions_on_real_clips(ravdess_dir: Pat
         _assert_distribution(result.probabilities)
         assert result.emotion == max(result.probabilities, key=result.probabilities.get)
         assert 1.0 < result.duration_s < 10.0
+
+
+def test_a_float_file_with_a_1e20_sample_gets_finite_probabilities(predictor: Predictor, rng, tmp_path) -> None:
+    y = _speech(rng, 3.0)
+    y[500] = 1e20
+    path = tmp_path / "spike.wav"
+    sf.write(path, y, predictor.sr, subtype="FLOAT")
+
+    prediction = predictor.predict(path)
+
+    values = np.array(list(prediction.probabilities.values()))
+    assert np.all(np.isfinite(values)) and abs(values.sum() - 1) < 1e-6
