@@ -1,9 +1,13 @@
 """Features of rows from several corpora (and augmented copies of training speakers' clips), cached on
-disk, with the speaker and corpus of every row."""
+disk (NumPy ``.npy``, no pickles) because every fold reuses them, with the speaker and corpus of every
+row.  The RAVDESS-only trainer (``mlcore.train``) uses the same cache."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +17,64 @@ import numpy as np
 
 from mlcore.corpora import Row
 from mlcore.features import extractor_to_json
-from mlcore.train import _clip_features, default_cache_dir, one_thread_per_worker
+
+
+def default_cache_dir() -> Path:
+    """Feature cache folder: ``$SERWEB_CACHE_DIR/features`` (default ``~/.cache/serweb/features``)."""
+    return Path(os.environ.get("SERWEB_CACHE_DIR", Path.home() / ".cache" / "serweb")) / "features"
+
+
+def _cached(cache: Path, compute: Callable[[], list[np.ndarray]]) -> list[np.ndarray]:
+    if cache.exists():
+        return list(np.load(cache, allow_pickle=False))
+    out = compute()
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp.npy")
+    np.save(tmp, np.stack(out), allow_pickle=False)
+    os.replace(tmp, cache)
+    return out
+
+
+def one_thread_per_worker() -> None:
+    """Process-pool initializer: one BLAS thread per worker, so workers do not fight over the cores."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
+def _clip_features(job: tuple[str, dict[str, Any], str | None, int, str]) -> list[np.ndarray]:
+    """Features of one clip and (when ``recipe``) its augmented copies, cached on disk.
+
+    The original and the copies are cached apart, so a run with augmentation reuses the originals of
+    a run without.
+    """
+    path, spec, recipe, seed, cache_dir = job
+    from mlcore.audio import load_audio
+    from mlcore.features import REVISION, extractor_from_json
+
+    def key(recipe: str | None) -> Path:
+        parts: list[Any] = [spec, REVISION, recipe, seed, Path(path).name] + (["copies"] if recipe else [])
+        digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode())
+        return Path(cache_dir) / f"{digest.hexdigest()[:24]}.npy"
+
+    extractor = extractor_from_json(spec)
+    loaded: list[np.ndarray] = []
+
+    def audio() -> np.ndarray:
+        if not loaded:
+            loaded.append(load_audio(path, sr=int(getattr(extractor, "sr", 22050))))
+        return loaded[0]
+
+    out = _cached(key(None), lambda: [extractor(audio())])
+    if recipe:
+        from mlcore.augment import augment
+
+        # One generator per clip and seed: the same copies whatever the fold or process order.
+        rng = np.random.default_rng([seed, int(hashlib.md5(Path(path).name.encode()).hexdigest()[:8], 16)])
+        out += _cached(
+            key(recipe), lambda: [extractor(a) for a in augment(audio(), sr=extractor.sr, rng=rng, recipe=recipe)]
+        )
+    return out
 
 
 @dataclass

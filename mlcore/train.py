@@ -12,12 +12,8 @@ no pickles) because every fold reuses them.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
 import time
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,15 +21,11 @@ from typing import Any
 import numpy as np
 
 from mlcore.architectures import Architecture, get_architecture
+from mlcore.corpora import RAVDESS, Row
+from mlcore.corpus_features import corpus_features
 from mlcore.datasets import Clip, actor_folds, list_clips, parse_actors
 from mlcore.features import Standardizer, extractor_to_json, get_extractor
 from mlcore.labels import EMOTIONS, N_CLASSES
-
-
-def default_cache_dir() -> Path:
-    """Feature cache folder: ``$SERWEB_CACHE_DIR/features`` (default ``~/.cache/serweb/features``)."""
-    return Path(os.environ.get("SERWEB_CACHE_DIR", Path.home() / ".cache" / "serweb")) / "features"
-
 
 N_AUGMENTED_MAX = 8
 
@@ -51,59 +43,6 @@ class FeatureSet:
         return FeatureSet(self.X[mask], self.y[mask], self.actors[mask], self.augmented[mask])
 
 
-def _cached(cache: Path, compute: Callable[[], list[np.ndarray]]) -> list[np.ndarray]:
-    if cache.exists():
-        return list(np.load(cache, allow_pickle=False))
-    out = compute()
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(tmp, np.stack(out), allow_pickle=False)
-    os.replace(tmp, cache)
-    return out
-
-
-def one_thread_per_worker() -> None:
-    """Process-pool initializer: one BLAS thread per worker, so workers do not fight over the cores."""
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
-
-
-def _clip_features(job: tuple[str, dict[str, Any], str | None, int, str]) -> list[np.ndarray]:
-    """Features of one clip and (when ``recipe``) its augmented copies, cached on disk.
-
-    The original and the copies are cached apart, so a run with augmentation reuses the originals of
-    a run without.
-    """
-    path, spec, recipe, seed, cache_dir = job
-    from mlcore.audio import load_audio
-    from mlcore.features import REVISION, extractor_from_json
-
-    def key(recipe: str | None) -> Path:
-        parts: list[Any] = [spec, REVISION, recipe, seed, Path(path).name] + (["copies"] if recipe else [])
-        digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode())
-        return Path(cache_dir) / f"{digest.hexdigest()[:24]}.npy"
-
-    extractor = extractor_from_json(spec)
-    loaded: list[np.ndarray] = []
-
-    def audio() -> np.ndarray:
-        if not loaded:
-            loaded.append(load_audio(path, sr=int(getattr(extractor, "sr", 22050))))
-        return loaded[0]
-
-    out = _cached(key(None), lambda: [extractor(audio())])
-    if recipe:
-        from mlcore.augment import augment
-
-        # One generator per clip and seed: the same copies whatever the fold or process order.
-        rng = np.random.default_rng([seed, int(hashlib.md5(Path(path).name.encode()).hexdigest()[:8], 16)])
-        out += _cached(
-            key(recipe), lambda: [extractor(a) for a in augment(audio(), sr=extractor.sr, rng=rng, recipe=recipe)]
-        )
-    return out
-
-
 def extract_features(
     clips: list[Clip],
     *,
@@ -115,31 +54,21 @@ def extract_features(
     jobs: int | None = None,
     progress: bool = True,
 ) -> FeatureSet:
-    """Features for ``clips``; augmented copies only for clips whose actor is in ``augment_actors``."""
-    from tqdm import tqdm
-
-    spec = extractor_to_json(extractor)
-    cache_dir = cache_dir or default_cache_dir()
-    work = [
-        (str(c.path), spec, recipe if augment_actors and c.actor in augment_actors else None, seed, str(cache_dir))
-        for c in clips
-    ]
-    jobs = jobs or min(4, os.cpu_count() or 1)
-    X: list[np.ndarray] = []
-    y: list[int] = []
-    actors: list[int] = []
-    augmented: list[bool] = []
-    with ProcessPoolExecutor(max_workers=jobs, initializer=one_thread_per_worker) as pool:
-        results = pool.map(_clip_features, work, chunksize=4)
-        for clip, feats in tqdm(
-            zip(clips, results, strict=True), total=len(clips), desc="features", disable=not progress
-        ):
-            for i, f in enumerate(feats):
-                X.append(f)
-                y.append(clip.emotion_index)
-                actors.append(clip.actor)
-                augmented.append(i > 0)
-    return FeatureSet(np.stack(X).astype(np.float32), np.array(y), np.array(actors), np.array(augmented))
+    """Features for RAVDESS ``clips``; augmented copies only for clips whose actor is in ``augment_actors``
+    (the cached multi-corpus extraction of ``mlcore.corpus_features``, with actors as numbers)."""
+    rows = [Row(c.path, c.emotion, f"{RAVDESS}:{c.actor:02d}", RAVDESS) for c in clips]
+    feats = corpus_features(
+        rows,
+        extractor=extractor,
+        recipe=recipe,
+        augment_speakers={f"{RAVDESS}:{a:02d}" for a in augment_actors or ()},
+        seed=seed,
+        cache_dir=cache_dir,
+        jobs=jobs,
+        progress=progress,
+    )
+    actors = np.array([int(s.split(":")[1]) for s in feats.speakers])
+    return FeatureSet(feats.X, feats.y, actors, feats.augmented)
 
 
 def class_weights(y: np.ndarray, *, n_classes: int = N_CLASSES) -> np.ndarray:
