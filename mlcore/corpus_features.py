@@ -4,6 +4,7 @@ row.  The RAVDESS-only trainer (``mlcore.train``) uses the same cache."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -58,12 +59,8 @@ def _clip_features(job: tuple[str, dict[str, Any], str | None, int, str]) -> lis
         return Path(cache_dir) / f"{digest.hexdigest()[:24]}.npy"
 
     extractor = extractor_from_json(spec)
-    loaded: list[np.ndarray] = []
-
-    def audio() -> np.ndarray:
-        if not loaded:
-            loaded.append(load_audio(path, sr=int(getattr(extractor, "sr", 22050))))
-        return loaded[0]
+    # Decoded at most once, and only when something is not cached yet.
+    audio = functools.cache(lambda: load_audio(path, sr=int(getattr(extractor, "sr", 22050))))
 
     out = _cached(key(None), lambda: [extractor(audio())])
     if recipe:

@@ -24,6 +24,8 @@ import numpy as np
 from mlcore.errors import FeatureError
 
 _REGISTRY: dict[str, type] = {}
+# Extractors defined outside this module, imported on first use (they need heavier modules).
+_ELSEWHERE = {"whisper-stats": "mlcore.whisper_features"}
 # Bumped whenever an extractor's output changes for the same parameters (invalidates feature caches).
 REVISION = 2
 
@@ -37,10 +39,6 @@ def register(cls: type) -> type:
 def available() -> list[str]:
     """Names of every registered extractor."""
     return sorted(set(_REGISTRY) | set(_ELSEWHERE))
-
-
-# Extractors defined outside this module, imported on first use (they need heavier modules).
-_ELSEWHERE = {"whisper-stats": "mlcore.whisper_features"}
 
 
 def get_extractor(name: str, **params: Any) -> Any:

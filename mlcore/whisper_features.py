@@ -1,7 +1,8 @@
 """``whisper-stats``: utterance features from Whisper-base's encoder, pooled over speech frames.
 
-For each chosen encoder layer, the mean and standard deviation over the frames the speech detector
-(``mlcore.speech``) marks as speech; frames of silence, music or noise do not count.  A long recording
+For each chosen encoder layer, the mean (and optionally the standard deviation) over the frames the
+speech detector (``mlcore.speech.speech_frames``) marks as speech; frames of silence or quiet noise do
+not count.  A long recording
 is encoded once, 10 s at a time (chunks in parallel threads: NumPy releases the GIL), and each analysis
 window pools its own frames from running sums, so memory grows with the number of windows, not with
 the frames.
