@@ -18,7 +18,7 @@ from django.test import Client
 from django.utils import timezone
 
 from mlcore.labels import EMOTIONS
-from predictions import services
+from predictions import registry
 from predictions.models import AudioFile, Job, ModelVersion, Prediction
 from serweb.celery import app as celery_app
 
@@ -82,8 +82,8 @@ def build_bundle(
 @pytest.fixture
 def model_version(db, tiny_bundle) -> ModelVersion:
     """The active model: the shipped default bundle when it is installed, else the tiny test bundle."""
-    path = services.DEFAULT_BUNDLE if (services.DEFAULT_BUNDLE / "manifest.json").is_file() else tiny_bundle
-    version, _ = services.register_bundle(path, activate=True)
+    path = registry.DEFAULT_BUNDLE if (registry.DEFAULT_BUNDLE / "manifest.json").is_file() else tiny_bundle
+    version, _ = registry.register_bundle(path, activate=True)
     return version
 
 
@@ -99,7 +99,7 @@ def doubtful_bundle(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def doubtful_model(db, doubtful_bundle) -> ModelVersion:
-    version, _ = services.register_bundle(doubtful_bundle, activate=True)
+    version, _ = registry.register_bundle(doubtful_bundle, activate=True)
     return version
 
 
@@ -125,7 +125,7 @@ def speech_bundle(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def speech_model(db, speech_bundle) -> ModelVersion:
-    version, _ = services.register_bundle(speech_bundle, activate=True)
+    version, _ = registry.register_bundle(speech_bundle, activate=True)
     return version
 
 
