@@ -117,7 +117,7 @@ def register_bundle(path: Path | str, *, activate: bool = False) -> tuple[ModelV
 
     Returns ``(version, created)``.  The first version ever registered becomes active.
     """
-    from mlcore.bundle import load_bundle
+    from mlcore.serving.bundle import load_bundle
 
     path = Path(path).resolve()
     bundle = load_bundle(path)
@@ -148,8 +148,8 @@ def register_uploaded_bundle(zip_file: UploadedFile | Path) -> ModelVersion:
     model loads and predicts sensible probabilities on a generated clip.  Raises ``MlcoreError`` with
     the reason; nothing is left on disk or in the database then.
     """
-    from mlcore.bundle import extract_bundle_zip, load_bundle
     from mlcore.errors import BundleError
+    from mlcore.serving.bundle import extract_bundle_zip, load_bundle
 
     dest = Path(settings.MODEL_ROOT) / uuid.uuid4().hex
     try:
@@ -172,7 +172,7 @@ def register_uploaded_bundle(zip_file: UploadedFile | Path) -> ModelVersion:
 def smoke_test(bundle_path: Path) -> None:
     """Load the model and predict on a generated 3 s voiced clip; raise ``BundleError`` on nonsense."""
     from mlcore.errors import BundleError, MlcoreError
-    from mlcore.inference import Predictor
+    from mlcore.serving.predictor import Predictor
 
     sr = 22050
     t = np.arange(3 * sr) / sr
@@ -249,7 +249,7 @@ def get_predictor() -> tuple[ModelVersion | None, Any]:
     with _predictor_lock:
         predictor = _predictors.get(version.pk)
         if predictor is None:
-            from mlcore.inference import Predictor
+            from mlcore.serving.predictor import Predictor
 
             predictor = Predictor(version.path)
             _predictors.clear()
@@ -272,7 +272,7 @@ def process_file(file_id: int) -> str:
     Bad audio is a final failure with mlcore's message; other exceptions propagate (the task decides
     between retrying and failing).
     """
-    from mlcore.audio import envelope, load_audio
+    from mlcore.data.audio import envelope, load_audio
     from mlcore.errors import MlcoreError
 
     f = _claim(file_id)
@@ -300,7 +300,7 @@ def process_file(file_id: int) -> str:
 def process_files(file_ids: Sequence[int]) -> dict[str, int]:
     """Analyse several files with one batched model call (``Predictor.predict_many``); each file
     succeeds or fails on its own, exactly as ``process_file`` would."""
-    from mlcore.audio import envelope, load_audio
+    from mlcore.data.audio import envelope, load_audio
     from mlcore.errors import MlcoreError
 
     claimed = [f for f in (_claim(i) for i in file_ids) if f is not None]
