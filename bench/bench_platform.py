@@ -65,9 +65,10 @@ def _bundle(tmp: Path) -> Path:
         return DEFAULT_BUNDLE
     import keras
 
-    from mlcore.bundle import save_bundle
-    from mlcore.features import Standardizer, get_extractor
+    from mlcore.features.registry import get_extractor
+    from mlcore.features.standardizer import Standardizer
     from mlcore.labels import EMOTIONS
+    from mlcore.serving.bundle import save_bundle
 
     print("(shipped bundle not installed: using a small stats-MLP bundle)")
     ex = get_extractor("logmel-stats")
@@ -171,7 +172,7 @@ def bench_original_way(k: int) -> float:
     import librosa
     import numpy as np
 
-    from mlcore.features import get_extractor
+    from mlcore.features.registry import get_extractor
 
     ex = get_extractor("zcr-rms-mfcc")
     n = ex.output_shape[0]

@@ -87,7 +87,7 @@ def process(file_ids: Sequence[int], delivery: Delivery = Delivery()) -> Outcome
 
 def _analyse(files: list[AudioFile], version: ModelVersion | None, predictor: Any) -> list[tuple[AudioFile, Any]]:
     """Each file with either ``(result, envelope)`` or the reason it failed (a string)."""
-    from mlcore.audio import envelope, load_audio
+    from mlcore.data.audio import envelope, load_audio
     from mlcore.errors import MlcoreError
 
     limit = settings.UPLOAD_MAX_DURATION_S

@@ -49,7 +49,7 @@ def register_bundle(path: Path | str, *, activate: bool = False) -> tuple[ModelV
 
     Returns ``(version, created)``.  The first version ever registered becomes active.
     """
-    from mlcore.bundle import load_bundle
+    from mlcore.serving.bundle import load_bundle
 
     path = Path(path).resolve()
     bundle = load_bundle(path)
@@ -80,7 +80,7 @@ def register_uploaded_bundle(zip_file: UploadedFile | Path) -> ModelVersion:
     model loads and predicts sensible probabilities on a generated clip.  Raises ``MlcoreError`` with
     the reason; nothing is left on disk or in the database then.
     """
-    from mlcore.bundle import extract_bundle_zip, load_bundle
+    from mlcore.serving.bundle import extract_bundle_zip, load_bundle
     from mlcore.errors import BundleError
 
     dest = Path(settings.MODEL_ROOT) / uuid.uuid4().hex
@@ -104,7 +104,7 @@ def register_uploaded_bundle(zip_file: UploadedFile | Path) -> ModelVersion:
 def smoke_test(bundle_path: Path) -> None:
     """Load the model and predict on a generated 3 s voiced clip; raise ``BundleError`` on nonsense."""
     from mlcore.errors import BundleError, MlcoreError
-    from mlcore.inference import Predictor
+    from mlcore.serving.predictor import Predictor
 
     sr = 22050
     t = np.arange(3 * sr) / sr
@@ -171,7 +171,7 @@ _predictor_lock = threading.Lock()
 
 
 def get_predictor() -> tuple[ModelVersion | None, Any]:
-    """The active version and its ``mlcore.inference.Predictor``, loaded once per process.
+    """The active version and its ``mlcore.serving.predictor.Predictor``, loaded once per process.
 
     Keyed by version id: activating another version makes every process load it on its next file.
     """
@@ -181,7 +181,7 @@ def get_predictor() -> tuple[ModelVersion | None, Any]:
     with _predictor_lock:
         predictor = _predictors.get(version.pk)
         if predictor is None:
-            from mlcore.inference import Predictor
+            from mlcore.serving.predictor import Predictor
 
             predictor = Predictor(version.path)
             _predictors.clear()

@@ -220,7 +220,7 @@ def probe(path: Path, kind: str, limits: Limits) -> str:
     """Cheap header check with libsndfile: '' when the file looks decodable and short enough."""
     import soundfile as sf
 
-    from mlcore.audio import _too_long_message
+    from mlcore.data.audio import _too_long_message
 
     try:
         info = sf.info(str(path))

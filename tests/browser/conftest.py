@@ -161,9 +161,10 @@ def tiny_bundle(tmp_path_factory) -> Path:
     the browser flow runs before (and independently of) the trained default bundle."""
     import keras
 
-    from mlcore.bundle import save_bundle
-    from mlcore.features import Standardizer, get_extractor
+    from mlcore.features.registry import get_extractor
+    from mlcore.features.standardizer import Standardizer
     from mlcore.labels import EMOTIONS
+    from mlcore.serving.bundle import save_bundle
 
     keras.utils.set_random_seed(4)
     extractor = get_extractor("logmel-stats")

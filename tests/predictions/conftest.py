@@ -63,8 +63,9 @@ def build_bundle(
     """A Dense softmax over ``features`` (any registered extractor); ``config`` adds to its config.json."""
     import keras
 
-    from mlcore.bundle import save_bundle
-    from mlcore.features import Standardizer, get_extractor
+    from mlcore.features.registry import get_extractor
+    from mlcore.features.standardizer import Standardizer
+    from mlcore.serving.bundle import save_bundle
 
     keras.utils.set_random_seed(seed)
     extractor = get_extractor(features, **(feature_params or {}))
@@ -108,7 +109,7 @@ def speech_bundle(tmp_path_factory) -> Path:
     """A tiny bundle on the pretrained speech encoder's features (``whisper-stats``, one layer), so the
     engine runs its speech detector; skipped where the encoder's weights are not installed."""
     from mlcore.errors import EncoderError
-    from mlcore.features import get_extractor
+    from mlcore.features.registry import get_extractor
 
     try:
         get_extractor("whisper-stats", layers=(1,)).load()

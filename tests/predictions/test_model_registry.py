@@ -184,7 +184,7 @@ def test_a_broken_shipped_bundle_is_reported_and_the_others_still_registered(
 
 
 def test_the_repository_ships_a_default_bundle_that_is_activated_and_a_fast_one_that_is_not(db, settings):
-    from mlcore.bundle import load_bundle
+    from mlcore.serving.bundle import load_bundle
 
     assert [(b.path.name, b.active) for b in registry.SHIPPED_BUNDLES] == [("default", True), ("fast", False)]
     if not all((b.path / "manifest.json").is_file() for b in registry.SHIPPED_BUNDLES):

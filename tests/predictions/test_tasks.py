@@ -209,7 +209,7 @@ def test_a_result_without_the_uncertainty_fields_is_stored_as_certain(queued_fil
 
 
 def test_the_engines_doubt_and_speech_seconds_are_stored_as_given(queued_file, model_version):
-    from mlcore.inference import Prediction as Result
+    from mlcore.serving.predictor import Prediction as Result
 
     probs = {e: 1 / 8 for e in EMOTIONS}
     result = Result(
