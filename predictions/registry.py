@@ -80,8 +80,8 @@ def register_uploaded_bundle(zip_file: UploadedFile | Path) -> ModelVersion:
     model loads and predicts sensible probabilities on a generated clip.  Raises ``MlcoreError`` with
     the reason; nothing is left on disk or in the database then.
     """
-    from mlcore.serving.bundle import extract_bundle_zip, load_bundle
     from mlcore.errors import BundleError
+    from mlcore.serving.bundle import extract_bundle_zip, load_bundle
 
     dest = Path(settings.MODEL_ROOT) / uuid.uuid4().hex
     try:
