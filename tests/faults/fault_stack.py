@@ -313,6 +313,14 @@ class Stack:
         return files
 
     @staticmethod
+    def report(line: str) -> None:
+        """Append a measured figure to test-artifacts/faults.txt (the README quotes it)."""
+        out = ROOT / "test-artifacts" / "faults.txt"
+        out.parent.mkdir(exist_ok=True)
+        with out.open("a") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {line}\n")
+
+    @staticmethod
     def wait_for(condition, timeout: float, what: str | Callable[[], str], *, every: float = 0.5) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
