@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import upload_file, wav_bytes
 
-from predictions.models import Job, Prediction
+from predictions.models import Prediction
 
 pytestmark = pytest.mark.django_db
 
@@ -60,8 +62,8 @@ def test_the_audio_view_answers_range_requests_so_players_can_seek(alice_client,
 
 
 def test_stored_recordings_are_not_reachable_under_a_public_url(alice_client, alices_prediction, settings):
-    assert (
-        not settings.MEDIA_URL
-        or alice_client.get(settings.MEDIA_URL + alices_prediction.file.stored_name).status_code == 404
-    )
-    assert Job.objects.get().user.username == "alice"
+    stored = alices_prediction.file.stored_name
+    assert (Path(settings.UPLOAD_ROOT) / stored).is_file()  # the recording exists, and its owner gets it
+    assert alice_client.get(f"/predictions/{alices_prediction.pk}/audio/").status_code == 200
+    for prefix in {settings.MEDIA_URL or "/media/", "/media/", "/uploads/", "/var/uploads/", settings.STATIC_URL}:
+        assert alice_client.get(f"{prefix}{stored}").status_code == 404, prefix

@@ -72,9 +72,19 @@ def test_pages_need_a_login(url):
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/?next=")
 
 
-@pytest.mark.parametrize("url", ["/accounts/signup/", "/accounts/login/", "/healthz/"])
-def test_sign_up_log_in_and_health_are_public(url):
-    assert Client().get(url).status_code == 200
+@pytest.mark.parametrize(
+    ("url", "shows"),
+    [
+        ("/accounts/signup/", ['name="username"', 'name="password1"', 'name="password2"']),
+        ("/accounts/login/", ['name="username"', 'name="password"', 'href="/accounts/signup/"']),
+        ("/healthz/", ['"database": "ok"']),
+    ],
+)
+def test_sign_up_log_in_and_health_are_public(url, shows):
+    response = Client().get(url)
+    assert response.status_code == 200
+    for text in shows:
+        assert text in response.content.decode(), text
 
 
 def test_signing_in_and_out_and_signing_up_each_say_so_on_the_next_page(alice):

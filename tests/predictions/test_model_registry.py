@@ -111,12 +111,16 @@ def test_the_admin_refuses_a_zip_that_is_not_a_bundle(admin_client):
 
 
 def test_jobs_files_and_predictions_are_read_only_in_the_admin(admin_client, alice, make_prediction, model_version):
-    prediction = make_prediction(alice, model=model_version)
-    assert admin_client.get("/admin/predictions/prediction/?top_emotion=happy&uncertain__exact=0").status_code == 200
-    page = admin_client.get(f"/admin/predictions/prediction/{prediction.pk}/change/")
+    happy = make_prediction(alice, model=model_version, emotion="happy")
+    sad = make_prediction(alice, model=model_version, emotion="sad")
+    listing = admin_client.get("/admin/predictions/prediction/?top_emotion=happy&uncertain__exact=0")
+    assert [p.pk for p in listing.context["cl"].result_list] == [happy.pk]  # the filters filter
+    page = admin_client.get(f"/admin/predictions/prediction/{sad.pk}/change/")
     assert page.status_code == 200 and not page.context["has_change_permission"]
     assert admin_client.get("/admin/predictions/job/add/").status_code == 403
-    assert admin_client.get("/admin/predictions/audiofile/?status=done").status_code == 200
+    files = admin_client.get("/admin/predictions/audiofile/?status=done")
+    assert {f.pk for f in files.context["cl"].result_list} == {happy.file_id, sad.file_id}
+    assert not admin_client.get("/admin/predictions/audiofile/?status=failed").context["cl"].result_list
 
 
 @pytest.fixture
