@@ -59,7 +59,7 @@ TOO_MANY_ATTEMPTS = "The file could not be analysed after {n} attempts (the work
 # --- Uploads -------------------------------------------------------------------------------------------
 def create_job(user: AbstractBaseUser, files: Sequence[UploadedFile]) -> Job:
     """Store the files of one submit as one Job and queue each accepted file once the rows are committed."""
-    incoming = uploads.accept_uploads(files)
+    incoming = uploads.accept_uploads(files, user=user)
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -73,6 +73,7 @@ def create_job(user: AbstractBaseUser, files: Sequence[UploadedFile]) -> Job:
                     size=item.size,
                     sha256=item.sha256,
                     content_type=item.content_type,
+                    audio_s=item.audio_s,
                     status=AudioFile.Status.FAILED if item.error else AudioFile.Status.QUEUED,
                     error=item.error,
                     queued_at=None if item.error else now,

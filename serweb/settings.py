@@ -94,6 +94,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before CSRF, the first to read request.POST: files with unusable names are kept, not dropped.
+    "predictions.request_errors.UploadNamesMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -175,6 +177,11 @@ UPLOAD_MAX_DURATION_S = env_int("UPLOAD_MAX_DURATION_S", 600)
 # A zip may unpack to at most this much in total, and no member may compress better than this ratio.
 UPLOAD_MAX_ZIP_BYTES = env_int("UPLOAD_MAX_ZIP_BYTES", 1024 * 1024 * 1024)
 UPLOAD_MAX_ZIP_RATIO = env_int("UPLOAD_MAX_ZIP_RATIO", 100)
+# One request (after unpacking zips): at most this many bytes stored and seconds of audio.
+UPLOAD_MAX_REQUEST_BYTES = env_int("UPLOAD_MAX_REQUEST_BYTES", 1024 * 1024 * 1024)
+UPLOAD_MAX_REQUEST_AUDIO_S = env_int("UPLOAD_MAX_REQUEST_AUDIO_S", 3600)
+# Seconds of audio one user may upload in any 24 hours (0: no limit).
+UPLOAD_MAX_DAILY_AUDIO_S = env_int("UPLOAD_MAX_DAILY_AUDIO_S", 4 * 3600)
 # Django refuses requests with more file parts than this (400); leave room above our own limit so the
 # user gets our message instead.
 DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES * 2
