@@ -76,11 +76,11 @@ def _random_encoder_bundle(out: Path, layers: tuple[int, ...]) -> Path:
     """A whisper-mlp bundle with untrained weights (built as tests/mlcore/test_encoder_predictor.py does)."""
     import keras
 
-    from mlcore.architectures import build
-    from mlcore.bundle import save_bundle
-    from mlcore.features import Standardizer
+    from mlcore.features.standardizer import Standardizer
+    from mlcore.features.whisper_stats import WhisperStats
     from mlcore.labels import EMOTIONS
-    from mlcore.whisper_features import WhisperStats
+    from mlcore.models.architectures import build
+    from mlcore.serving.bundle import save_bundle
 
     extractor = WhisperStats(layers=layers)
     rng = np.random.default_rng(1)
@@ -99,7 +99,7 @@ def _random_encoder_bundle(out: Path, layers: tuple[int, ...]) -> Path:
 
 
 def _worker_long(bundle: str, wav: str, max_duration_s: float) -> dict[str, Any]:
-    from mlcore.inference import Predictor
+    from mlcore.serving.predictor import Predictor
 
     t0 = time.perf_counter()
     predictor = Predictor(bundle)
@@ -138,7 +138,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """Every figure of this bench, as one JSON-ready dict."""
     import soundfile as sf
 
-    from mlcore.inference import DEFAULT_BUNDLE
+    from mlcore.serving.predictor import DEFAULT_BUNDLE
 
     bundle = args.bundle or DEFAULT_BUNDLE
     if args.bundle is not None and not is_encoder_bundle(bundle):
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--child"]:
         _child_main(argv[1:])
         return 0
-    from mlcore.inference import DEFAULT_BUNDLE
+    from mlcore.serving.predictor import DEFAULT_BUNDLE
 
     parser = argparse.ArgumentParser(prog=f"python -m {MODULE}")
     parser.add_argument("--bundle", type=Path, help=f"an encoder bundle (default: {DEFAULT_BUNDLE} if it is one)")

@@ -87,7 +87,7 @@ def _peak_rss_mb() -> float:
 
 
 def _worker_serweb(bundle: str, n_clips: int, repeats: int) -> dict[str, Any]:
-    from mlcore.inference import Predictor
+    from mlcore.serving.predictor import Predictor
 
     predictor = Predictor(bundle)
     clips = _clips(n_clips, sr=predictor.sr)
@@ -111,13 +111,13 @@ def _worker_serweb(bundle: str, n_clips: int, repeats: int) -> dict[str, Any]:
 def _worker_original(n_clips: int) -> dict[str, Any]:
     import keras
 
-    from mlcore.features import get_extractor
+    from mlcore.features.registry import get_extractor
 
     extractor = get_extractor("zcr-rms-mfcc")
     try:
-        from mlcore.architectures import build
+        from mlcore.models.architectures import build
 
-        model, which = build("cnn1d", input_shape=extractor.output_shape), "mlcore.architectures cnn1d"
+        model, which = build("cnn1d", input_shape=extractor.output_shape), "mlcore.models.architectures cnn1d"
     except ImportError:
         model = keras.Sequential(
             [keras.Input(extractor.output_shape), keras.layers.Dense(2048, "relu"), keras.layers.Dense(8, "softmax")]
@@ -141,7 +141,7 @@ def _worker_original(n_clips: int) -> dict[str, Any]:
 
 def _worker_first(bundle: str, wav: str) -> dict[str, Any]:
     t0 = time.perf_counter()
-    from mlcore.inference import Predictor
+    from mlcore.serving.predictor import Predictor
 
     t1 = time.perf_counter()
     predictor = Predictor(bundle)
@@ -197,10 +197,11 @@ def run_child(*args: str, module: str = "bench.bench_inference", threads: int = 
 
 def _random_bundle(out: Path) -> Path:
     """A stats-MLP bundle with untrained weights, for timing when no trained bundle is installed."""
-    from mlcore.architectures import build
-    from mlcore.bundle import save_bundle
-    from mlcore.features import Standardizer, get_extractor
+    from mlcore.features.registry import get_extractor
+    from mlcore.features.standardizer import Standardizer
     from mlcore.labels import EMOTIONS
+    from mlcore.models.architectures import build
+    from mlcore.serving.bundle import save_bundle
 
     extractor = get_extractor("logmel-stats")
     scaler = Standardizer.fit(np.stack([extractor(y) for y in _clips(16, seed=1)]))
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--child"]:
         _child_main(argv[1:])
         return 0
-    from mlcore.inference import DEFAULT_BUNDLE
+    from mlcore.serving.predictor import DEFAULT_BUNDLE
 
     parser = argparse.ArgumentParser(prog="python -m bench.bench_inference")
     parser.add_argument("bundle", nargs="?", type=Path, default=None, help=f"default: {DEFAULT_BUNDLE}")

@@ -13,16 +13,19 @@ import sys
 from pathlib import Path
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "download": ("mlcore.download", "download RAVDESS (Zenodo) or CREMA-D (GitHub), resumable and verified"),
-    "train": ("mlcore.train", "train a model on actor-split data and write a bundle"),
-    "cv": ("mlcore.train", "k-fold cross-validation by actor"),
+    "download": ("mlcore.data.download", "download RAVDESS (Zenodo) or CREMA-D (GitHub), resumable and verified"),
+    "train": ("mlcore.training.ravdess", "train a model on actor-split data and write a bundle"),
+    "cv": ("mlcore.training.ravdess", "k-fold cross-validation by actor"),
     "cv-corpora": (
-        "mlcore.crosscorpus",
+        "mlcore.training.crosscorpus",
         "speaker-held-out CV over RAVDESS and CREMA-D, leave-one-corpus-out, calibration",
     ),
-    "train-corpora": ("mlcore.crosscorpus", "train on every speaker of the corpora and write a calibrated bundle"),
-    "evaluate": ("mlcore.evaluate", "evaluate a bundle on held-out actors"),
-    "predict": ("mlcore.inference", "predict emotions for audio files (CSV or JSON)"),
+    "train-corpora": (
+        "mlcore.training.crosscorpus",
+        "train on every speaker of the corpora and write a calibrated bundle",
+    ),
+    "evaluate": ("mlcore.training.evaluate", "evaluate a bundle on held-out actors"),
+    "predict": ("mlcore.serving.cli", "predict emotions for audio files (CSV or JSON)"),
 }
 
 

@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.db.models import Count
 
 from mlcore.errors import MlcoreError
-from predictions import services
+from predictions import registry
 from predictions.models import AudioFile, Job, ModelVersion, Prediction
 
 
@@ -25,7 +25,7 @@ class BundleUploadForm(forms.ModelForm):
     def clean_bundle_zip(self):
         upload = self.cleaned_data["bundle_zip"]
         try:
-            self.instance = services.register_uploaded_bundle(upload)
+            self.instance = registry.register_uploaded_bundle(upload)
         except MlcoreError as e:
             raise forms.ValidationError(f"Bundle refused: {e}") from e
         return upload

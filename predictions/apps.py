@@ -12,7 +12,7 @@ class PredictionsConfig(AppConfig):
 
     def ready(self) -> None:
         from predictions import checks  # noqa: F401  (registers the system checks)
-        from predictions.services import register_default_bundle_on_first_setup
+        from predictions.registry import register_default_bundle_on_first_setup
 
         post_migrate.connect(register_default_bundle_on_first_setup, sender=self)
         user_logged_in.connect(_say_logged_in)

@@ -135,8 +135,17 @@ class AudioFile(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     queued_at = models.DateTimeField(null=True, blank=True)
+    # The database is the outbox: a queued file with no ``published_at`` has no message in the broker
+    # yet (broker down, or waiting for its owner's dispatch window); the sweep publishes it.
+    published_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Who holds the file while it is processing: the Celery task id, how many retries that task had
+    # made when it claimed it (a redelivery of the same message has the same count; a retry has more),
+    # and the worker's node name (a restarted worker takes back what its dead incarnation held).
+    claim_task = models.CharField(max_length=64, blank=True)
+    claim_retry = models.PositiveSmallIntegerField(default=0)
+    claimed_by = models.CharField(max_length=255, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -146,6 +155,12 @@ class AudioFile(models.Model):
             models.Index(
                 fields=["status", "queued_at"],
                 name="file_unfinished",
+                condition=Q(status__in=["queued", "processing"]),
+            ),
+            # The dispatcher counts and picks each user's unfinished files.
+            models.Index(
+                fields=["user", "status", "published_at"],
+                name="file_user_unfinished",
                 condition=Q(status__in=["queued", "processing"]),
             ),
         ]

@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers taking ids.  All logic lives in ``predictions.services``.
+"""Celery tasks: thin wrappers taking ids.  The logic lives in ``predictions.processing``.
 
 Worker model: prefork pool, and the model is loaded in each child by ``worker_process_init``.
 TensorFlow must never be initialised in the prefork parent (its thread pools do not survive fork and
@@ -6,84 +6,104 @@ the children deadlock), so this module imports nothing heavy at import time; the
 imports Django and Celery.  Loading in ``worker_process_init`` (rather than on the first task) keeps
 the first file's latency low; ``CELERY_WORKER_PROC_ALIVE_TIMEOUT`` is raised so the parent waits for
 a child that is still loading.  A child that is recycled (max-tasks-per-child) loads it again.
+
+Outcomes are written before a message is acknowledged: a transient error (database or filesystem) is
+retried with back-off for longer than a five-minute outage, and when even that is not enough the file
+is left for the sweep rather than acknowledged with nothing written.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready
 from django.db import DatabaseError, InterfaceError, OperationalError
+from django.utils import timezone
 
-from predictions import services
+from predictions import dispatch, processing, registry
 
 logger = logging.getLogger(__name__)
 
 # Worth another try: the database or the filesystem hiccupped.  Bad audio is never retried.
 TRANSIENT = (OperationalError, InterfaceError, DatabaseError, OSError)
-MAX_RETRIES = 3
+# Back-off 2, 4, 8, 16, then every 30 s (+ up to 1 s jitter): about 6 minutes in all.
+MAX_RETRIES = 14
+MAX_BACKOFF_S = 30
 
 
 @worker_process_init.connect
-def load_model_in_child(**kwargs) -> None:
+def load_model_in_child(**kwargs: Any) -> None:
     try:
-        services.warm_predictor()
+        registry.warm_predictor()
     except Exception:  # the first task will try again and record a clear failure if it must
         logger.exception("could not load the model at worker start")
 
 
-@shared_task(
-    bind=True, name="predictions.process_file", acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES
-)
-def process_file(self, file_id: int) -> str:
-    """Analyse one uploaded file (by id) and store its prediction; idempotent."""
+@worker_ready.connect
+def take_back_files(sender: Any = None, **kwargs: Any) -> None:
+    """A worker restarted after a crash takes back at once the files it held when it died."""
+    hostname = getattr(sender, "hostname", "") or ""
     try:
-        return services.process_file(file_id)
-    except SoftTimeLimitExceeded:
-        services.fail_file(file_id, services.TIMED_OUT)
-        return "failed"
-    except TRANSIENT as exc:
-        if self.request.retries >= self.max_retries:
-            logger.exception("file %s: giving up after %d retries", file_id, self.request.retries)
-            services.fail_file(file_id, services.INTERNAL)
-            return "failed"
-        # Exponential back-off with jitter: 2, 4, 8 s (+ up to 1 s).
-        raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1) + random.random()) from exc
+        processing.take_back(hostname, since=timezone.now())
     except Exception:
-        logger.exception("file %s: unexpected error", file_id)
-        services.fail_file(file_id, services.INTERNAL)
-        return "failed"
+        logger.exception("could not take back the files of %s; the sweep will", hostname)
 
 
-@shared_task(
-    bind=True, name="predictions.process_files", acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES
-)
-def process_files(self, file_ids: list[int]) -> dict[str, int]:
-    """Analyse a chunk of files (by id) with one batched model call; idempotent like ``process_file``."""
+TASK_OPTIONS = {"bind": True, "acks_late": True, "reject_on_worker_lost": True, "max_retries": MAX_RETRIES}
+
+
+@shared_task(name="predictions.process_file", **TASK_OPTIONS)
+def process_file(self: Task, file_id: int) -> str:
+    """Analyse one uploaded file (by id) and store its prediction; idempotent."""
+    return _run(self, [file_id]).word()
+
+
+@shared_task(name="predictions.process_files", **TASK_OPTIONS)
+def process_files(self: Task, file_ids: list[int]) -> dict[str, int]:
+    """Analyse a chunk of files (by id) with one batched model call; each file succeeds or fails alone."""
+    return _run(self, list(file_ids)).as_dict()
+
+
+def _run(task: Task, file_ids: list[int]) -> processing.Outcome:
+    request = task.request
+    delivery = processing.Delivery(
+        task_id=request.id or "", retries=request.retries or 0, hostname=request.hostname or ""
+    )
     try:
-        return services.process_files(file_ids)
+        outcome = processing.process(file_ids, delivery)
     except SoftTimeLimitExceeded:
-        for file_id in file_ids:
-            services.fail_file(file_id, services.TIMED_OUT)
-        return {"failed": len(file_ids)}
+        processing.timed_out(file_ids)
+        outcome = processing.Outcome(failed=1) if len(file_ids) == 1 else processing.Outcome(split=len(file_ids))
     except TRANSIENT as exc:
-        if self.request.retries >= self.max_retries:
-            logger.exception("files %s: giving up after %d retries", file_ids, self.request.retries)
+        if request.retries < task.max_retries:
+            countdown = min(2 ** (request.retries + 1), MAX_BACKOFF_S) + random.random()
+            raise task.retry(exc=exc, countdown=countdown) from exc
+        logger.exception("files %s: still failing after %d retries", file_ids, request.retries)
+        try:
             for file_id in file_ids:
-                services.fail_file(file_id, services.INTERNAL)
-            return {"failed": len(file_ids)}
-        raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1) + random.random()) from exc
+                processing.fail_file(file_id, processing.INTERNAL)
+        except TRANSIENT:  # the database is still away: nothing can be written, the sweep takes them back
+            logger.exception("files %s: left for the sweep", file_ids)
+            return processing.Outcome(skipped=len(file_ids))
+        outcome = processing.Outcome(failed=len(file_ids))
     except Exception:
         logger.exception("files %s: unexpected error", file_ids)
         for file_id in file_ids:
-            services.fail_file(file_id, services.INTERNAL)
-        return {"failed": len(file_ids)}
+            processing.fail_file(file_id, processing.INTERNAL)
+        outcome = processing.Outcome(failed=len(file_ids))
+    # These files' owners may have more waiting: publish them now rather than at the next sweep.
+    try:
+        dispatch.dispatch_quietly(processing.users_of(file_ids))
+    except Exception:
+        logger.exception("could not dispatch after files %s", file_ids)
+    return outcome
 
 
 @shared_task(name="predictions.sweep_stuck", acks_late=True)
 def sweep_stuck() -> dict[str, int]:
-    """Re-queue files stuck queued/processing past their timeout (run by Celery beat)."""
-    return services.sweep_stuck()
+    """Rescue stranded files and publish unpublished ones (run by Celery beat)."""
+    return processing.sweep_stuck()

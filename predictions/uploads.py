@@ -245,7 +245,7 @@ def probe(path: Path, kind: str, limits: Limits) -> tuple[str, float]:
     (reason, seconds).  A header without a length (written to a pipe) is decoded and measured."""
     import soundfile as sf
 
-    from mlcore.audio import _too_long_message
+    from mlcore.data.audio import _too_long_message
 
     try:
         info = sf.info(str(path))

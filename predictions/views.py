@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from mlcore.labels import EMOTIONS
-from predictions import history, services
+from predictions import history, jobs
 from predictions.forms import HistoryFilterForm, SignupForm, UploadForm
 from predictions.models import AudioFile, Job, Prediction
 from predictions.uploads import ACCEPT
@@ -61,7 +61,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = UploadForm(request.POST, request.FILES)
         if form.is_valid():
-            job = services.create_job(request.user, form.cleaned_data["files"])
+            job = jobs.create_job(request.user, form.cleaned_data["files"])
             n = job.files.count()
             messages.success(request, f"{n} file{'s' if n != 1 else ''} received; results appear below as they finish.")
             return redirect(job)

@@ -216,21 +216,34 @@ CELERY_WORKER_PROC_ALIVE_TIMEOUT = env_int("CELERY_WORKER_PROC_ALIVE_TIMEOUT", 1
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("CELERY_WORKER_MAX_TASKS_PER_CHILD", 10000)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Redis redelivers an unacknowledged (acks_late) message after this long; keep it above the hard limit.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+# Short socket timeouts: a request that publishes while the broker is unreachable fails fast and leaves
+# its files to the outbox (see predictions.dispatch) instead of hanging.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Files per inference task.  1 (default): one task per file, the unit of retry and redelivery.
 # Above 1, big uploads are sent in chunks analysed with one batched model call (higher throughput).
 INFERENCE_BATCH_SIZE = env_int("INFERENCE_BATCH_SIZE", 1)
 # Register (and activate) the shipped model bundle on migrate when no model version exists yet.
 REGISTER_DEFAULT_MODEL = env_bool("REGISTER_DEFAULT_MODEL", True)
-SWEEP_INTERVAL_S = env_int("SWEEP_INTERVAL_S", 60)
+# Files of one user in the broker or a worker at once: a big upload takes this many worker slots and
+# no more, so another user's file waits only for a worker to free.  About the number of worker processes.
+DISPATCH_WINDOW_PER_USER = env_int("DISPATCH_WINDOW_PER_USER", 2)
+# The sweep rescues stranded files and publishes files the broker never got; it runs this often.
+SWEEP_INTERVAL_S = env_int("SWEEP_INTERVAL_S", 15)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-files": {"task": "predictions.sweep_stuck", "schedule": float(SWEEP_INTERVAL_S)},
 }
-# A file queued or processing for longer than this is re-queued by the sweep; after
-# PROCESSING_MAX_ATTEMPTS deliveries it fails for good (a file that kills workers must not loop).
-STUCK_QUEUED_S = env_int("STUCK_QUEUED_S", 1800)
-STUCK_PROCESSING_S = env_int("STUCK_PROCESSING_S", CELERY_TASK_TIME_LIMIT + 60)
+# A published file still queued this long after its message was sent is published again (a broker
+# that lost its messages); a duplicate message is harmless.  A file processing for longer than the
+# hard time limit has lost its worker and is re-queued.  After PROCESSING_MAX_ATTEMPTS deliveries it
+# fails for good (a file that kills workers must not loop).
+STUCK_QUEUED_S = env_int("STUCK_QUEUED_S", 90)
+STUCK_PROCESSING_S = env_int("STUCK_PROCESSING_S", CELERY_TASK_TIME_LIMIT + 30)
 PROCESSING_MAX_ATTEMPTS = env_int("PROCESSING_MAX_ATTEMPTS", 3)
 
 # --- Security (production values are on unless DEBUG) -----------------------------------------------

@@ -161,9 +161,10 @@ def tiny_bundle(tmp_path_factory) -> Path:
     the browser flow runs before (and independently of) the trained default bundle."""
     import keras
 
-    from mlcore.bundle import save_bundle
-    from mlcore.features import Standardizer, get_extractor
+    from mlcore.features.registry import get_extractor
+    from mlcore.features.standardizer import Standardizer
     from mlcore.labels import EMOTIONS
+    from mlcore.serving.bundle import save_bundle
 
     keras.utils.set_random_seed(4)
     extractor = get_extractor("logmel-stats")
@@ -188,14 +189,14 @@ def active_model(transactional_db, upload_root, eager_tasks, settings, tmp_path,
     when it is in the repository, else a tiny generated bundle."""
     from django.core.management import call_command
 
-    from predictions import services
+    from predictions import registry
     from predictions.models import ModelVersion
 
     settings.MODEL_ROOT = tmp_path / "models"
-    if (services.DEFAULT_BUNDLE / "manifest.json").is_file():
+    if (registry.DEFAULT_BUNDLE / "manifest.json").is_file():
         call_command("register_model", "--default", "--activate")
     else:
-        services.register_bundle(request.getfixturevalue("tiny_bundle"), activate=True)
+        registry.register_bundle(request.getfixturevalue("tiny_bundle"), activate=True)
     version = ModelVersion.active()
     assert version is not None
     return version
@@ -230,13 +231,13 @@ def envelope_of(y: np.ndarray, points: int = 800) -> np.ndarray:
 def make_prediction(upload_root, rng):
     """make_prediction(user, version, top=..., when=..., seconds=..., windows=[tops]) -> Prediction.
 
-    Goes through the platform's own save path (services.save_prediction), with a real WAV on disk so
+    Goes through the platform's own save path (processing.save_prediction), with a real WAV on disk so
     the audio view can serve it.
     """
     from audio_factory import voiced, write
     from django.utils import timezone
 
-    from predictions import services
+    from predictions import processing
     from predictions.models import AudioFile, Job
 
     def make(user, version, *, top="happy", when=None, seconds=2.0, windows=None, name=None, uncertain_reason=""):
@@ -257,7 +258,7 @@ def make_prediction(upload_root, rng):
             AudioFile.objects.filter(pk=f.pk).update(created_at=when)
             f.refresh_from_db()
         result = fake_result(top, seconds=seconds, windows=windows, uncertain_reason=uncertain_reason)
-        return services.save_prediction(f, version, result, envelope_of(y))
+        return processing.save_prediction(f, version, result, envelope_of(y))
 
     make.now = timezone.now
     make.days_ago = lambda n: timezone.now() - timedelta(days=n)

@@ -146,7 +146,7 @@ def test_a_new_user_uploads_three_files_and_explores_the_results(
 def test_job_page_moves_its_progress_bar_without_a_reload_and_stops_polling_when_finished(
     page, make_user, fake_version, shot
 ):
-    from predictions import services
+    from predictions import processing
     from predictions.models import AudioFile, Job
 
     user = make_user("lin")
@@ -168,8 +168,8 @@ def test_job_page_moves_its_progress_bar_without_a_reload_and_stops_polling_when
     # The worker finishes one file (a verdict the model doubts) and fails another while the page is open.
     doubt = "sad and calm are too close to call (41% vs 38%)"
     result = fake_result("sad", uncertain_reason=doubt)
-    services.save_prediction(files[0], fake_version, result, np.zeros((10, 2), dtype=np.float32))
-    services.fail_file(files[1].pk, "This is not a WAV, FLAC, OGG or MP3 recording.")
+    processing.save_prediction(files[0], fake_version, result, np.zeros((10, 2), dtype=np.float32))
+    processing.fail_file(files[1].pk, "This is not a WAV, FLAC, OGG or MP3 recording.")
     f0 = files[0]
 
     expect(progress).to_have_js_property("value", 2)
@@ -189,7 +189,7 @@ def test_job_page_moves_its_progress_bar_without_a_reload_and_stops_polling_when
     expect(page.locator("#job")).to_have_attribute("data-polling", "active")
     shot(page, "half-way")
 
-    services.fail_file(files[2].pk, "The analysis took longer than the time limit and was stopped.")
+    processing.fail_file(files[2].pk, "The analysis took longer than the time limit and was stopped.")
     expect(progress).to_have_js_property("value", 3)
     expect(page.locator("#job")).to_have_attribute("data-polling", "stopped")
     expect(page.locator("#job-progress-text")).to_contain_text("Finished")

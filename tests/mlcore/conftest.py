@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mlcore import corpora, encoder
+from mlcore.data import corpora
+from mlcore.models import encoder
 
 
 def _package_data(package: str) -> Path:
@@ -48,10 +49,10 @@ def crema_dir() -> Path:
 
 
 def clear_encoder_caches() -> None:
-    from mlcore import whisper_features
+    from mlcore.features import whisper_stats
 
     encoder.cached_encoder_weights.cache_clear()
-    whisper_features._encoder.cache_clear()
+    whisper_stats._encoder.cache_clear()
 
 
 @pytest.fixture

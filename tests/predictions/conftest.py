@@ -18,7 +18,7 @@ from django.test import Client
 from django.utils import timezone
 
 from mlcore.labels import EMOTIONS
-from predictions import services
+from predictions import registry
 from predictions.models import AudioFile, Job, ModelVersion, Prediction
 from serweb.celery import app as celery_app
 
@@ -63,8 +63,9 @@ def build_bundle(
     """A Dense softmax over ``features`` (any registered extractor); ``config`` adds to its config.json."""
     import keras
 
-    from mlcore.bundle import save_bundle
-    from mlcore.features import Standardizer, get_extractor
+    from mlcore.features.registry import get_extractor
+    from mlcore.features.standardizer import Standardizer
+    from mlcore.serving.bundle import save_bundle
 
     keras.utils.set_random_seed(seed)
     extractor = get_extractor(features, **(feature_params or {}))
@@ -82,8 +83,8 @@ def build_bundle(
 @pytest.fixture
 def model_version(db, tiny_bundle) -> ModelVersion:
     """The active model: the shipped default bundle when it is installed, else the tiny test bundle."""
-    path = services.DEFAULT_BUNDLE if (services.DEFAULT_BUNDLE / "manifest.json").is_file() else tiny_bundle
-    version, _ = services.register_bundle(path, activate=True)
+    path = registry.DEFAULT_BUNDLE if (registry.DEFAULT_BUNDLE / "manifest.json").is_file() else tiny_bundle
+    version, _ = registry.register_bundle(path, activate=True)
     return version
 
 
@@ -99,7 +100,7 @@ def doubtful_bundle(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def doubtful_model(db, doubtful_bundle) -> ModelVersion:
-    version, _ = services.register_bundle(doubtful_bundle, activate=True)
+    version, _ = registry.register_bundle(doubtful_bundle, activate=True)
     return version
 
 
@@ -108,7 +109,7 @@ def speech_bundle(tmp_path_factory) -> Path:
     """A tiny bundle on the pretrained speech encoder's features (``whisper-stats``, one layer), so the
     engine runs its speech detector; skipped where the encoder's weights are not installed."""
     from mlcore.errors import EncoderError
-    from mlcore.features import get_extractor
+    from mlcore.features.registry import get_extractor
 
     try:
         get_extractor("whisper-stats", layers=(1,)).load()
@@ -125,7 +126,7 @@ def speech_bundle(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def speech_model(db, speech_bundle) -> ModelVersion:
-    version, _ = services.register_bundle(speech_bundle, activate=True)
+    version, _ = registry.register_bundle(speech_bundle, activate=True)
     return version
 
 

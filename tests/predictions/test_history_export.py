@@ -13,7 +13,7 @@ from django.http import StreamingHttpResponse
 from django.test.utils import CaptureQueriesContext
 
 from mlcore.labels import EMOTIONS
-from predictions import services
+from predictions import processing, registry
 from predictions.history import CSV_COLUMNS
 from predictions.models import AudioFile, Job
 
@@ -34,7 +34,7 @@ def day(n: int) -> datetime:
 def second_model(db, tmp_path):
     from conftest import build_bundle
 
-    version, _ = services.register_bundle(build_bundle(tmp_path / "second", name="second", seed=2))
+    version, _ = registry.register_bundle(build_bundle(tmp_path / "second", name="second", seed=2))
     return version
 
 
@@ -146,7 +146,7 @@ def test_the_csv_says_in_its_last_column_whether_the_model_was_uncertain(
         top_probability=0.38,
         uncertain_reason="top probability 38% is below 45%",
     )
-    services.fail_file(
+    processing.fail_file(
         AudioFile.objects.create(job=Job.objects.create(user=alice), user=alice, original_name="bad.wav").pk,
         "No speech detected: only 0.0 s of this recording sounds like a voice.",
     )

@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.db import IntegrityError, transaction
 from django.test import Client
 
-from predictions import services
+from predictions import registry
 from predictions.models import ModelVersion
 
 pytestmark = pytest.mark.django_db
@@ -60,8 +60,8 @@ def test_register_model_refuses_a_tampered_bundle_with_the_reason(tiny_bundle, t
 
 
 def test_exactly_one_version_is_active(tiny_bundle, second_bundle):
-    first, _ = services.register_bundle(tiny_bundle)
-    second, _ = services.register_bundle(second_bundle)
+    first, _ = registry.register_bundle(tiny_bundle)
+    second, _ = registry.register_bundle(second_bundle)
     assert first.is_active and not ModelVersion.objects.get(pk=second.pk).is_active
     second.activate()
     assert list(ModelVersion.objects.filter(is_active=True)) == [second]
@@ -70,8 +70,8 @@ def test_exactly_one_version_is_active(tiny_bundle, second_bundle):
 
 
 def test_the_admin_activate_action_switches_the_active_version(admin_client, tiny_bundle, second_bundle):
-    first, _ = services.register_bundle(tiny_bundle)
-    second, _ = services.register_bundle(second_bundle)
+    first, _ = registry.register_bundle(tiny_bundle)
+    second, _ = registry.register_bundle(second_bundle)
     url = "/admin/predictions/modelversion/"
     response = admin_client.post(url, {"action": "activate", "_selected_action": [second.pk]}, follow=True)
     assert "is now the active model" in response.content.decode()
@@ -82,7 +82,7 @@ def test_the_admin_activate_action_switches_the_active_version(admin_client, tin
 
 
 def test_the_admin_registers_an_uploaded_bundle_after_checking_it(admin_client, tiny_bundle, second_bundle, settings):
-    services.register_bundle(tiny_bundle)
+    registry.register_bundle(tiny_bundle)
     upload = SimpleUploadedFile("second.zip", zip_dir(second_bundle), content_type="application/zip")
     response = admin_client.post("/admin/predictions/modelversion/add/", {"bundle_zip": upload})
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -123,18 +123,18 @@ def test_jobs_files_and_predictions_are_read_only_in_the_admin(admin_client, ali
 def shipped(monkeypatch, tiny_bundle, second_bundle) -> tuple[Path, Path]:
     """Two small distinct bundles in place of the shipped ones: tiny as the default, second as the fast."""
     monkeypatch.setattr(
-        services,
+        registry,
         "SHIPPED_BUNDLES",
-        (services.ShippedBundle(tiny_bundle, active=True), services.ShippedBundle(second_bundle, active=False)),
+        (registry.ShippedBundle(tiny_bundle, active=True), registry.ShippedBundle(second_bundle, active=False)),
     )
     return tiny_bundle, second_bundle
 
 
 def test_setup_registers_every_shipped_bundle_with_only_the_default_active(shipped, settings):
     settings.REGISTER_DEFAULT_MODEL = True
-    services.register_default_bundle_on_first_setup()
+    registry.register_default_bundle_on_first_setup()
     assert sorted(ModelVersion.objects.values_list("name", "is_active")) == [("second", False), ("tiny", True)]
-    services.register_default_bundle_on_first_setup()  # a second migrate changes nothing
+    registry.register_default_bundle_on_first_setup()  # a second migrate changes nothing
     assert ModelVersion.objects.count() == 2
 
 
@@ -154,9 +154,9 @@ def test_register_model_default_registers_the_shipped_bundles_and_keeps_the_admi
 def test_a_shipped_bundle_identical_to_another_is_registered_once(monkeypatch, tiny_bundle, tmp_path, capsys):
     copy = shutil.copytree(tiny_bundle, tmp_path / "fast")
     monkeypatch.setattr(
-        services,
+        registry,
         "SHIPPED_BUNDLES",
-        (services.ShippedBundle(tiny_bundle, active=True), services.ShippedBundle(copy, active=False)),
+        (registry.ShippedBundle(tiny_bundle, active=True), registry.ShippedBundle(copy, active=False)),
     )
     call_command("register_model", "--default")
     version = ModelVersion.objects.get()
@@ -170,12 +170,12 @@ def test_a_broken_shipped_bundle_is_reported_and_the_others_still_registered(
     broken = shutil.copytree(tiny_bundle, tmp_path / "broken")
     (broken / "labels.json").write_text("[]\n")
     monkeypatch.setattr(
-        services,
+        registry,
         "SHIPPED_BUNDLES",
-        (services.ShippedBundle(broken, active=True), services.ShippedBundle(second_bundle, active=False)),
+        (registry.ShippedBundle(broken, active=True), registry.ShippedBundle(second_bundle, active=False)),
     )
     settings.REGISTER_DEFAULT_MODEL = True
-    services.register_default_bundle_on_first_setup()
+    registry.register_default_bundle_on_first_setup()
     assert "shipped model bundle" in caplog.text and "checksum" in caplog.text
     # Better a working model than none: on an empty registry the first bundle registered serves.
     assert list(ModelVersion.objects.values_list("name", "is_active")) == [("second", True)]
@@ -184,22 +184,22 @@ def test_a_broken_shipped_bundle_is_reported_and_the_others_still_registered(
 
 
 def test_the_repository_ships_a_default_bundle_that_is_activated_and_a_fast_one_that_is_not(db, settings):
-    from mlcore.bundle import load_bundle
+    from mlcore.serving.bundle import load_bundle
 
-    assert [(b.path.name, b.active) for b in services.SHIPPED_BUNDLES] == [("default", True), ("fast", False)]
-    if not all((b.path / "manifest.json").is_file() for b in services.SHIPPED_BUNDLES):
+    assert [(b.path.name, b.active) for b in registry.SHIPPED_BUNDLES] == [("default", True), ("fast", False)]
+    if not all((b.path / "manifest.json").is_file() for b in registry.SHIPPED_BUNDLES):
         pytest.skip("the shipped bundles are not installed")
     settings.REGISTER_DEFAULT_MODEL = True
-    services.register_default_bundle_on_first_setup()
+    registry.register_default_bundle_on_first_setup()
     active = ModelVersion.objects.get(is_active=True)
     assert active.bundle_path == "mlcore/models/default"
     # The fast bundle is registered; it is its own inactive version unless it is a byte-identical copy
     # of the default (one fingerprint, one version).
-    fast = ModelVersion.objects.get(fingerprint=load_bundle(services.MODELS_DIR / "fast").fingerprint)
+    fast = ModelVersion.objects.get(fingerprint=load_bundle(registry.MODELS_DIR / "fast").fingerprint)
     assert fast == active or (not fast.is_active and fast.bundle_path == "mlcore/models/fast")
 
 
 def test_the_shipped_bundle_is_not_registered_when_switched_off(db, settings):
     settings.REGISTER_DEFAULT_MODEL = False
-    services.register_default_bundle_on_first_setup()
+    registry.register_default_bundle_on_first_setup()
     assert not ModelVersion.objects.exists()

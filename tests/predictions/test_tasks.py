@@ -8,11 +8,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from conftest import upload_file, wav_bytes
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.test import Client
 from django.utils import timezone
 
 from mlcore.labels import EMOTIONS
-from predictions import services, tasks
+from predictions import processing, tasks
 from predictions.models import AudioFile, Job, Prediction
 
 pytestmark = pytest.mark.django_db
@@ -48,8 +50,10 @@ def test_running_the_task_twice_gives_one_prediction_with_the_same_values(queued
 
 def test_a_redelivery_after_a_crash_mid_processing_overwrites_nothing_twice(queued_file, model_version):
     # The worker died after claiming the file: status processing, no prediction.  Redelivery finishes it.
-    AudioFile.objects.filter(pk=queued_file.pk).update(status="processing", attempts=1, started_at=timezone.now())
-    assert tasks.process_file.apply(args=[queued_file.pk]).get() == "done"
+    AudioFile.objects.filter(pk=queued_file.pk).update(
+        status="processing", attempts=1, started_at=timezone.now(), claim_task="msg-1"
+    )
+    assert tasks.process_file.apply(args=[queued_file.pk], task_id="msg-1").get() == "done"
     queued_file.refresh_from_db()
     assert queued_file.status == "done" and queued_file.attempts == 2
     assert Prediction.objects.filter(file=queued_file).count() == 1
@@ -72,15 +76,16 @@ def test_the_sweep_requeues_a_file_stranded_in_processing(
 def test_the_sweep_requeues_a_file_whose_message_was_lost(
     queued_file, model_version, django_capture_on_commit_callbacks
 ):
-    AudioFile.objects.filter(pk=queued_file.pk).update(queued_at=timezone.now() - timedelta(hours=2))
+    AudioFile.objects.filter(pk=queued_file.pk).update(published_at=timezone.now() - timedelta(minutes=5))
     with django_capture_on_commit_callbacks(execute=True):
-        result = services.sweep_stuck()
-    assert result == {"requeued": 1, "failed": 0}
+        result = processing.sweep_stuck()
+    assert result == {"requeued": 1, "failed": 0, "published": 1}
     assert Prediction.objects.filter(file=queued_file).exists()
 
 
 def test_the_sweep_leaves_recent_and_finished_files_alone(queued_file, model_version):
-    assert services.sweep_stuck() == {"requeued": 0, "failed": 0}
+    AudioFile.objects.filter(pk=queued_file.pk).update(published_at=timezone.now())  # its message is on its way
+    assert processing.sweep_stuck() == {"requeued": 0, "failed": 0, "published": 0}
     queued_file.refresh_from_db()
     assert queued_file.status == "queued"
 
@@ -89,7 +94,7 @@ def test_a_file_that_killed_the_worker_every_time_fails_for_good(queued_file, mo
     AudioFile.objects.filter(pk=queued_file.pk).update(
         status="processing", attempts=settings.PROCESSING_MAX_ATTEMPTS, started_at=timezone.now() - timedelta(hours=2)
     )
-    assert services.sweep_stuck() == {"requeued": 0, "failed": 1}
+    assert processing.sweep_stuck() == {"requeued": 0, "failed": 1, "published": 0}
     queued_file.refresh_from_db()
     assert queued_file.status == "failed" and "after 3 attempts" in queued_file.error
 
@@ -97,18 +102,20 @@ def test_a_file_that_killed_the_worker_every_time_fails_for_good(queued_file, mo
 def test_transient_database_errors_are_retried_with_backoff(queued_file, model_version, monkeypatch):
     from django.db import OperationalError
 
-    real = services.process_file
+    real = processing.process
     calls = []
 
-    def flaky(file_id):
-        calls.append(file_id)
+    def flaky(file_ids, delivery):
+        calls.append(delivery.retries)
         if len(calls) == 1:
             raise OperationalError("server closed the connection unexpectedly")
-        return real(file_id)
+        return real(file_ids, delivery)
 
-    monkeypatch.setattr(services, "process_file", flaky)
+    monkeypatch.setattr(processing, "process", flaky)
     assert tasks.process_file.apply(args=[queued_file.pk]).get() == "done"
-    assert len(calls) == 2
+    assert calls == [0, 1]
+    queued_file.refresh_from_db()
+    assert queued_file.attempts == 1  # a retry after a transient error is not a crash
 
 
 def test_bad_audio_is_a_final_failure_and_not_retried(queued_file, model_version, private_storage):
@@ -132,10 +139,14 @@ def test_an_upload_whose_broker_is_down_keeps_its_files_queued_for_the_sweep(
     def broker_down(*args, **kwargs):
         raise ConnectionRefusedError("broker down")
 
-    monkeypatch.setattr(tasks.process_file, "delay", broker_down)
+    monkeypatch.setattr(tasks.process_file, "apply_async", broker_down)
     response = post_upload(alice_client, [upload_file("a.wav", wav_bytes(rng))])
     assert response.status_code == 302
-    assert AudioFile.objects.get().status == "queued"
+    f = AudioFile.objects.get()
+    assert f.status == "queued" and f.published_at is None and f.path.is_file()
+    monkeypatch.undo()
+    assert processing.sweep_stuck()["published"] == 1  # the broker is back: the sweep publishes it
+    assert AudioFile.objects.get().status == "done"
 
 
 def test_a_stored_file_missing_on_disk_fails_with_a_reason(queued_file, model_version, private_storage):
@@ -145,17 +156,25 @@ def test_a_stored_file_missing_on_disk_fails_with_a_reason(queued_file, model_ve
     assert "missing" in queued_file.error
 
 
-def test_uploads_publish_one_task_per_accepted_file_after_commit(
-    alice_client, model_version, post_upload, rng, monkeypatch
+def test_uploads_publish_one_task_per_accepted_file_up_to_the_users_window(
+    alice_client, model_version, post_upload, rng, monkeypatch, settings
 ):
+    settings.DISPATCH_WINDOW_PER_USER = 2
     sent = []
-    monkeypatch.setattr(tasks.process_file, "delay", lambda file_id: sent.append(file_id))
+    monkeypatch.setattr(tasks.process_file, "apply_async", lambda args, **kw: sent.append(args[0]))
     post_upload(
         alice_client,
-        [upload_file("a.wav", wav_bytes(rng)), upload_file("b.wav", wav_bytes(rng)), upload_file("c.wav", b"")],
+        [upload_file(f"{i}.wav", wav_bytes(rng)) for i in range(4)] + [upload_file("c.wav", b"")],
     )
-    assert sorted(sent) == sorted(AudioFile.objects.filter(status="queued").values_list("pk", flat=True))
-    assert len(sent) == 2
+    published = AudioFile.objects.filter(status="queued", published_at__isnull=False)
+    assert sorted(sent) == sorted(published.values_list("pk", flat=True)) and len(sent) == 2
+    assert AudioFile.objects.filter(status="queued", published_at__isnull=True).count() == 2
+    # Another user's file is published at once, whatever alice has waiting.
+    bob = get_user_model().objects.create_user("bob-window", password="pw-long-enough-1")
+    bob_client = Client()
+    bob_client.force_login(bob)
+    post_upload(bob_client, [upload_file("bob.wav", wav_bytes(rng))])
+    assert sent[-1] == AudioFile.objects.get(user=bob).pk
 
 
 def test_batched_uploads_give_the_same_results_as_one_task_per_file(
@@ -183,14 +202,14 @@ def test_a_result_without_the_uncertainty_fields_is_stored_as_certain(queued_fil
         probabilities={e: (0.31 if e == "calm" else 0.69 / 7) for e in EMOTIONS},
         timeline=[],
     )
-    prediction = services.save_prediction(queued_file, model_version, old_style, np.zeros((4, 2), dtype=np.float32))
+    prediction = processing.save_prediction(queued_file, model_version, old_style, np.zeros((4, 2), dtype=np.float32))
     prediction.refresh_from_db()
     assert (prediction.uncertain, prediction.uncertain_reason, prediction.speech_s) == (False, "", None)
     assert prediction.top_emotion == "calm" and AudioFile.objects.get().status == "done"
 
 
 def test_the_engines_doubt_and_speech_seconds_are_stored_as_given(queued_file, model_version):
-    from mlcore.inference import Prediction as Result
+    from mlcore.serving.predictor import Prediction as Result
 
     probs = {e: 1 / 8 for e in EMOTIONS}
     result = Result(
@@ -204,7 +223,7 @@ def test_the_engines_doubt_and_speech_seconds_are_stored_as_given(queued_file, m
         uncertain_reason="little speech (0.6 s)",
         speech_s=0.6,
     )
-    services.save_prediction(queued_file, model_version, result, np.zeros((4, 2), dtype=np.float32))
+    processing.save_prediction(queued_file, model_version, result, np.zeros((4, 2), dtype=np.float32))
     prediction = Prediction.objects.get()
     assert (prediction.uncertain, prediction.uncertain_reason, prediction.speech_s) == (
         True,

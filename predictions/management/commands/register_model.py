@@ -7,7 +7,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from mlcore.errors import MlcoreError
-from predictions import services
+from predictions import registry
 from predictions.models import ModelVersion
 
 
@@ -17,7 +17,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("bundle", nargs="?", help="path to a bundle directory")
         shipped = ", ".join(
-            f"{b.path.name} ({'active' if b.active else 'registered only'})" for b in services.SHIPPED_BUNDLES
+            f"{b.path.name} ({'active' if b.active else 'registered only'})" for b in registry.SHIPPED_BUNDLES
         )
         parser.add_argument("--default", action="store_true", help=f"the bundles shipped in mlcore/models: {shipped}")
         parser.add_argument(
@@ -31,14 +31,14 @@ class Command(BaseCommand):
             self._register_shipped(activate=activate)
             return
         try:
-            version, created = services.register_bundle(bundle, activate=activate)
+            version, created = registry.register_bundle(bundle, activate=activate)
         except MlcoreError as e:
             raise CommandError(str(e)) from e
         self._report(version, created)
 
     def _register_shipped(self, *, activate: bool) -> None:
         failures = []
-        for outcome in services.register_shipped_bundles(activate=activate):
+        for outcome in registry.register_shipped_bundles(activate=activate):
             where = outcome.bundle.path.name
             if outcome.error:
                 failures.append(f"{where}: {outcome.error}")

@@ -1,10 +1,10 @@
-"""``manage.py sweep_stuck``: re-queue files stuck queued/processing (Celery beat runs the same as a task)."""
+"""``manage.py sweep_stuck``: rescue stranded files and publish unpublished ones (Celery beat runs the same as a task)."""
 
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from predictions import services
+from predictions import processing
 
 
 class Command(BaseCommand):
@@ -15,5 +15,5 @@ class Command(BaseCommand):
         parser.add_argument("--processing-s", type=int, help="processing longer than this (default STUCK_PROCESSING_S)")
 
     def handle(self, *args, queued_s: int | None, processing_s: int | None, **options) -> None:
-        result = services.sweep_stuck(queued_s=queued_s, processing_s=processing_s)
-        self.stdout.write(f"re-queued {result['requeued']}, failed {result['failed']}")
+        result = processing.sweep_stuck(queued_s=queued_s, processing_s=processing_s)
+        self.stdout.write(f"re-queued {result['requeued']}, failed {result['failed']}, published {result['published']}")

@@ -1,0 +1,162 @@
+"""Seeded data augmentation of a mono float32 signal.
+
+Augmentation is only ever applied to the *training actors, after the split* (``mlcore.data.datasets``):
+an augmented copy of a test actor's clip in the training set would leak that voice and sentence, and
+augmenting test clips would score the model on data nobody records.
+
+Every random choice comes from the ``rng`` passed in, so the same seed gives the same copies.  Outputs
+are float32 and finite; ``time_stretch`` and ``change_speed`` change the length (extractors crop or
+pad to their own fixed size).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+# Parameter ranges drawn by ``augment``; mild enough that the emotion a listener hears is unchanged.
+NOISE_SNR_DB = (15.0, 30.0)
+STRETCH_RATE = (0.8, 1.25)
+PITCH_STEPS = (-2.0, 2.0)
+SPEED_FACTOR = (0.9, 1.1)
+MAX_SHIFT_S = 0.5
+
+
+def add_noise(y: np.ndarray, *, rng: np.random.Generator, snr_db: float) -> np.ndarray:
+    """``y`` plus white Gaussian noise scaled so the signal-to-noise ratio is exactly ``snr_db``.
+
+    Shape (n,) -> (n,).  A silent input has no power to be relative to and is returned unchanged.
+    """
+    y = _mono(y)
+    signal_power = float(np.mean(np.square(y, dtype=np.float64)))
+    if signal_power == 0.0:
+        return y.copy()
+    noise = rng.standard_normal(y.size)
+    # Scale the drawn noise to its exact target power rather than trusting the expected variance.
+    noise *= np.sqrt(signal_power / 10 ** (snr_db / 10) / np.mean(noise**2))
+    return (y + noise).astype(np.float32)
+
+
+def time_stretch(y: np.ndarray, *, rate: float) -> np.ndarray:
+    """Change tempo, keep pitch (phase vocoder).  Shape (n,) -> (about n / rate,); rate > 1 is faster."""
+    import librosa
+
+    if rate <= 0:
+        raise ValueError(f"rate must be positive, got {rate}")
+    return _finite(librosa.effects.time_stretch(_mono(y), rate=rate))
+
+
+def pitch_shift(y: np.ndarray, *, sr: int, n_steps: float) -> np.ndarray:
+    """Shift pitch by ``n_steps`` semitones, keep tempo.  Shape (n,) -> (n,)."""
+    import librosa
+
+    return _finite(librosa.effects.pitch_shift(_mono(y), sr=sr, n_steps=n_steps))
+
+
+def change_speed(y: np.ndarray, *, factor: float) -> np.ndarray:
+    """Play ``factor`` times faster by band-limited resampling, so pitch rises with tempo (a tape/vinyl
+    speed change).  Shape (n,) -> (round(n / factor),).
+    """
+    import soxr
+
+    if factor <= 0:
+        raise ValueError(f"factor must be positive, got {factor}")
+    # Only the ratio of the two rates matters to soxr.
+    return _finite(soxr.resample(_mono(y), float(factor), 1.0, quality="HQ"))
+
+
+def apply_gain(y: np.ndarray, *, gain_db: float) -> np.ndarray:
+    """Louder or quieter by ``gain_db`` decibels, kept within [-1, 1].  Shape (n,) -> (n,)."""
+    return np.clip(_mono(y) * np.float32(10 ** (gain_db / 20)), -1.0, 1.0)
+
+
+def add_reverb(y: np.ndarray, *, rng: np.random.Generator, sr: int, rt60_s: float, wet: float = 0.5) -> np.ndarray:
+    """A small room: ``y`` convolved with exponentially decaying noise that falls 60 dB in ``rt60_s``,
+    mixed ``wet`` with the dry signal and rescaled to the input's peak.  Shape (n,) -> (n,)."""
+    from scipy.signal import fftconvolve
+
+    y = _mono(y)
+    t = np.arange(int(rt60_s * sr)) / sr
+    ir = rng.standard_normal(t.size) * np.exp(-6.9 * t / rt60_s)
+    ir /= np.sqrt(np.sum(ir**2))
+    out = (1 - wet) * y + wet * fftconvolve(y, ir)[: y.size]
+    peak = float(np.max(np.abs(out))) or 1.0
+    return _finite(out * (float(np.max(np.abs(y))) / peak))
+
+
+def random_shift(y: np.ndarray, *, rng: np.random.Generator, max_shift_s: float, sr: int) -> np.ndarray:
+    """Move the signal by a random whole number of samples in [-max_shift_s, +max_shift_s] seconds,
+    filling the vacated end with zeros (no wrap-around: speech must not reappear at the other end).
+    Shape (n,) -> (n,).
+    """
+    y = _mono(y)
+    limit = min(int(round(max_shift_s * sr)), y.size)
+    shift = int(rng.integers(-limit, limit + 1))
+    out = np.zeros_like(y)
+    if shift > 0:
+        out[shift:] = y[: y.size - shift]
+    elif shift < 0:
+        out[:shift] = y[-shift:]
+    else:
+        out[:] = y
+    return out
+
+
+Step = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
+
+_STEPS: dict[str, Step] = {
+    "noise": lambda y, sr, rng: add_noise(y, rng=rng, snr_db=float(rng.uniform(*NOISE_SNR_DB))),
+    "stretch": lambda y, sr, rng: time_stretch(y, rate=float(rng.uniform(*STRETCH_RATE))),
+    "pitch": lambda y, sr, rng: pitch_shift(y, sr=sr, n_steps=float(rng.uniform(*PITCH_STEPS))),
+    "speed": lambda y, sr, rng: change_speed(y, factor=float(rng.uniform(*SPEED_FACTOR))),
+    "shift": lambda y, sr, rng: random_shift(y, rng=rng, max_shift_s=MAX_SHIFT_S, sr=sr),
+    # Two-in-one copies for the encoder, whose features cost ~0.1 s of CPU per clip: a new voice in
+    # noise, and a new tempo in a room at another level.
+    "pitch+noise": lambda y, sr, rng: add_noise(
+        pitch_shift(y, sr=sr, n_steps=float(rng.uniform(*PITCH_STEPS))), rng=rng, snr_db=float(rng.uniform(10, 30))
+    ),
+    "speed+room+gain": lambda y, sr, rng: apply_gain(
+        add_reverb(
+            change_speed(y, factor=float(rng.uniform(*SPEED_FACTOR))),
+            rng=rng,
+            sr=sr,
+            rt60_s=float(rng.uniform(0.2, 0.7)),
+        ),
+        gain_db=float(rng.uniform(-12, 6)),
+    ),
+}
+
+# Which transforms each original app used; each yields one copy of the original clip.
+RECIPES: dict[str, tuple[str, ...]] = {
+    "cnn1d": ("noise", "stretch", "pitch", "speed", "shift"),
+    "cnn-bilstm": ("noise", "stretch", "pitch"),
+    # serweb's stats-mlp: pitch and speed changes stand in for unseen voices (the test actors).
+    "serweb": ("noise", "pitch", "pitch", "speed", "speed", "stretch"),
+    # The pretrained encoder already saw many voices; two combined copies keep its (costly) feature
+    # extraction affordable.
+    "encoder": ("pitch+noise", "speed+room+gain"),
+}
+
+
+def augment(y: np.ndarray, *, sr: int, rng: np.random.Generator, recipe: str) -> list[np.ndarray]:
+    """Augmented copies of ``y`` (not including ``y``): one per transform of ``RECIPES[recipe]``, each
+    applied to the original with parameters drawn from ``rng``.  Each copy has shape (m,), float32.
+    """
+    try:
+        steps = RECIPES[recipe]
+    except KeyError:
+        raise ValueError(f"Unknown augmentation recipe {recipe!r}; choose one of {', '.join(RECIPES)}.") from None
+    y = _mono(y)
+    return [_STEPS[step](y, sr, rng) for step in steps]
+
+
+def _mono(y: np.ndarray) -> np.ndarray:
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim != 1:
+        raise ValueError(f"expected a mono signal of shape (n,), got {y.shape}")
+    return y
+
+
+def _finite(y: np.ndarray) -> np.ndarray:
+    return np.nan_to_num(np.asarray(y, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)

@@ -1,0 +1,155 @@
+"""``whisper-stats``: utterance features from Whisper-base's encoder, pooled over speech frames.
+
+For each chosen encoder layer, the mean (and optionally the standard deviation) over the frames the
+speech detector (``mlcore.features.speech.speech_frames``) marks as speech; frames of silence or quiet noise do
+not count.  A long recording
+is encoded once, 10 s at a time (chunks in parallel threads: NumPy releases the GIL), and each analysis
+window pools its own frames from running sums, so memory grows with the number of windows, not with
+the frames.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from mlcore.features.registry import register
+from mlcore.features.speech import speech_frames, voiced_frames
+from mlcore.models.encoder import WHISPER_BASE, EncoderRef, cached_encoder_weights, known_encoder
+from mlcore.models.whisper import CHUNK_SAMPLES, ENCODER_HOP, SR, WhisperEncoder
+
+ALL_LAYERS = tuple(range(7))
+# Chunks of a long recording encoded at once (threads); SERWEB_ENCODER_THREADS overrides the CPU count.
+ENCODER_THREADS = max(1, int(os.environ.get("SERWEB_ENCODER_THREADS") or os.cpu_count() or 1))
+
+
+@functools.lru_cache(maxsize=4)
+def _encoder(n_layers: int) -> WhisperEncoder:
+    return WhisperEncoder(cached_encoder_weights(), n_layers=n_layers)
+
+
+@register
+@dataclass(frozen=True)
+class WhisperStats:
+    """Mean (and optionally std) of Whisper encoder ``layers`` (0 = after the convolutions, 6 = the last,
+    layer-normed) over speech frames -> shape (len(layers) * len(stats) * 512,), layer by layer.
+
+    The default, layers 2-4, was chosen by speaker-held-out cross-validation: the middle layers beat the
+    last one by 4-8 points (logistic regression, layer 3: RAVDESS 0.708 / CREMA-D 0.693; layer 6: 0.627 /
+    0.652), and stopping after layer 4 skips a third of the encoder's cost.
+    """
+
+    name: ClassVar[str] = "whisper-stats"
+    layers: tuple[int, ...] = (2, 3, 4)
+    # "mean" and/or "std" over speech frames, per layer.  The std carries more of the recording (room,
+    # channel, corpus) than of the emotion: without it, leave-one-corpus-out accuracy rose by 4-10 points.
+    stats: tuple[str, ...] = ("mean",)
+    sr: int = SR
+    hop_length: int = ENCODER_HOP
+    encoder: dict[str, Any] = field(default_factory=WHISPER_BASE.to_json)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", tuple(int(i) for i in self.layers))
+        object.__setattr__(self, "stats", tuple(str(i) for i in self.stats))
+        if not self.stats or not set(self.stats) <= {"mean", "std"} or len(set(self.stats)) != len(self.stats):
+            raise ValueError(f"stats must be 'mean', 'std' or both, got {self.stats}")
+        if not self.layers or not set(self.layers) <= set(ALL_LAYERS):
+            raise ValueError(f"layers must be Whisper-base encoder layers 0 to 6, got {self.layers}")
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (len(self.layers) * len(self.stats) * 512,)
+
+    @property
+    def encoder_ref(self) -> EncoderRef:
+        return EncoderRef.from_json(self.encoder)
+
+    def cache_superset(self) -> WhisperStats:
+        """The same extractor over every layer: training caches it once and slices any layer choice."""
+        return dataclasses.replace(self, layers=ALL_LAYERS, stats=("mean", "std"))
+
+    def from_superset(self, x: np.ndarray) -> np.ndarray:
+        """This extractor's columns of ``cache_superset()`` features.  (..., 7168) -> (..., dim)."""
+        offsets = {"mean": 0, "std": 512}
+        columns = [
+            np.arange(i * 1024 + offsets[s], i * 1024 + offsets[s] + 512) for i in self.layers for s in self.stats
+        ]
+        return x[..., np.concatenate(columns)]
+
+    def load(self) -> WhisperEncoder:
+        """Verify and load the encoder now (raises ``EncoderError`` with install instructions)."""
+        known_encoder(self.encoder_ref)
+        return _encoder(max(self.layers))
+
+    def __call__(self, y: np.ndarray) -> np.ndarray:
+        return self.window_features(y, [(0, y.size)])[0]
+
+    def window_features(self, y: np.ndarray, bounds: list[tuple[int, int]]) -> np.ndarray:
+        """Pooled features of each ``[start, end)`` sample range of ``y``.  Shape (len(bounds), dim)."""
+        encoder = self.load()
+        speech = speech_frames(y, hop=self.hop_length)
+        n_win, dim = len(bounds), len(self.layers) * 512
+        sums = np.zeros((n_win, dim))
+        squares = np.zeros((n_win, dim))
+        counts = np.zeros(n_win)
+        totals = [np.zeros((n_win, dim)), np.zeros((n_win, dim)), np.zeros(n_win)]  # every frame, as a fallback
+        frame_bounds = [
+            (s // self.hop_length, max(s // self.hop_length + 1, -(-e // self.hop_length))) for s, e in bounds
+        ]
+        los, his = np.array(frame_bounds, dtype=np.int64).reshape(-1, 2).T
+        offsets = range(0, max(y.size, 1), CHUNK_SAMPLES)
+        for offset, states in zip(offsets, _encode_chunks(encoder, y, offsets), strict=True):
+            x = np.concatenate([states[i] for i in self.layers], axis=1).astype(np.float64)
+            first = offset // self.hop_length
+            weight = speech[first : first + len(x)].astype(np.float64)
+            weight = np.pad(weight, (0, len(x) - len(weight)))
+            # Only the windows that overlap this chunk (a long recording has hundreds of windows).
+            for w in np.nonzero((his > first) & (los < first + len(x)))[0]:
+                a, b = max(los[w] - first, 0), min(his[w] - first, len(x))
+                part, wpart = x[a:b], weight[a:b]
+                sums[w] += wpart @ part
+                squares[w] += wpart @ np.square(part)
+                counts[w] += wpart.sum()
+                totals[0][w] += part.sum(axis=0)
+                totals[1][w] += np.square(part).sum(axis=0)
+                totals[2][w] += b - a
+        # A window with (almost) no speech pools all its frames, so it still has defined features.
+        few = counts < 2
+        sums[few], squares[few], counts[few] = totals[0][few], totals[1][few], totals[2][few]
+        counts = np.maximum(counts, 1)[:, None]
+        mean = sums / counts
+        std = np.sqrt(np.maximum(squares / counts - np.square(mean), 0.0))
+        pooled = {"mean": mean, "std": std}
+        per_layer = [pooled[s][:, i * 512 : (i + 1) * 512] for i in range(len(self.layers)) for s in self.stats]
+        return np.concatenate(per_layer, axis=1).astype(np.float32)
+
+
+def _encode_chunks(encoder: WhisperEncoder, y: np.ndarray, offsets: range) -> Iterator[list[np.ndarray]]:
+    """Hidden states of each chunk, in order; several chunks at once on a multi-core machine."""
+    chunks = (y[o : o + CHUNK_SAMPLES] for o in offsets)
+    threads = min(len(offsets), ENCODER_THREADS)
+    if threads <= 1:
+        yield from map(encoder.encode, chunks)
+        return
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        # At most ``threads`` chunks in flight, so memory stays bounded on hour-long recordings.
+        pending: deque = deque()
+        for chunk in chunks:
+            pending.append(pool.submit(encoder.encode, chunk))
+            if len(pending) >= threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def speech_seconds(y: np.ndarray, *, sr: int = SR, hop: int = ENCODER_HOP) -> float:
+    """How many seconds of ``y`` hold a voice (``mlcore.features.speech.voiced_frames``)."""
+    return float(voiced_frames(y, hop=hop).sum() * hop / sr)

@@ -1,0 +1,230 @@
+"""Model bundles: a directory with the model, its labels, feature spec, scaler, metrics and a manifest.
+
+Layout::
+
+    model.keras        Keras 3 model, saved uncompiled (no optimizer state)
+    config.json        architecture name + parameters, training settings, bundle name
+    labels.json        ["neutral", ...] class order of the model's output
+    features.json      {"name": extractor, "params": {...}}
+    scaler.json        {"mean": [...], "scale": [...]} fitted on training data
+    metrics.json       evaluation / cross-validation figures
+    manifest.json      {"format": ..., "files": {relative path: sha256}}
+
+Loading never unpickles anything (JSON, and Keras' safe-mode loader for the model) and refuses a
+bundle whose files are missing or do not match the manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from mlcore.errors import BundleError
+from mlcore.features.registry import extractor_from_json
+from mlcore.features.standardizer import Standardizer
+
+FORMAT = "serweb-bundle/1"
+MANIFEST = "manifest.json"
+MODEL_FILE = "model.keras"
+REQUIRED = (MODEL_FILE, "config.json", "labels.json", "features.json", "scaler.json", "metrics.json")
+MAX_BUNDLE_BYTES = 200 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A verified bundle on disk.  ``model_path`` is only read by whoever runs the model."""
+
+    path: Path
+    labels: tuple[str, ...]
+    features: dict[str, Any]
+    scaler: Standardizer
+    metrics: dict[str, Any]
+    config: dict[str, Any]
+    manifest: dict[str, Any] = field(repr=False)
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / MODEL_FILE
+
+    @property
+    def name(self) -> str:
+        return str(self.config.get("name") or self.path.name)
+
+    @property
+    def architecture(self) -> str:
+        return str(self.config.get("architecture", "unknown"))
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the manifest: identifies this exact bundle content."""
+        return hashlib.sha256(json.dumps(self.manifest, sort_keys=True).encode()).hexdigest()
+
+    def extractor(self) -> Any:
+        return extractor_from_json(self.features)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_manifest(path: Path) -> dict[str, Any]:
+    """(Re)write ``manifest.json`` over every file in the bundle directory."""
+    path = Path(path)
+    files = {
+        p.relative_to(path).as_posix(): sha256_file(p)
+        for p in sorted(path.rglob("*"))
+        if p.is_file() and p.name != MANIFEST
+    }
+    manifest = {"format": FORMAT, "files": files}
+    (path / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def write_json(path: Path, name: str, data: Any) -> None:
+    (Path(path) / name).write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(o: Any) -> Any:
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def save_bundle(
+    out: Path,
+    *,
+    model: Any,
+    extractor: Any,
+    scaler: Standardizer,
+    labels: tuple[str, ...] | list[str],
+    config: dict[str, Any],
+    metrics: dict[str, Any] | None = None,
+) -> Path:
+    """Write a complete bundle to ``out`` (created; existing bundle files replaced)."""
+    from mlcore.features.registry import extractor_to_json
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _save_weights_only_model(model, out / MODEL_FILE)
+    write_json(out, "config.json", config)
+    write_json(out, "labels.json", list(labels))
+    write_json(out, "features.json", extractor_to_json(extractor))
+    (out / "scaler.json").write_text(scaler.to_json() + "\n")
+    write_json(out, "metrics.json", metrics or {})
+    write_manifest(out)
+    return out
+
+
+def _save_weights_only_model(model: Any, path: Path) -> None:
+    """Save architecture + weights without optimizer state or compile settings (an uncompiled clone)."""
+    # Rebuilt from its config: keras.models.clone_model (Keras 3.15) would copy the compiled optimizer.
+    clean = type(model).from_config(model.get_config())
+    clean.set_weights(model.get_weights())
+    clean.save(path)
+
+
+def update_metrics(path: Path, metrics: dict[str, Any]) -> None:
+    """Merge ``metrics`` into ``metrics.json`` and refresh the manifest."""
+    path = Path(path)
+    current = json.loads((path / "metrics.json").read_text()) if (path / "metrics.json").exists() else {}
+    current.update(metrics)
+    write_json(path, "metrics.json", current)
+    write_manifest(path)
+
+
+def verify_bundle(path: Path) -> dict[str, Any]:
+    """Check the manifest against the files; returns the manifest or raises ``BundleError``."""
+    path = Path(path)
+    if not path.is_dir():
+        raise BundleError(f"Model bundle {path} does not exist or is not a directory.")
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+    except FileNotFoundError:
+        raise BundleError(f"Model bundle {path} has no {MANIFEST}; it is incomplete.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BundleError(f"{MANIFEST} in {path} is not valid JSON.") from None
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if manifest.get("format") != FORMAT or not isinstance(files, dict):
+        raise BundleError(f"{MANIFEST} in {path} is not a {FORMAT} manifest.")
+    missing_required = [name for name in REQUIRED if name not in files]
+    if missing_required:
+        raise BundleError(f"Model bundle {path} lacks required files: {', '.join(missing_required)}.")
+    for rel, digest in files.items():
+        p = path / rel
+        if not _is_safe_member(rel) or not p.is_file():
+            raise BundleError(f"Model bundle {path} is missing {rel}, which its manifest lists.")
+        if sha256_file(p) != digest:
+            raise BundleError(
+                f"{rel} in model bundle {path} does not match its manifest checksum (modified or corrupt)."
+            )
+    return manifest
+
+
+def load_bundle(path: Path | str) -> Bundle:
+    """Verify and read a bundle's metadata (the model itself is loaded by the predictor)."""
+    path = Path(path)
+    manifest = verify_bundle(path)
+    try:
+        labels = tuple(json.loads((path / "labels.json").read_text()))
+        features = json.loads((path / "features.json").read_text())
+        scaler = Standardizer.from_json((path / "scaler.json").read_text())
+        metrics = json.loads((path / "metrics.json").read_text())
+        config = json.loads((path / "config.json").read_text())
+        extractor_from_json(features)
+    except BundleError:
+        raise
+    except Exception as e:
+        raise BundleError(f"Model bundle {path} has unreadable metadata: {e}") from e
+    return Bundle(path, labels, features, scaler, metrics, config, manifest)
+
+
+def _is_safe_member(name: str) -> bool:
+    p = PurePosixPath(name)
+    return not p.is_absolute() and ".." not in p.parts and "\\" not in name and name.strip() != ""
+
+
+def extract_bundle_zip(zip_path: Path, dest: Path, *, max_bytes: int = MAX_BUNDLE_BYTES) -> Path:
+    """Unpack an uploaded bundle zip safely into ``dest`` and verify it.
+
+    Accepts the bundle files at the zip root or inside one top-level folder.  Refuses path tricks,
+    links and archives that would unpack to more than ``max_bytes``.
+    """
+    dest = Path(dest)
+    try:
+        zf = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise BundleError(f"The uploaded file is not a readable zip archive ({e}).") from None
+    with zf:
+        infos = [i for i in zf.infolist() if not i.is_dir()]
+        if sum(i.file_size for i in infos) > max_bytes:
+            raise BundleError(f"The bundle would unpack to more than {max_bytes // 2**20} MB; refusing it.")
+        for info in infos:
+            if not _is_safe_member(info.filename) or (info.external_attr >> 16) & 0o170000 == 0o120000:
+                raise BundleError(f"The zip holds an unsafe entry {info.filename!r}; refusing it.")
+        names = [i.filename for i in infos]
+        prefix = ""
+        if MANIFEST not in names:
+            tops = {n.split("/", 1)[0] for n in names}
+            if len(tops) == 1 and f"{next(iter(tops))}/{MANIFEST}" in names:
+                prefix = next(iter(tops)) + "/"
+            else:
+                raise BundleError(f"The zip holds no {MANIFEST} at its root; it is not a model bundle.")
+        dest.mkdir(parents=True, exist_ok=True)
+        for info in infos:
+            if not info.filename.startswith(prefix):
+                continue
+            target = dest / info.filename[len(prefix) :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+    verify_bundle(dest)
+    return dest

@@ -1,0 +1,279 @@
+"""Predict emotions for recordings with a verified bundle, and the ``python -m mlcore predict`` command.
+
+``Predictor`` loads a bundle once and runs it many times.  A bundle whose model is a plain Dense
+stack runs on NumPy (``mlcore.models.runtime``), so a serving process never imports TensorFlow; any other
+model is loaded with Keras' safe-mode loader.  Neither librosa nor TensorFlow is imported here at
+import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+import numpy as np
+
+from mlcore.data.audio import DEFAULT_MAX_DURATION_S, load_audio, validate_audio
+from mlcore.errors import BundleError, FeatureError, MlcoreError, NoSpeechError
+from mlcore.features.speech import MIN_SPEECH_S, voiced_frames
+from mlcore.labels import EMOTIONS
+from mlcore.serving.bundle import Bundle, load_bundle
+from mlcore.serving.calibration import UncertaintyRule, apply_temperature
+from mlcore.serving.windows import frame_activity, pool_probabilities, window_bounds, window_features, window_weights
+
+DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "models" / "default"
+DEFAULT_WINDOW_S = 4.0
+DEFAULT_HOP_S = 2.0
+# Rows per model call: large enough to amortise per-call overhead, small enough to bound memory.
+MODEL_BATCH = 1024
+
+AudioSource = str | Path | bytes | BinaryIO | np.ndarray
+Backend = Literal["auto", "numpy", "keras"]
+
+
+@dataclass(frozen=True)
+class Window:
+    """One analysis window: its span in seconds and its probabilities (EMOTIONS order)."""
+
+    start_s: float
+    end_s: float
+    probabilities: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The judgement on one recording.  ``probabilities`` holds the eight EMOTIONS in order, summing to 1."""
+
+    probabilities: dict[str, float]
+    emotion: str
+    confidence: float
+    duration_s: float
+    timeline: tuple[Window, ...]
+    model: str
+    # True when the judgement should not be trusted as it stands; ``uncertain_reason`` says why
+    # (little speech, a low top probability, or two emotions too close to call).
+    uncertain: bool = False
+    uncertain_reason: str = ""
+    # Seconds the speech detector marked as speech (None for models without a speech detector).
+    speech_s: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the timeline as a list of dicts)."""
+        d = asdict(self)
+        d["timeline"] = [asdict(w) for w in self.timeline]
+        return d
+
+
+@dataclass(frozen=True)
+class _Clip:
+    """Features of one clip awaiting the model."""
+
+    duration_s: float
+    bounds: list[tuple[int, int]]
+    features: np.ndarray  # (n_windows, *feature_shape)
+    weights: np.ndarray  # (n_windows,)
+    speech_s: float | None = None
+
+
+class Predictor:
+    """A loaded bundle, ready to judge recordings.  Load once per process; ``predict`` is thread-safe
+    on the NumPy path (it keeps no per-call state)."""
+
+    def __init__(self, bundle: str | Path | Bundle, *, backend: Backend = "auto") -> None:
+        self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+        self.extractor = self.bundle.extractor()
+        self.sr = int(getattr(self.extractor, "sr", 22050))
+        self.window_s = float(self.bundle.config.get("window_s", DEFAULT_WINDOW_S))
+        self.hop_s = float(self.bundle.config.get("hop_s", DEFAULT_HOP_S))
+        if not (self.window_s > 0 and self.hop_s > 0):
+            raise BundleError(f"Bundle {self.name} has invalid window_s/hop_s ({self.window_s}, {self.hop_s}).")
+        if sorted(self.bundle.labels) != sorted(EMOTIONS):
+            raise BundleError(f"Bundle {self.name} labels {list(self.bundle.labels)} are not the eight emotions.")
+        # Model output column for each emotion, in EMOTIONS order.
+        self._columns = np.array([self.bundle.labels.index(e) for e in EMOTIONS])
+        self._feature_shape = tuple(self.extractor.output_shape)
+        if len(self.bundle.scaler.mean) != self._feature_shape[-1]:
+            raise BundleError(
+                f"Bundle {self.name}: scaler has {len(self.bundle.scaler.mean)} channels, "
+                f"features have {self._feature_shape[-1]}."
+            )
+        self._run, self.backend = _load_model(self.bundle, backend=backend, feature_shape=self._feature_shape)
+        # A bundle built on a pretrained encoder pools over detected speech (and refuses recordings
+        # without any); it checks and loads the encoder now, so a missing or corrupt encoder is
+        # reported when the model is loaded, with the instruction to install it.
+        self.detects_speech = hasattr(self.extractor, "load")
+        if self.detects_speech:
+            self.extractor.load()
+        self.temperature = float(self.bundle.config.get("temperature") or 1.0)
+        rule = self.bundle.config.get("uncertain_rule")
+        self.uncertainty = UncertaintyRule.from_json(rule) if rule else None
+
+    @classmethod
+    def default(cls, *, backend: Backend = "auto") -> Predictor:
+        """The bundle shipped with serweb (``mlcore/models/default``)."""
+        if not DEFAULT_BUNDLE.is_dir():
+            raise BundleError(
+                f"The default model bundle is not installed at {DEFAULT_BUNDLE}; "
+                "train one with `python -m mlcore train` or pass a bundle path."
+            )
+        return cls(DEFAULT_BUNDLE, backend=backend)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return EMOTIONS
+
+    @property
+    def name(self) -> str:
+        return self.bundle.name
+
+    @property
+    def fingerprint(self) -> str:
+        return self.bundle.fingerprint
+
+    def predict(self, source: AudioSource, *, max_duration_s: float = DEFAULT_MAX_DURATION_S) -> Prediction:
+        """Judge one recording (a file path, bytes, a file object, or mono float32 at the bundle's rate).
+
+        Raises the ``MlcoreError`` that explains why the recording cannot be judged.
+        """
+        result = self.predict_many([source], max_duration_s=max_duration_s)[0]
+        if isinstance(result, MlcoreError):
+            raise result
+        return result
+
+    def predict_many(
+        self, sources: Sequence[AudioSource], *, max_duration_s: float = DEFAULT_MAX_DURATION_S
+    ) -> list[Prediction | MlcoreError]:
+        """Judge several recordings with one batched model call; a bad recording fails alone,
+        its place in the result holding the error."""
+        prepared: list[_Clip | MlcoreError] = []
+        for source in sources:
+            try:
+                prepared.append(self._prepare(source, max_duration_s=max_duration_s))
+            except MlcoreError as e:
+                prepared.append(e)
+        clips = [c for c in prepared if isinstance(c, _Clip)]
+        if not clips:
+            return list(prepared)  # type: ignore[arg-type]
+        features = np.concatenate([c.features for c in clips])
+        probabilities = self._predict_rows(features)
+        results: list[Prediction | MlcoreError] = []
+        row = 0
+        for item in prepared:
+            if isinstance(item, MlcoreError):
+                results.append(item)
+                continue
+            n = len(item.bounds)
+            rows = probabilities[row : row + n]
+            row += n
+            if not np.all(np.isfinite(rows)):
+                # Never hand on NaN (PostgreSQL refuses it in JSON, and it is no judgement).
+                results.append(FeatureError("The model could not compute probabilities for this recording."))
+                continue
+            results.append(self._assemble(item, rows))
+        return results
+
+    def _prepare(self, source: AudioSource, *, max_duration_s: float) -> _Clip:
+        if isinstance(source, np.ndarray):
+            y = validate_audio(source, sr=self.sr, max_duration_s=max_duration_s)
+        else:
+            y = load_audio(source, sr=self.sr, max_duration_s=max_duration_s)
+        speech_s = None
+        if self.detects_speech:
+            hop = int(self.extractor.hop_length)
+            speech = voiced_frames(y, hop=hop)
+            speech_s = float(speech.sum() * hop / self.sr)
+            if speech_s < MIN_SPEECH_S:
+                raise NoSpeechError(
+                    f"No speech detected: only {speech_s:.1f} s of this recording sounds like a voice (at least "
+                    f"{MIN_SPEECH_S:.1f} s is needed). Record closer to the microphone or upload a recording of speech."
+                )
+        bounds = window_bounds(n_samples=y.size, sr=self.sr, window_s=self.window_s, hop_s=self.hop_s)
+        try:
+            features = window_features(self.extractor, y, bounds)
+        except MlcoreError:
+            raise
+        except (ValueError, FloatingPointError, IndexError) as e:
+            # A numerical corner case in one recording must not sink a whole batch.
+            raise FeatureError(f"Features could not be computed for this recording ({e}).") from e
+        if self.detects_speech:
+            weights = window_weights(speech, bounds, frame=hop)  # windows vote by their share of speech
+        else:
+            weights = window_weights(frame_activity(y), bounds)
+        return _Clip(duration_s=y.size / self.sr, bounds=bounds, features=features, weights=weights, speech_s=speech_s)
+
+    def _predict_rows(self, features: np.ndarray) -> np.ndarray:
+        """Standardise and run the model.  (rows, *feature_shape) -> (rows, 8) in EMOTIONS order."""
+        x = self.bundle.scaler.transform(features)
+        out = np.concatenate([self._run(x[i : i + MODEL_BATCH]) for i in range(0, len(x), MODEL_BATCH)])
+        out = np.clip(out[:, self._columns].astype(np.float64), 0.0, None)
+        out = out / out.sum(axis=1, keepdims=True)
+        # Temperature scaling fitted on held-out speakers (1.0 for uncalibrated bundles).
+        return apply_temperature(out, self.temperature) if self.temperature != 1.0 else out
+
+    def _assemble(self, clip: _Clip, probabilities: np.ndarray) -> Prediction:
+        pooled = pool_probabilities(probabilities, clip.weights)
+        best = int(np.argmax(pooled))
+        reason = self.uncertainty.reason(_as_dict(pooled), speech_s=clip.speech_s) if self.uncertainty else ""
+        timeline = tuple(
+            Window(start / self.sr, end / self.sr, _as_dict(p))
+            for (start, end), p in zip(clip.bounds, probabilities, strict=True)
+        )
+        return Prediction(
+            probabilities=_as_dict(pooled),
+            emotion=EMOTIONS[best],
+            confidence=float(pooled[best]),
+            duration_s=clip.duration_s,
+            timeline=timeline,
+            model=self.name,
+            uncertain=bool(reason),
+            uncertain_reason=reason,
+            speech_s=clip.speech_s,
+        )
+
+
+def _as_dict(p: np.ndarray) -> dict[str, float]:
+    return {e: float(v) for e, v in zip(EMOTIONS, p, strict=True)}
+
+
+def _load_model(
+    bundle: Bundle, *, backend: Backend, feature_shape: tuple[int, ...]
+) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+    """A function (rows, *feature_shape) -> (rows, n_labels), and the backend that runs it."""
+    n_features = int(np.prod(feature_shape))
+    if backend in ("auto", "numpy"):
+        from mlcore.models.runtime import load_numpy_model
+
+        model = load_numpy_model(bundle.model_path)
+        if model is not None:
+            _check_dims(bundle, model.input_dim, model.output_dim, n_features)
+            return (lambda x: model.predict(x.reshape(len(x), -1))), "numpy"
+        if backend == "numpy":
+            raise BundleError(f"The model in bundle {bundle.name} has layers the NumPy runtime cannot run.")
+    return _load_keras(bundle, n_features=n_features), "keras"
+
+
+def _load_keras(bundle: Bundle, *, n_features: int) -> Callable[[np.ndarray], np.ndarray]:
+    import keras  # TensorFlow loads here, only for models the NumPy runtime cannot run.
+
+    try:
+        model = keras.saving.load_model(bundle.model_path, compile=False, safe_mode=True)
+    except Exception as e:
+        raise BundleError(f"The model in bundle {bundle.name} could not be loaded by Keras ({e}).") from e
+    input_shape = tuple(model.input_shape[1:])
+    _check_dims(bundle, int(np.prod(input_shape)), int(model.output_shape[-1]), n_features)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return np.asarray(model(x.reshape((len(x), *input_shape)), training=False), dtype=np.float32)
+
+    return run
+
+
+def _check_dims(bundle: Bundle, model_in: int, model_out: int, n_features: int) -> None:
+    if model_in != n_features:
+        raise BundleError(
+            f"The model in bundle {bundle.name} takes {model_in} inputs but its features give {n_features}."
+        )
+    if model_out != len(bundle.labels):
+        raise BundleError(f"The model in bundle {bundle.name} has {model_out} outputs for {len(bundle.labels)} labels.")

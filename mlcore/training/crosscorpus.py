@@ -1,0 +1,398 @@
+"""Training and evaluation over several corpora, always split by speaker.
+
+``python -m mlcore cv-corpora --arch whisper-mlp --folds 5 --out cv.json``
+    5-fold speaker-held-out cross-validation over every corpus (each corpus's speakers split into
+    folds on their own), scored per corpus; leave-one-corpus-out in both directions (scored on the
+    emotions both corpora have); temperature calibration and ``uncertain`` thresholds fitted on the
+    out-of-fold predictions.
+``python -m mlcore train-corpora --arch whisper-mlp --cv cv.json --out BUNDLE``
+    train on every speaker and write a bundle carrying the calibration, thresholds and CV figures.
+
+Corpus folders: ``--ravdess DIR`` / ``--crema-d DIR`` or ``$SERWEB_RAVDESS_DIR`` / ``$SERWEB_CREMA_D_DIR``.
+Augmented copies (the architecture's recipe) enter training only from training speakers, and are
+never scored.  Each corpus weighs the same in training (CREMA-D has three times RAVDESS's clips), on
+top of class-balanced weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlcore.data import corpora
+from mlcore.data.corpora import Row
+from mlcore.features.registry import extractor_to_json, get_extractor
+from mlcore.labels import EMOTIONS
+from mlcore.models.architectures import get_architecture
+from mlcore.serving.calibration import apply_temperature
+from mlcore.training.calibrate import (
+    choose_thresholds,
+    expected_calibration_error,
+    fit_temperature,
+    nll,
+    reliability_diagram,
+)
+from mlcore.training.evaluate import compute_metrics
+from mlcore.training.feature_cache import CorpusFeatures, corpus_features
+from mlcore.training.fit import fit, predict_proba
+
+
+def corpus_emotions(corpus: str) -> tuple[str, ...]:
+    """The emotions ``corpus`` has, in EMOTIONS order (scores on a corpus are over these)."""
+    return EMOTIONS if corpus == corpora.RAVDESS else corpora.SHARED_EMOTIONS
+
+
+def restricted_metrics(y: np.ndarray, probs: np.ndarray, emotions: tuple[str, ...]) -> dict[str, Any]:
+    """Metrics when the choice is limited to ``emotions`` (the model's other outputs are ignored)."""
+    cols = [EMOTIONS.index(e) for e in emotions]
+    remap = {c: i for i, c in enumerate(cols)}
+    keep = np.isin(y, cols)
+    sub = probs[keep][:, cols]
+    return compute_metrics(np.array([remap[v] for v in y[keep]]), sub / sub.sum(axis=1, keepdims=True), labels=emotions)
+
+
+def per_corpus(y: np.ndarray, probs: np.ndarray, corpus_of: np.ndarray) -> dict[str, Any]:
+    """For each corpus: metrics over its own emotions, plus the accuracy when all eight may be chosen."""
+    out = {}
+    for corpus in sorted(set(corpus_of.tolist())):
+        m = corpus_of == corpus
+        metrics = restricted_metrics(y[m], probs[m], corpus_emotions(corpus))
+        metrics["accuracy_all_eight"] = float((probs[m].argmax(axis=1) == y[m]).mean())
+        out[corpus] = metrics
+    return out
+
+
+def _train_rows(feats: CorpusFeatures, train_speakers: set[str]) -> CorpusFeatures:
+    """Originals and augmented copies of training speakers only."""
+    return feats.select(np.isin(feats.speakers, sorted(train_speakers)))
+
+
+def _test_rows(feats: CorpusFeatures, test_speakers: set[str]) -> CorpusFeatures:
+    """Originals of held-out speakers only: an augmented copy is never scored."""
+    return feats.select(np.isin(feats.speakers, sorted(test_speakers)) & ~feats.augmented)
+
+
+def _fit_predict(
+    arch_name: str, train: CorpusFeatures, test: CorpusFeatures, *, seeds: int, epochs: int | None, desc: str
+) -> np.ndarray:
+    """Mean probabilities of ``seeds`` heads trained on ``train``, on ``test``."""
+    arch = get_architecture(arch_name)
+    probs = []
+    for s in range(seeds):
+        model, scaler, _ = fit(
+            arch, train, epochs=epochs, seed=s, desc=f"{desc} seed {s}", row_weights=train.corpus_weights()
+        )
+        probs.append(predict_proba(model, scaler, test.X))
+    return np.mean(probs, axis=0)
+
+
+def cross_validate(
+    rows: list[Row],
+    *,
+    arch_name: str,
+    n_folds: int = 5,
+    seeds: int = 1,
+    epochs: int | None = None,
+    loco: bool = True,
+    augment: bool = True,
+    out_dir: Path | None = None,
+    feature_params: dict[str, Any] | None = None,
+    only_fold: int | None = None,
+) -> dict[str, Any]:
+    """Speaker-held-out CV per corpus, leave-one-corpus-out, calibration and thresholds (see module doc).
+
+    ``feature_params`` override the architecture's extractor parameters (e.g. the encoder layers).
+    ``only_fold`` (1-based) runs that fold alone, for models too slow for all of them; the scores and
+    calibration are then over that fold's speakers only, and the result says so.
+    """
+    arch = get_architecture(arch_name)
+    extractor = get_extractor(arch.features, **(arch.feature_params | (feature_params or {})))
+    recipe = arch.train.augment if augment else None
+    all_speakers = set(corpora.speakers(rows))
+    feats = corpus_features(rows, extractor=extractor, recipe=recipe, augment_speakers=all_speakers)
+    folds = corpora.speaker_folds(rows, n_folds=n_folds)
+    originals = ~feats.augmented
+    oof = np.zeros((int(originals.sum()), len(EMOTIONS)))
+    index_of = np.cumsum(originals) - 1  # position of each original row among the originals
+    fold_results = []
+    for k, test_speakers in enumerate(folds):
+        if only_fold is not None and k + 1 != only_fold:
+            continue
+        t0 = time.time()
+        train, test = _train_rows(feats, all_speakers - test_speakers), _test_rows(feats, test_speakers)
+        probs = _fit_predict(arch_name, train, test, seeds=seeds, epochs=epochs, desc=f"fold {k + 1}/{n_folds}")
+        mask = np.isin(feats.speakers, sorted(test_speakers)) & originals
+        oof[index_of[mask]] = probs
+        scores = per_corpus(test.y, probs, test.corpora)
+        fold_results.append(
+            {
+                "fold": k + 1,
+                "test_speakers": sorted(test_speakers),
+                "train_rows": int(len(train.X)),
+                "seconds": round(time.time() - t0, 1),
+                **{c: {"accuracy": s["accuracy"], "macro_f1": s["macro_f1"]} for c, s in scores.items()},
+            }
+        )
+        print(f"fold {k + 1}: " + ", ".join(f"{c} {s['accuracy']:.3f}" for c, s in scores.items()), flush=True)
+    scored = np.ones(len(oof), dtype=bool)
+    if only_fold is not None:
+        scored = np.isin(feats.speakers[originals], sorted(folds[only_fold - 1]))
+    oof, y, corpus_of = oof[scored], feats.y[originals][scored], feats.corpora[originals][scored]
+    result: dict[str, Any] = {
+        "protocol": (
+            f"{n_folds}-fold speaker-held-out cross-validation; each corpus's speakers split into folds on "
+            "their own; scored per corpus over the emotions it has; augmented copies from training speakers only"
+            + (f"; fold {only_fold} only" if only_fold is not None else "")
+        ),
+        "architecture": arch_name,
+        "features": extractor_to_json(extractor),
+        "seeds": seeds,
+        "corpora": {
+            c: {
+                "clips": int((corpus_of == c).sum()),
+                "speakers": len({s for s in all_speakers if s.startswith(c + ":")}),
+            }
+            for c in sorted(set(corpus_of.tolist()))
+        },
+        "folds": fold_results,
+        "cv": per_corpus(y, oof, corpus_of),
+    }
+    result["calibration"] = calibrate(oof, y, speakers=feats.speakers[originals][scored], out_dir=out_dir)
+    if loco:
+        result["leave_one_corpus_out"] = leave_one_corpus_out(feats, arch_name=arch_name, seeds=seeds, epochs=epochs)
+    return result
+
+
+def calibrate(oof: np.ndarray, y: np.ndarray, *, speakers: np.ndarray, out_dir: Path | None = None) -> dict[str, Any]:
+    """Temperature and ``uncertain`` thresholds from out-of-fold predictions, with their effect.
+
+    The temperature is fitted on the predictions for half of the speakers (every other one) and its
+    effect is reported on the other half's, then refitted on all for the bundle.
+    """
+    ordered = sorted(set(speakers.tolist()))
+    fit_half = np.isin(speakers, ordered[::2])
+    eval_half = ~fit_half
+    t_half = fit_temperature(oof[fit_half], y[fit_half])
+    temperature = fit_temperature(oof, y)
+    calibrated = apply_temperature(oof, temperature)
+    rule, coverage = choose_thresholds(calibrated, y)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        reliability_diagram({"raw": (oof, y), "calibrated": (calibrated, y)}, out_dir / "reliability.png")
+    return {
+        "temperature": temperature,
+        "ece_before": expected_calibration_error(oof, y),
+        "ece_after": expected_calibration_error(calibrated, y),
+        "nll_before": nll(oof, y),
+        "nll_after": nll(calibrated, y),
+        "held_out_check": {
+            "temperature_fitted_on_half": t_half,
+            "nll_before": nll(oof[eval_half], y[eval_half]),
+            "nll_after": nll(apply_temperature(oof[eval_half], t_half), y[eval_half]),
+            "ece_before": expected_calibration_error(oof[eval_half], y[eval_half]),
+            "ece_after": expected_calibration_error(apply_temperature(oof[eval_half], t_half), y[eval_half]),
+        },
+        "uncertain_rule": rule.to_json(),
+        "uncertain_coverage": coverage,
+    }
+
+
+def leave_one_corpus_out(
+    feats: CorpusFeatures, *, arch_name: str, seeds: int = 1, epochs: int | None = None
+) -> dict[str, Any]:
+    """Train on one corpus (all its speakers), test on every clip of the other, over shared emotions."""
+    out = {}
+    names = sorted(set(feats.corpora.tolist()))
+    for source in names:
+        for target in names:
+            if source == target:
+                continue
+            train = feats.select(feats.corpora == source)
+            test = feats.select((feats.corpora == target) & ~feats.augmented)
+            probs = _fit_predict(arch_name, train, test, seeds=seeds, epochs=epochs, desc=f"{source}->{target}")
+            m = restricted_metrics(test.y, probs, corpora.SHARED_EMOTIONS)
+            out[f"{source}->{target}"] = m
+            print(f"leave-one-corpus-out {source}->{target}: accuracy {m['accuracy']:.3f}", flush=True)
+    return out
+
+
+def train_bundle(
+    rows: list[Row],
+    *,
+    arch_name: str,
+    out: Path,
+    cv: dict[str, Any] | None = None,
+    epochs: int | None = None,
+    seed: int = 0,
+    augment: bool = True,
+    name: str | None = None,
+    feature_params: dict[str, Any] | None = None,
+) -> Path:
+    """Train ``arch_name`` on every row (and training copies) and write a bundle to ``out``."""
+    from mlcore.serving.bundle import save_bundle
+    from mlcore.training.curves import plot_confusion, save_curves
+
+    arch = get_architecture(arch_name)
+    extractor = get_extractor(arch.features, **(arch.feature_params | (feature_params or {})))
+    recipe = arch.train.augment if augment else None
+    speakers = set(corpora.speakers(rows))
+    feats = corpus_features(rows, extractor=extractor, recipe=recipe, augment_speakers=speakers)
+    t0 = time.time()
+    model, scaler, history = fit(
+        arch, feats, epochs=epochs, seed=seed, desc=f"train {arch_name}", row_weights=feats.corpus_weights()
+    )
+    calibration = (cv or {}).get("calibration", {})
+    config = {
+        "name": name or f"{arch_name}-{time.strftime('%Y%m%d')}",
+        "architecture": arch_name,
+        "input_shape": list(feats.X.shape[1:]),
+        "train": asdict(arch.train) | ({"epochs": epochs} if epochs else {}) | ({} if augment else {"augment": None}),
+        "train_corpora": {
+            c: sorted(s for s in speakers if s.startswith(c + ":")) for c in sorted({r.corpus for r in rows})
+        },
+        "seed": seed,
+        "train_seconds": round(time.time() - t0, 1),
+        "window_s": 4.0,
+        "hop_s": 2.0,
+        # The pretrained encoder the features need (name, revision, sha256), for people reading the bundle.
+        "encoder": getattr(extractor, "encoder", None),
+        "temperature": calibration.get("temperature", 1.0),
+        "uncertain_rule": calibration.get("uncertain_rule"),
+    }
+    metrics = _bundle_metrics(cv) if cv else {}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_curves(history, out)
+    for corpus, m in (cv or {}).get("cv", {}).items():
+        plot_confusion(
+            m["confusion_matrix"], m["labels"], out / f"confusion_{corpus}.png", title=f"{corpus}, held-out speakers"
+        )
+    reliability = Path(cv["_dir"]) / "reliability.png" if cv and cv.get("_dir") else None
+    if reliability is not None and reliability.is_file():
+        (out / "reliability.png").write_bytes(reliability.read_bytes())
+    save_bundle(out, model=model, extractor=extractor, scaler=scaler, labels=EMOTIONS, config=config, metrics=metrics)
+    return out
+
+
+def _bundle_metrics(cv: dict[str, Any]) -> dict[str, Any]:
+    """The bundle's metrics.json: the full CV result under ``per_corpus`` / ``leave_one_corpus_out`` /
+    ``calibration``, RAVDESS's pooled figures at the top level (what the admin charts), and a flat
+    ``cv`` summary of every headline figure."""
+    per_corpus = cv["cv"]
+    head = per_corpus.get(corpora.RAVDESS) or next(iter(per_corpus.values()))
+    summary: dict[str, Any] = {"protocol": cv["protocol"]}
+    for corpus, m in per_corpus.items():
+        summary[f"{corpus} accuracy"] = m["accuracy"]
+        summary[f"{corpus} macro-F1"] = m["macro_f1"]
+    for direction, m in cv.get("leave_one_corpus_out", {}).items():
+        summary[f"{direction} accuracy (leave-one-corpus-out)"] = m["accuracy"]
+    calibration = cv.get("calibration", {})
+    if calibration:
+        summary["expected calibration error (raw -> calibrated)"] = (
+            f"{calibration['ece_before']:.3f} -> {calibration['ece_after']:.3f}"
+        )
+    return {
+        "accuracy": head["accuracy"],
+        "macro_f1": head["macro_f1"],
+        "per_class_accuracy": head["per_class_accuracy"],
+        "labels": head["labels"],
+        "confusion_matrix": head["confusion_matrix"],
+        "headline_corpus": corpora.RAVDESS if corpora.RAVDESS in per_corpus else next(iter(per_corpus)),
+        "cv": summary,
+        "per_corpus": per_corpus,
+        "leave_one_corpus_out": cv.get("leave_one_corpus_out", {}),
+        "calibration": calibration,
+        "folds": cv.get("folds", []),
+        "architecture": cv.get("architecture"),
+        "features": cv.get("features"),
+        "seeds": cv.get("seeds"),
+        "corpora": cv.get("corpora"),
+    }
+
+
+# --- command line -------------------------------------------------------------------------------
+
+
+def _rows(args: argparse.Namespace) -> list[Row]:
+    rows: list[Row] = []
+    for corpus in args.corpora.split(","):
+        root = getattr(args, corpus.replace("-", "_")) or corpora.corpus_dir(corpus)
+        rows += corpora.list_corpus(corpus, root)
+    return rows
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--arch", default="whisper-mlp")
+    p.add_argument("--corpora", default=",".join(corpora.CORPORA), help="comma-separated (default: all)")
+    p.add_argument("--ravdess", type=Path, help="RAVDESS folder (default $SERWEB_RAVDESS_DIR)")
+    p.add_argument("--crema-d", type=Path, help="CREMA-D folder (default $SERWEB_CREMA_D_DIR)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--no-augment", action="store_true")
+    p.add_argument(
+        "--feature-params",
+        type=json.loads,
+        default=None,
+        help="extractor parameters as JSON, e.g. '{\"layers\": [2, 3, 4]}'",
+    )
+
+
+def add_arguments_cv_corpora(p: argparse.ArgumentParser) -> None:
+    _common(p)
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--seeds", type=int, default=1, help="heads averaged per fold")
+    p.add_argument("--no-loco", action="store_true", help="skip leave-one-corpus-out")
+    p.add_argument("--only-fold", type=int, help="run this fold only (1-based), for slow models")
+    p.add_argument("--out", type=Path, default=Path("cv.json"))
+
+
+def run_cv_corpora(args: argparse.Namespace) -> int:
+    result = cross_validate(
+        _rows(args),
+        arch_name=args.arch,
+        n_folds=args.folds,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        loco=not args.no_loco,
+        augment=not args.no_augment,
+        out_dir=args.out.parent,
+        feature_params=args.feature_params,
+        only_fold=args.only_fold,
+    )
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    for corpus, m in result["cv"].items():
+        print(f"{corpus}: accuracy {m['accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}")
+    c = result["calibration"]
+    print(f"calibration: T={c['temperature']:.2f}, ECE {c['ece_before']:.3f} -> {c['ece_after']:.3f}")
+    return 0
+
+
+def add_arguments_train_corpora(p: argparse.ArgumentParser) -> None:
+    _common(p)
+    p.add_argument("--cv", type=Path, help="cv.json from cv-corpora: its calibration and figures go in the bundle")
+    p.add_argument("--name")
+    p.add_argument("--out", type=Path, required=True)
+
+
+def run_train_corpora(args: argparse.Namespace) -> int:
+    cv = None
+    if args.cv:
+        cv = json.loads(args.cv.read_text())
+        cv["_dir"] = str(args.cv.parent)
+    train_bundle(
+        _rows(args),
+        arch_name=args.arch,
+        out=args.out,
+        cv=cv,
+        epochs=args.epochs,
+        augment=not args.no_augment,
+        name=args.name,
+        feature_params=args.feature_params,
+    )
+    print(f"bundle written to {args.out}")
+    return 0

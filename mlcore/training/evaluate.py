@@ -1,0 +1,129 @@
+"""Metrics and held-out evaluation of a bundle.
+
+``python -m mlcore evaluate BUNDLE --data DIR --actors 17-20`` runs the bundle's predictor (the same
+code path the platform serves) on every clip of the given actors and writes accuracy, macro/micro/
+weighted F1, per-class accuracy, the classification report and the confusion matrix (JSON and PNG)
+into the bundle, refreshing its manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlcore.labels import EMOTIONS
+
+
+def compute_metrics(y_true: np.ndarray, probs: np.ndarray, *, labels: tuple[str, ...] = EMOTIONS) -> dict[str, Any]:
+    """Classification metrics from true class indices (n,) and probabilities (n, n_classes)."""
+    from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(probs).argmax(axis=1)
+    idx = list(range(len(labels)))
+    cm = confusion_matrix(y_true, y_pred, labels=idx)
+    support = cm.sum(axis=1)
+    per_class = {labels[i]: (float(cm[i, i] / support[i]) if support[i] else None) for i in idx}
+    report = classification_report(
+        y_true, y_pred, labels=idx, target_names=list(labels), output_dict=True, zero_division=0
+    )
+    return {
+        "n": int(len(y_true)),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=idx, average="macro", zero_division=0)),
+        "micro_f1": float(f1_score(y_true, y_pred, labels=idx, average="micro", zero_division=0)),
+        "weighted_f1": float(f1_score(y_true, y_pred, labels=idx, average="weighted", zero_division=0)),
+        "per_class_accuracy": per_class,
+        "classification_report": report,
+        "labels": list(labels),
+        "confusion_matrix": cm.tolist(),
+    }
+
+
+def evaluate_bundle(bundle_path: Path, *, data: Path, actors: set[int], corpus: str = "ravdess") -> dict[str, Any]:
+    """Predict every clip of ``actors`` of ``corpus`` with the bundle's predictor (the serving path:
+    windows, speech detection, calibration); returns the metrics over the emotions the corpus has."""
+    from tqdm import tqdm
+
+    from mlcore.data import corpora
+    from mlcore.serving.predictor import Predictor
+    from mlcore.training.crosscorpus import corpus_emotions, restricted_metrics
+
+    predictor = Predictor(bundle_path)
+    if corpus == corpora.RAVDESS:
+        rows = corpora.list_ravdess(data, actors=actors)
+    else:
+        rows = corpora.list_crema(data, actors=actors)
+    probs, y_true, failed = [], [], []
+    batch = 32
+    for i in tqdm(range(0, len(rows), batch), desc="evaluate", unit="batch"):
+        chunk = rows[i : i + batch]
+        for row, result in zip(chunk, predictor.predict_many([r.path for r in chunk]), strict=True):
+            if isinstance(result, Exception):
+                failed.append({"file": row.path.name, "error": str(result)})
+                continue
+            probs.append([result.probabilities[e] for e in predictor.labels])
+            y_true.append(row.label)
+    metrics = restricted_metrics(np.array(y_true), np.array(probs), corpus_emotions(corpus))
+    metrics["corpus"] = corpus
+    metrics["actors"] = sorted(actors)
+    metrics["failed"] = failed
+    return metrics
+
+
+def _parse_range(text: str) -> set[int]:
+    """``"1041-1050"`` or ``"1001,1005"`` -> the actor numbers (CREMA-D ids are four digits)."""
+    out: set[int] = set()
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def add_arguments_evaluate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bundle", type=Path)
+    p.add_argument("--corpus", choices=("ravdess", "crema-d"), default="ravdess")
+    p.add_argument("--data", type=Path, help="corpus folder (default: $SERWEB_RAVDESS_DIR / $SERWEB_CREMA_D_DIR)")
+    p.add_argument("--actors", default="17-20", help="held-out actors, e.g. 17-20 (CREMA-D: 1041-1050)")
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from mlcore.data import corpora
+    from mlcore.data.datasets import parse_actors
+    from mlcore.serving.bundle import load_bundle, update_metrics
+    from mlcore.training.curves import plot_confusion
+
+    load_bundle(args.bundle)
+    config = json.loads((args.bundle / "config.json").read_text())
+    if args.corpus == corpora.RAVDESS:
+        actors = parse_actors(args.actors)
+        trained_on = {f"ravdess:{a:02d}" for a in config.get("train_actors", [])}
+        speakers = {f"ravdess:{a:02d}" for a in actors}
+    else:
+        actors = _parse_range(args.actors)
+        trained_on = set()
+        speakers = {f"crema-d:{a}" for a in actors}
+    trained_on |= {s for names in config.get("train_corpora", {}).values() for s in names}
+    overlap = sorted(speakers & trained_on)
+    if overlap:
+        print(f"warning: {', '.join(overlap)} were in this bundle's training set; these figures are not held-out")
+    data = args.data or corpora.corpus_dir(args.corpus)
+    m = evaluate_bundle(args.bundle, data=data, actors=actors, corpus=args.corpus)
+    m["held_out"] = not overlap
+    (args.bundle / "confusion_matrix.json").write_text(
+        json.dumps({"labels": m["labels"], "matrix": m["confusion_matrix"]}) + "\n"
+    )
+    plot_confusion(
+        m["confusion_matrix"], m["labels"], args.bundle / "confusion_matrix.png", title=f"actors {args.actors}"
+    )
+    update_metrics(args.bundle, {"evaluation": m})
+    print(
+        f"accuracy {m['accuracy']:.3f}  macro-F1 {m['macro_f1']:.3f}  micro-F1 {m['micro_f1']:.3f}  weighted-F1 {m['weighted_f1']:.3f}"
+    )
+    for label, acc in m["per_class_accuracy"].items():
+        print(f"  {label:<10} {acc:.3f}" if acc is not None else f"  {label:<10} -")
+    return 0

@@ -1,0 +1,58 @@
+"""Creating jobs: one submit's files stored, recorded and handed to the dispatcher.
+
+The one upload path for every entry point (the upload form, the API): callers pass the request's files
+and get the job back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from predictions import dispatch, uploads
+from predictions.models import AudioFile, Job
+
+
+def create_job(user: AbstractBaseUser, files: Sequence[UploadedFile]) -> Job:
+    """Store the files of one submit as one Job; once the rows are committed, publish what the
+    dispatcher allows.
+
+    Stored files are removed only when their rows never committed.  Publishing happens after COMMIT
+    and cannot fail the request: with the broker down the files stay queued, unpublished, and the
+    sweep publishes them when it is back.
+    """
+    incoming = uploads.accept_uploads(files, user=user)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            job = Job.objects.create(user=user)
+            rows = [
+                AudioFile(
+                    job=job,
+                    user=user,
+                    original_name=item.original_name,
+                    stored_name=item.stored_name,
+                    size=item.size,
+                    sha256=item.sha256,
+                    content_type=item.content_type,
+                    audio_s=item.audio_s,
+                    status=AudioFile.Status.FAILED if item.error else AudioFile.Status.QUEUED,
+                    error=item.error,
+                    queued_at=None if item.error else now,
+                    finished_at=now if item.error else None,
+                )
+                for item in incoming
+            ]
+            AudioFile.objects.bulk_create(rows)
+            job.refresh_status()
+    except BaseException:
+        uploads.remove_stored(incoming)
+        raise
+    # Outside the block above: from here on the rows are committed (or will be, by an outer
+    # transaction), so nothing below may remove the stored files.
+    transaction.on_commit(lambda: dispatch.dispatch_quietly([user.pk]))
+    return job

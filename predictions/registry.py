@@ -1,0 +1,197 @@
+"""The model registry: shipped bundles, registering and checking bundles, and the model loaded once
+per process (the predictor cache the worker uses)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+
+import mlcore
+from mlcore.labels import EMOTIONS
+from predictions.models import ModelVersion
+
+logger = logging.getLogger(__name__)
+
+MODELS_DIR = Path(mlcore.__file__).resolve().parent / "models"
+
+
+@dataclass(frozen=True)
+class ShippedBundle:
+    """A model bundle that ships in the repository and is registered on set-up."""
+
+    path: Path
+    # Activated on set-up; exactly one shipped bundle is.  The others are registered only, for an admin
+    # to switch to in the admin.
+    active: bool
+
+
+# Every bundle serweb ships, in the order set-up registers them (post_migrate on an empty registry,
+# and `manage.py register_model --default`).
+SHIPPED_BUNDLES: tuple[ShippedBundle, ...] = (
+    ShippedBundle(MODELS_DIR / "default", active=True),
+    ShippedBundle(MODELS_DIR / "fast", active=False),
+)
+DEFAULT_BUNDLE = next(b.path for b in SHIPPED_BUNDLES if b.active)
+
+
+def register_bundle(path: Path | str, *, activate: bool = False) -> tuple[ModelVersion, bool]:
+    """Register the bundle at ``path`` (verified); the same bundle twice is a no-op.
+
+    Returns ``(version, created)``.  The first version ever registered becomes active.
+    """
+    from mlcore.serving.bundle import load_bundle
+
+    path = Path(path).resolve()
+    bundle = load_bundle(path)
+    with transaction.atomic():
+        version = ModelVersion.objects.filter(fingerprint=bundle.fingerprint).first()
+        created = version is None
+        if created:
+            try:
+                stored = path.relative_to(settings.BASE_DIR)
+            except ValueError:
+                stored = path
+            version = ModelVersion.objects.create(
+                name=bundle.name,
+                architecture=bundle.architecture,
+                bundle_path=str(stored),
+                fingerprint=bundle.fingerprint,
+                metrics=bundle.metrics,
+            )
+        if activate or not ModelVersion.objects.filter(is_active=True).exists():
+            version.activate()
+    return version, created
+
+
+def register_uploaded_bundle(zip_file: UploadedFile | Path) -> ModelVersion:
+    """Unpack an uploaded bundle zip under MODEL_ROOT, check it fully, and register it (not activated).
+
+    Checks: safe archive, manifest and checksums, metadata loads, the eight emotions in order, and the
+    model loads and predicts sensible probabilities on a generated clip.  Raises ``MlcoreError`` with
+    the reason; nothing is left on disk or in the database then.
+    """
+    from mlcore.serving.bundle import extract_bundle_zip, load_bundle
+    from mlcore.errors import BundleError
+
+    dest = Path(settings.MODEL_ROOT) / uuid.uuid4().hex
+    try:
+        source = zip_file if isinstance(zip_file, Path) else getattr(zip_file, "file", zip_file)
+        extract_bundle_zip(source, dest)
+        bundle = load_bundle(dest)
+        if tuple(bundle.labels) != EMOTIONS:
+            raise BundleError(f"The bundle's labels {list(bundle.labels)} are not the eight emotions in order.")
+        existing = ModelVersion.objects.filter(fingerprint=bundle.fingerprint).first()
+        if existing:
+            raise BundleError(f"This exact bundle is already registered as “{existing}” (id {existing.pk}).")
+        smoke_test(dest)
+        version, _ = register_bundle(dest)
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+    return version
+
+
+def smoke_test(bundle_path: Path) -> None:
+    """Load the model and predict on a generated 3 s voiced clip; raise ``BundleError`` on nonsense."""
+    from mlcore.errors import BundleError, MlcoreError
+    from mlcore.serving.predictor import Predictor
+
+    sr = 22050
+    t = np.arange(3 * sr) / sr
+    phase = 2 * np.pi * np.cumsum(150 * (1 + 0.05 * np.sin(2 * np.pi * 5 * t))) / sr
+    clip = sum(np.sin(k * phase) / k for k in range(1, 6)) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t) ** 2)
+    clip = (0.3 * clip / np.max(np.abs(clip))).astype(np.float32)
+    try:
+        prediction = Predictor(bundle_path).predict(clip)
+    except MlcoreError:
+        raise
+    except Exception as e:
+        raise BundleError(f"The model could not be loaded or run: {type(e).__name__}: {e}") from e
+    probs = prediction.probabilities
+    values = np.array([probs.get(e, np.nan) for e in EMOTIONS], dtype=np.float64)
+    if set(probs) != set(EMOTIONS) or not np.all(np.isfinite(values)) or abs(values.sum() - 1) > 1e-3:
+        raise BundleError("The model's output on a test clip is not a probability for each of the eight emotions.")
+
+
+class ShippedRegistration(NamedTuple):
+    bundle: ShippedBundle
+    version: ModelVersion | None  # None when the bundle could not be registered (``error`` says why)
+    created: bool
+    error: str
+
+
+def register_shipped_bundles(*, activate: bool = False) -> list[ShippedRegistration]:
+    """Register every shipped bundle found on disk, each on its own.
+
+    The bundle marked ``active`` becomes the active version when none is active yet, or always with
+    ``activate``; the others are registered only.  By fingerprint, a bundle already registered (a
+    byte-identical copy of another shipped bundle included) is left as it is.  A bundle that fails to
+    load is reported in ``error`` and the others are still registered (should the active one fail on
+    an empty registry, the next one becomes active: ``register_bundle``'s first-version rule).
+    """
+    from mlcore.errors import MlcoreError
+
+    outcomes = []
+    for shipped in SHIPPED_BUNDLES:
+        try:
+            version, created = register_bundle(shipped.path, activate=activate and shipped.active)
+        except MlcoreError as e:
+            outcomes.append(ShippedRegistration(shipped, None, False, str(e)))
+        else:
+            outcomes.append(ShippedRegistration(shipped, version, created, ""))
+    return outcomes
+
+
+def register_default_bundle_on_first_setup(sender: Any = None, **kwargs: Any) -> None:
+    """post_migrate: register the shipped bundles (the default one active) when no version exists yet."""
+    if not settings.REGISTER_DEFAULT_MODEL or kwargs.get("using", "default") != "default":
+        return
+    if ModelVersion.objects.exists():
+        return
+    for outcome in register_shipped_bundles(activate=True):
+        if outcome.error and outcome.bundle.path.is_dir():  # a bundle left out of this install is no fault
+            logger.warning("the shipped model bundle %s was not registered: %s", outcome.bundle.path, outcome.error)
+        elif outcome.created:
+            logger.info("registered the shipped model bundle %s as %s", outcome.bundle.path, outcome.version)
+
+
+# --- The model, once per process -----------------------------------------------------------------------
+_predictors: dict[int, Any] = {}
+_predictor_lock = threading.Lock()
+
+
+def get_predictor() -> tuple[ModelVersion | None, Any]:
+    """The active version and its ``mlcore.serving.predictor.Predictor``, loaded once per process.
+
+    Keyed by version id: activating another version makes every process load it on its next file.
+    """
+    version = ModelVersion.active()
+    if version is None:
+        return None, None
+    with _predictor_lock:
+        predictor = _predictors.get(version.pk)
+        if predictor is None:
+            from mlcore.serving.predictor import Predictor
+
+            predictor = Predictor(version.path)
+            _predictors.clear()
+            _predictors[version.pk] = predictor
+    return version, predictor
+
+
+def warm_predictor() -> None:
+    """Load the active model and run it once (graph tracing), so the first real file is fast."""
+    version, predictor = get_predictor()
+    if predictor is not None:
+        predictor.predict(np.zeros(22050, dtype=np.float32) + 0.1 * np.sin(np.arange(22050) / 7).astype(np.float32))
+        logger.info("model %s loaded in this process", version)
