@@ -30,8 +30,6 @@ from predictions.quotas import Allowance
 # Below this size a high compression ratio is harmless (a short silent WAV compresses very well).
 _BOMB_MIN_BYTES = 1024 * 1024
 _CHUNK = 1 << 16
-# libsndfile's answer for "length unknown" (a FLAC or WAV written to a pipe): SF_COUNT_MAX.
-_UNKNOWN_FRAMES = 2**62
 # The lowest MP3 bitrate: a file libsndfile cannot measure is at most this long for its size.
 _MIN_BITRATE = 8000
 _NAME_CHARS = 120
@@ -245,12 +243,12 @@ def probe(path: Path, kind: str, limits: Limits) -> tuple[str, float]:
     (reason, seconds).  A header without a length (written to a pipe) is decoded and measured."""
     import soundfile as sf
 
-    from mlcore.data.audio import _too_long_message
+    from mlcore.data.audio import UNKNOWN_FRAMES, _too_long_message
 
     try:
         info = sf.info(str(path))
         seconds = info.frames / info.samplerate if info.samplerate > 0 else 0.0
-        if info.frames <= 0 or info.frames >= _UNKNOWN_FRAMES:
+        if info.frames <= 0 or info.frames >= UNKNOWN_FRAMES:  # a header without a length
             seconds = _measure(path, limit_s=limits.max_duration_s)
     except Exception:
         if kind == "mp3":  # some MP3 variants only decode through ffmpeg; the worker tries that

@@ -151,3 +151,16 @@ def test_long_names_are_shortened_as_data_keeping_the_extension(alice_client, po
     post_upload(alice_client, [upload_file("long.zip", zip_bytes({long: wav_bytes(rng)}))])
     (f,) = Job.objects.get().files.all()
     assert f.stored_name and f.original_name.endswith("….wav") and len(f.original_name) == 120
+
+
+def test_a_flac_without_a_length_is_measured_on_upload_not_called_millions_of_minutes_long(
+    alice_client, post_upload, rng
+):
+    from audio_factory import flac_without_length, voiced
+
+    post_upload(
+        alice_client, [upload_file("piped.flac", flac_without_length(voiced(rng, seconds=3.0, sr=16000), 16000))]
+    )
+    (f,) = Job.objects.get().files.all()
+    assert f.stored_name and "minutes long" not in f.error
+    assert abs(f.audio_s - 3.0) < 0.01
