@@ -243,13 +243,13 @@ def probe(path: Path, kind: str, limits: Limits) -> tuple[str, float]:
     (reason, seconds).  A header without a length (written to a pipe) is decoded and measured."""
     import soundfile as sf
 
-    from mlcore.data.audio import UNKNOWN_FRAMES, _too_long_message
+    from mlcore.data.audio import UNKNOWN_FRAMES, _too_long_message, measure_seconds
 
     try:
         info = sf.info(str(path))
         seconds = info.frames / info.samplerate if info.samplerate > 0 else 0.0
         if info.frames <= 0 or info.frames >= UNKNOWN_FRAMES:  # a header without a length
-            seconds = _measure(path, limit_s=limits.max_duration_s)
+            seconds = measure_seconds(path, limit_s=limits.max_duration_s)
     except Exception:
         if kind == "mp3":  # some MP3 variants only decode through ffmpeg; the worker tries that
             # Charged at the longest it can be for its size, never more than the per-file limit.
@@ -261,19 +261,6 @@ def probe(path: Path, kind: str, limits: Limits) -> tuple[str, float]:
     if seconds > limits.max_duration_s:
         return _too_long_message(seconds, limits.max_duration_s), seconds
     return "", seconds
-
-
-def _measure(path: Path, *, limit_s: float) -> float:
-    """Seconds of audio found by decoding, stopping a block after ``limit_s``."""
-    import soundfile as sf
-
-    frames = 0
-    with sf.SoundFile(str(path)) as f:
-        while block := len(f.read(_CHUNK, dtype="int16", always_2d=True)):
-            frames += block
-            if frames / f.samplerate > limit_s:
-                break
-        return frames / f.samplerate
 
 
 def remove_stored(incoming: Iterable[Incoming]) -> None:

@@ -181,12 +181,40 @@ def _decode_soundfile(source: str | Path | BinaryIO, *, max_duration_s: float) -
 
 def _read_measured(f, *, max_duration_s: float) -> np.ndarray:
     blocks, n = [], 0
-    while (block := f.read(1 << 16, dtype="float32", always_2d=True)).shape[0]:
+    for block in _blocks_of_unknown_length(f):
         blocks.append(block)
         n += block.shape[0]
         if n / f.samplerate > max_duration_s:
             raise TooLongError(_too_long_message(n / f.samplerate, max_duration_s))
     return np.concatenate(blocks) if blocks else np.zeros((0, f.channels), dtype=np.float32)
+
+
+def _blocks_of_unknown_length(f, frames: int = 1 << 16):
+    """(frames, channels) float32 blocks of an open ``soundfile.SoundFile`` until the data ends.
+
+    ``SoundFile.read`` seeks to its new position after every read, and libsndfile cannot seek in a
+    FLAC whose header has no length, so this calls libsndfile's ``sf_readf_float`` directly.
+    """
+    import soundfile as sf
+
+    out = np.empty((frames, f.channels), dtype=np.float32)
+    pointer = sf._ffi.cast("float *", out.ctypes.data)
+    while (got := sf._snd.sf_readf_float(f._file, pointer, frames)) > 0:
+        yield out[:got].copy()
+
+
+def measure_seconds(path: str | Path, *, limit_s: float) -> float:
+    """Seconds of audio in a file libsndfile reads, found by decoding (for headers without a length);
+    stops a block past ``limit_s``."""
+    import soundfile as sf
+
+    n = 0
+    with sf.SoundFile(str(path)) as f:
+        for block in _blocks_of_unknown_length(f):
+            n += block.shape[0]
+            if n / f.samplerate > limit_s:
+                break
+        return n / f.samplerate
 
 
 def _decode_audioread(path: Path, *, max_duration_s: float) -> tuple[np.ndarray, int]:

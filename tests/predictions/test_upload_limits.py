@@ -162,5 +162,5 @@ def test_a_flac_without_a_length_is_measured_on_upload_not_called_millions_of_mi
         alice_client, [upload_file("piped.flac", flac_without_length(voiced(rng, seconds=3.0, sr=16000), 16000))]
     )
     (f,) = Job.objects.get().files.all()
-    assert f.stored_name and "minutes long" not in f.error
+    assert f.stored_name and "minutes long" not in f.error, f.error
     assert abs(f.audio_s - 3.0) < 0.01

@@ -208,6 +208,11 @@ def test_a_flac_without_a_length_in_its_header_is_decoded_and_measured(tmp_path,
     assert sf.info(str(path)).frames >= 2**62  # what libsndfile reports: "unknown"
     y = load_audio(path)
     assert abs(y.size - speech.size) <= 1
+    # By libsndfile itself, not only by the ffmpeg fallback.
+    from mlcore.data.audio import _decode_soundfile, measure_seconds
+
+    assert _decode_soundfile(path, max_duration_s=600)[0].size == speech.size
+    assert measure_seconds(path, limit_s=600) == pytest.approx(speech.size / TARGET_SR)
 
 
 def test_a_flac_without_a_length_is_still_refused_when_it_decodes_too_long(tmp_path, speech):
