@@ -166,6 +166,8 @@ STORAGES = {
 UPLOAD_ROOT = Path(env_str("UPLOAD_ROOT", str(BASE_DIR / "var" / "uploads")))
 # Model bundles uploaded through the admin are unpacked here (shared by web and worker).
 MODEL_ROOT = Path(env_str("MODEL_ROOT", str(BASE_DIR / "var" / "models")))
+# An uploaded bundle is loaded and run in a subprocess that must finish within this many seconds.
+BUNDLE_CHECK_TIMEOUT_S = env_int("BUNDLE_CHECK_TIMEOUT_S", 180)
 MEDIA_ROOT = UPLOAD_ROOT
 # Serve from the finders in development (no collectstatic needed); production serves STATIC_ROOT.
 WHITENOISE_AUTOREFRESH = DEBUG
