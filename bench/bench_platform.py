@@ -95,12 +95,12 @@ def _clip_bytes(seed: int, seconds: float = 4.0) -> bytes:
     return buf.getvalue()
 
 
-def _start_worker(log: Path) -> subprocess.Popen:
+def _start_worker(log: Path, *, concurrency: int = 1) -> subprocess.Popen:
     from serweb.celery import app
 
     app.control.purge()
     cmd = [sys.executable, "-m", "celery", "-A", "serweb", "worker", "-Q", "inference,maintenance", "--pool=prefork",
-           "-c", "1", "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"bench-{os.getpid()}@%h",
+           "-c", str(concurrency), "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"bench-{os.getpid()}@%h",
            "--loglevel=INFO"]  # fmt: skip
     worker = subprocess.Popen(cmd, cwd=ROOT, env=os.environ.copy(), stdout=open(log, "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
     deadline = time.monotonic() + 180

@@ -11,7 +11,10 @@ class PredictionsConfig(AppConfig):
     verbose_name = "Emotion predictions"
 
     def ready(self) -> None:
-        from predictions import checks  # noqa: F401  (registers the system checks)
+        from predictions import (
+            checks,  # noqa: F401  (registers the system checks)
+            tasks,  # noqa: F401  (registers the tasks the dispatcher publishes by name)
+        )
         from predictions.registry import register_default_bundle_on_first_setup
 
         post_migrate.connect(register_default_bundle_on_first_setup, sender=self)

@@ -66,11 +66,12 @@ def process(file_ids: Sequence[int], delivery: Delivery = Delivery()) -> Outcome
     A chunk that comes back after its worker died is not retried as a chunk: its files are published
     one by one, so a file that kills the worker fails alone and takes no good file with it.
     """
-    claimed, redelivered = claim(file_ids, delivery)
+    chunk = len(file_ids) > 1
+    claimed, redelivered = claim(file_ids, delivery, split_redelivered=chunk)
     outcome = Outcome(skipped=len(file_ids) - len(claimed))
     if not claimed:
         return outcome
-    if redelivered and len(file_ids) > 1:
+    if redelivered and chunk:
         outcome.split = len(claimed)
         release_singly([f.pk for f in claimed])
         return outcome
@@ -117,26 +118,37 @@ def _analyse(files: list[AudioFile], version: ModelVersion | None, predictor: An
     return out
 
 
-def claim(file_ids: Sequence[int], delivery: Delivery) -> tuple[list[AudioFile], bool]:
+def claim(
+    file_ids: Sequence[int], delivery: Delivery, *, split_redelivered: bool = False
+) -> tuple[list[AudioFile], bool]:
     """Mark the files processing for this delivery (row locks: two deliveries never both hold a file).
 
     Skips files that are gone, finished, or held by another message that is still within its time
     limit (a duplicate message).  Returns the claimed files and whether this is a redelivery of a
-    message whose worker died holding them.  A file past ``PROCESSING_MAX_ATTEMPTS`` fails for good.
+    message whose worker died holding them; with ``split_redelivered`` such files are returned
+    without counting another attempt (their next, single-file deliveries count).  A file past
+    ``PROCESSING_MAX_ATTEMPTS`` fails for good.
     """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.STUCK_PROCESSING_S)
     claimed: list[AudioFile] = []
-    redelivered = False
     with transaction.atomic():
-        for f in AudioFile.objects.select_for_update().filter(pk__in=list(file_ids)).order_by("id"):
+        rows = list(AudioFile.objects.select_for_update().filter(pk__in=list(file_ids)).order_by("id"))
+        held = [
+            f
+            for f in rows
+            if f.status == AudioFile.Status.PROCESSING and delivery.task_id and f.claim_task == delivery.task_id
+        ]
+        redelivered = any(delivery.retries <= f.claim_retry for f in held)
+        if redelivered and split_redelivered:
+            return held, True
+        for f in rows:
             if f.is_finished:
                 continue
-            mine = f.status == AudioFile.Status.PROCESSING and delivery.task_id and f.claim_task == delivery.task_id
+            mine = f in held
             if f.status == AudioFile.Status.PROCESSING and not mine and f.started_at and f.started_at > stale:
                 continue
             retry = mine and delivery.retries > f.claim_retry
-            redelivered |= bool(mine and not retry)
             if not retry:
                 if f.attempts >= settings.PROCESSING_MAX_ATTEMPTS:
                     _finish_failed(f, TOO_MANY_ATTEMPTS.format(n=f.attempts))

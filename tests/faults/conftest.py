@@ -1,0 +1,32 @@
+"""The fault-injection suite's deployment: started once per module, left running between tests (a test
+that stops a service starts it again before it ends)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fault_stack import Stack, postgres_bin
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    if postgres_bin() is None or shutil.which("redis-server") is None:
+        pytest.skip("PostgreSQL and Redis server binaries are needed (Debian packages postgresql, redis-server)")
+    # Not under pytest's tmp folder: that one is private to root, and PostgreSQL runs as postgres.
+    s = Stack(Path(tempfile.mkdtemp(prefix="serweb-faults-")))
+    try:
+        s.init_postgres()
+        s.start_redis()
+        s.manage("migrate", "--noinput")  # registers and activates the shipped model
+        s.manage("collectstatic", "--noinput")
+        s.start_web()
+        s.start_worker()
+        s.start_beat()
+        yield s
+    finally:
+        s.stop_all()
+        shutil.rmtree(s.base, ignore_errors=True)
