@@ -25,4 +25,5 @@ RUN useradd --system --uid 1000 --home /app serweb && mkdir -p /data && chown se
 USER serweb
 
 EXPOSE 8000
-CMD ["gunicorn", "serweb.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "120", "--access-logfile", "-"]
+# Threaded workers and their settings: gunicorn.conf.py.
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "serweb.wsgi"]

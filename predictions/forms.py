@@ -59,8 +59,24 @@ class HistoryFilterForm(forms.Form):
     emotion = forms.ChoiceField(required=False, choices=[("", "Any emotion")] + [(e, e.capitalize()) for e in EMOTIONS])
     model = forms.ModelChoiceField(required=False, queryset=ModelVersion.objects.all(), empty_label="Any model")
 
+    # Dates the history can be filtered by: wide enough for any upload, narrow enough that a day or a
+    # week either side (the filter's bounds, the chart's buckets) never leaves Python's date range.
+    EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)
+
+    def _in_range(self, field: str) -> date | None:
+        value = self.cleaned_data.get(field)
+        if value and not self.EARLIEST <= value <= self.LATEST:
+            raise forms.ValidationError(
+                f"Pick a date between {self.EARLIEST.isoformat()} and {self.LATEST.isoformat()}."
+            )
+        return value
+
+    def clean_start(self) -> date | None:
+        return self._in_range("start")
+
     def clean_end(self) -> date | None:
-        start, end = self.cleaned_data.get("start"), self.cleaned_data.get("end")
+        end = self._in_range("end")
+        start = self.cleaned_data.get("start")
         if start and end and end < start:
             raise forms.ValidationError("The end date is before the start date.")
         return end

@@ -25,7 +25,7 @@ def create_job(user: AbstractBaseUser, files: Sequence[UploadedFile]) -> Job:
     and cannot fail the request: with the broker down the files stay queued, unpublished, and the
     sweep publishes them when it is back.
     """
-    incoming = uploads.accept_uploads(files)
+    incoming = uploads.accept_uploads(files, user=user)
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -39,6 +39,7 @@ def create_job(user: AbstractBaseUser, files: Sequence[UploadedFile]) -> Job:
                     size=item.size,
                     sha256=item.sha256,
                     content_type=item.content_type,
+                    audio_s=item.audio_s,
                     status=AudioFile.Status.FAILED if item.error else AudioFile.Status.QUEUED,
                     error=item.error,
                     queued_at=None if item.error else now,

@@ -128,6 +128,8 @@ class AudioFile(models.Model):
     size = models.BigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)
     content_type = models.CharField(max_length=50, blank=True)
+    # Seconds of audio, probed on upload (accepted files only): the per-user daily allowance sums it.
+    audio_s = models.FloatField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -82,6 +82,7 @@ def register_uploaded_bundle(zip_file: UploadedFile | Path) -> ModelVersion:
     """
     from mlcore.errors import BundleError
     from mlcore.serving.bundle import extract_bundle_zip, load_bundle
+    from predictions import bundle_check
 
     dest = Path(settings.MODEL_ROOT) / uuid.uuid4().hex
     try:
@@ -93,7 +94,8 @@ def register_uploaded_bundle(zip_file: UploadedFile | Path) -> ModelVersion:
         existing = ModelVersion.objects.filter(fingerprint=bundle.fingerprint).first()
         if existing:
             raise BundleError(f"This exact bundle is already registered as “{existing}” (id {existing.pk}).")
-        smoke_test(dest)
+        bundle_check.check_fits_registry(bundle.name, bundle.architecture)
+        bundle_check.validate_in_subprocess(dest)  # the model never loads in this (web) process
         version, _ = register_bundle(dest)
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)

@@ -4,14 +4,18 @@ Every file is judged by its content, never its name: magic bytes say which audio
 soundfile probe says whether it decodes and how long it is.  Accepted files are written under a
 generated name in the private UPLOAD_ROOT; refused ones are not stored at all.  Either way each one
 becomes an ``Incoming`` whose ``error`` (empty when accepted) the job page and the CSV show.
+
+The request's limits (files after unpacking, unpacked bytes, seconds of audio per request and per user
+per day) are kept by ``quotas.Allowance``; zips are opened through ``mlcore.safezip`` (path rules, ratio
+and size caps, overlapping entries).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import uuid
-import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -20,9 +24,15 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.utils import timezone
 
+from mlcore.safezip import SafeZip, ZipLimits, ZipSafetyError
+from predictions.quotas import Allowance
+
 # Below this size a high compression ratio is harmless (a short silent WAV compresses very well).
 _BOMB_MIN_BYTES = 1024 * 1024
 _CHUNK = 1 << 16
+# The lowest MP3 bitrate: a file libsndfile cannot measure is at most this long for its size.
+_MIN_BITRATE = 8000
+_NAME_CHARS = 120
 
 FORMATS = {"wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg", "mp3": "audio/mpeg"}
 ACCEPT = ".wav,.flac,.ogg,.mp3,.zip"
@@ -30,6 +40,7 @@ NOT_AUDIO = (
     "This is not a WAV, FLAC, OGG or MP3 recording (its content matches none of them, whatever its name says). "
     "Upload the original audio file."
 )
+NO_NAME = "(no name)"
 
 
 @dataclass
@@ -42,12 +53,13 @@ class Incoming:
     sha256: str = ""
     content_type: str = ""
     error: str = ""
+    # Seconds of audio (measured when the header does not say); None for refused files.
+    audio_s: float | None = None
 
 
 @dataclass(frozen=True)
 class Limits:
     max_file_bytes: int
-    max_files: int
     max_duration_s: float
     max_zip_bytes: int
     max_zip_ratio: int
@@ -56,7 +68,6 @@ class Limits:
     def from_settings(cls) -> Limits:
         return cls(
             max_file_bytes=settings.UPLOAD_MAX_FILE_BYTES,
-            max_files=settings.UPLOAD_MAX_FILES,
             max_duration_s=float(settings.UPLOAD_MAX_DURATION_S),
             max_zip_bytes=settings.UPLOAD_MAX_ZIP_BYTES,
             max_zip_ratio=settings.UPLOAD_MAX_ZIP_RATIO,
@@ -86,59 +97,79 @@ def sniff(head: bytes) -> str | None:
 
 
 def display_name(name: str) -> str:
-    """The last path component of a client-supplied name, for display only."""
-    base = PurePosixPath(str(name).replace("\\", "/")).name.strip()
-    return (base or "unnamed")[:255]
+    """The last path component of a client-supplied name, for display only: printable characters,
+    at most 120 of them (the extension kept), and ``(no name)`` when nothing usable is left."""
+    base = PurePosixPath(str(name).replace("\\", "/")).name
+    base = "".join(ch for ch in base if ch.isprintable()).strip()
+    if base in ("", ".", ".."):
+        return NO_NAME
+    if len(base) > _NAME_CHARS:
+        stem, dot, ext = base.rpartition(".")
+        ext = dot + ext if stem and len(ext) <= 16 else ""
+        base = base[: _NAME_CHARS - 1 - len(ext)] + "…" + ext
+    return base
 
 
-def accept_uploads(files: Iterable[UploadedFile], limits: Limits | None = None) -> list[Incoming]:
-    """Store every acceptable file of one request; refused ones come back with their reason."""
+def accept_uploads(
+    files: Iterable[UploadedFile],
+    limits: Limits | None = None,
+    *,
+    user=None,
+    allowance: Allowance | None = None,
+) -> list[Incoming]:
+    """Store every acceptable file of one request; refused ones come back with their reason.
+
+    ``user`` (or a ready ``allowance``) brings the per-user daily audio allowance into play.
+    """
     limits = limits or Limits.from_settings()
+    allowance = allowance or Allowance.for_request(user)
     out: list[Incoming] = []
     for upload in files:
         name = display_name(upload.name or "")
-        if upload.size > limits.max_file_bytes and not name.lower().endswith(".zip"):
-            out.append(Incoming(name, size=upload.size, error=_too_big(upload.size, limits)))
-            continue
-        if upload.size == 0:
-            out.append(Incoming(name, error="The file is empty (0 bytes). Upload the recording again."))
-            continue
         upload.seek(0)
-        kind = sniff(upload.read(16))
+        kind = sniff(upload.read(16)) if upload.size else None
         upload.seek(0)
         if kind == "zip":
-            out.extend(expand_zip(upload, name, limits, remaining=limits.max_files - len(out)))
+            out.extend(expand_zip(upload, name, limits, allowance))
+            continue
+        refusal = allowance.file_refusal()
+        if refusal:
+            out.append(Incoming(name, size=upload.size, error=refusal))
+        elif upload.size == 0:
+            out.append(Incoming(name, error="The file is empty (0 bytes). Upload the recording again."))
         elif upload.size > limits.max_file_bytes:
             out.append(Incoming(name, size=upload.size, error=_too_big(upload.size, limits)))
         else:
-            out.append(store(upload.chunks(_CHUNK), name, kind, limits))
+            out.append(store(upload.chunks(_CHUNK), name, kind, limits, allowance))
     return out
 
 
-def expand_zip(fileobj: BinaryIO, zip_name: str, limits: Limits, *, remaining: int) -> list[Incoming]:
+def expand_zip(fileobj: BinaryIO, zip_name: str, limits: Limits, allowance: Allowance) -> list[Incoming]:
     """Each member of a zip as an ``Incoming``; the archive's folders are flattened away.
 
-    Refused per member: absolute or ``..`` paths, links, encrypted entries, nested archives, members
-    over the file limit, and members compressed more than ``max_zip_ratio`` (zip bombs).  The whole
-    archive is refused when it is unreadable, empty, has too many members or unpacks too large.
+    Refused per member: unsafe paths, links, encrypted entries, nested archives, members over the file
+    limit, members compressed more than ``max_zip_ratio`` (zip bombs), and members past the request's
+    limits.  The whole archive is refused when it is unreadable, empty, its entries overlap, it holds
+    more files than the upload has room for, or it unpacks too large.
     """
+    zip_limits = ZipLimits(
+        max_member_bytes=limits.max_file_bytes + _CHUNK,  # store() says "too big" in its own words first
+        max_total_bytes=limits.max_zip_bytes,
+        max_ratio=limits.max_zip_ratio,
+        ratio_floor_bytes=_BOMB_MIN_BYTES,
+        max_members=max(1000, 20 * allowance.max_files),
+    )
     try:
-        zf = zipfile.ZipFile(fileobj)
-    except (zipfile.BadZipFile, OSError, ValueError):
-        return [Incoming(zip_name, error="The zip archive is damaged or incomplete and could not be opened.")]
-    with zf:
-        members = [i for i in zf.infolist() if not i.is_dir() and not _is_junk(i.filename)]
+        archive = SafeZip(fileobj, zip_limits)
+    except ZipSafetyError as e:
+        return [Incoming(zip_name, error=str(e))]
+    with archive:
+        members = archive.files()
         if not members:
             return [Incoming(zip_name, error="The zip archive holds no files.")]
-        if len(members) > remaining:
-            return [
-                Incoming(
-                    zip_name,
-                    error=f"The zip archive holds {len(members)} files; at most {limits.max_files} files "
-                    "can be sent in one upload. Split it into smaller archives.",
-                )
-            ]
-        declared = sum(i.file_size for i in members)
+        if len(members) > allowance.files_left:
+            return [Incoming(zip_name, error=allowance.too_many_members(len(members)))]
+        declared = archive.declared_total()
         if declared > limits.max_zip_bytes:
             return [
                 Incoming(
@@ -147,93 +178,89 @@ def expand_zip(fileobj: BinaryIO, zip_name: str, limits: Limits, *, remaining: i
                     f"{limits.max_zip_bytes / 2**20:.0f} MB.",
                 )
             ]
-        out = [_expand_member(zf, info, limits) for info in members]
-    return out
+        return [_expand_member(archive, info, limits, allowance) for info in members]
 
 
-def _expand_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> Incoming:
+def _expand_member(archive: SafeZip, info, limits: Limits, allowance: Allowance) -> Incoming:
     raw = info.filename
     name = display_name(raw)
-    path = PurePosixPath(raw.replace("\\", "/"))
-    if raw.startswith(("/", "\\")) or path.is_absolute() or ".." in path.parts or (len(raw) > 1 and raw[1] == ":"):
-        return Incoming(raw[:255], error="Refused: the archive entry has an unsafe path (absolute or with '..').")
-    if (info.external_attr >> 16) & 0o170000 == 0o120000:
-        return Incoming(name, error="Refused: the archive entry is a symbolic link, not a file.")
-    if info.flag_bits & 0x1:
-        return Incoming(name, error="Refused: the archive entry is encrypted.")
+    refusal = allowance.file_refusal() or archive.problem(info)
+    if refusal:
+        return Incoming(name if "unsafe path" not in refusal else _shorten(raw), size=info.file_size, error=refusal)
     if info.file_size > limits.max_file_bytes:
         return Incoming(name, size=info.file_size, error=_too_big(info.file_size, limits))
-    if info.file_size > _BOMB_MIN_BYTES and info.file_size > limits.max_zip_ratio * max(info.compress_size, 1):
-        return Incoming(
-            name,
-            size=info.file_size,
-            error=f"Refused: the archive entry is compressed {info.file_size / max(info.compress_size, 1):.0f} "
-            "times, far more than any recording compresses (a zip bomb?).",
-        )
     if info.file_size == 0:
         return Incoming(name, error="The file is empty (0 bytes). Upload the recording again.")
+    chunks = archive.read_member(info)
     try:
-        with zf.open(info) as member:
-            head = member.read(16)
-            kind = sniff(head)
-            if kind == "zip":
-                return Incoming(
-                    name, error="Archives inside archives are not unpacked; upload the inner archive itself."
-                )
-            return store(_chain(head, member), name, kind, limits)
-    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as e:
-        return Incoming(
-            name, error=f"The archive entry could not be unpacked ({type(e).__name__}); the zip is damaged."
-        )
+        head = next(chunks, b"")
+        kind = sniff(head)
+        if kind == "zip":
+            return Incoming(name, error="Archives inside archives are not unpacked; upload the inner archive itself.")
+        return store(itertools.chain([head], chunks), name, kind, limits, allowance)
+    except ZipSafetyError as e:
+        return Incoming(name, size=info.file_size, error=str(e))
+    finally:
+        chunks.close()
 
 
-def store(chunks: Iterable[bytes], name: str, kind: str | None, limits: Limits) -> Incoming:
-    """Write an audio file under a generated name, hashing it; probe it; refuse what is not usable."""
+def store(chunks: Iterable[bytes], name: str, kind: str | None, limits: Limits, allowance: Allowance) -> Incoming:
+    """Write an audio file under a generated name, hashing it; probe it; refuse what is not usable or
+    what would pass the request's byte or audio allowance."""
     if kind is None or kind not in FORMATS:
         return Incoming(name, error=NOT_AUDIO)
     stored_name = f"{timezone.now():%Y/%m}/{uuid.uuid4().hex}.{kind}"
     target = Path(settings.UPLOAD_ROOT) / stored_name
     target.parent.mkdir(parents=True, exist_ok=True)
+    cap = min(limits.max_file_bytes, allowance.bytes_left)
     digest, size = hashlib.sha256(), 0
     try:
         with open(target, "xb") as out:
             for chunk in chunks:
                 size += len(chunk)
-                if size > limits.max_file_bytes:
+                if size > cap:
                     raise _TooLarge
                 digest.update(chunk)
                 out.write(chunk)
     except _TooLarge:
         target.unlink(missing_ok=True)
-        return Incoming(name, size=size, error=_too_big(size, limits))
+        error = _too_big(size, limits) if size > limits.max_file_bytes else allowance.bytes_refusal()
+        return Incoming(name, size=size, error=error)
     except BaseException:
         target.unlink(missing_ok=True)
         raise
-    error = probe(target, kind, limits)
+    error, seconds = probe(target, kind, limits)
+    error = error or allowance.audio_refusal(seconds)
     if error:
         target.unlink(missing_ok=True)
         return Incoming(name, size=size, sha256=digest.hexdigest(), content_type=FORMATS[kind], error=error)
-    return Incoming(name, stored_name, size, digest.hexdigest(), FORMATS[kind])
+    allowance.charge_bytes(size)
+    return Incoming(name, stored_name, size, digest.hexdigest(), FORMATS[kind], audio_s=round(seconds, 3))
 
 
-def probe(path: Path, kind: str, limits: Limits) -> str:
-    """Cheap header check with libsndfile: '' when the file looks decodable and short enough."""
+def probe(path: Path, kind: str, limits: Limits) -> tuple[str, float]:
+    """Cheap check with libsndfile: ('', seconds) when the file looks decodable and short enough, else
+    (reason, seconds).  A header without a length (written to a pipe) is decoded and measured."""
     import soundfile as sf
 
-    from mlcore.data.audio import _too_long_message
+    from mlcore.data.audio import UNKNOWN_FRAMES, _too_long_message, measure_seconds
 
     try:
         info = sf.info(str(path))
+        seconds = info.frames / info.samplerate if info.samplerate > 0 else 0.0
+        if info.frames <= 0 or info.frames >= UNKNOWN_FRAMES:  # a header without a length
+            seconds = measure_seconds(path, limit_s=limits.max_duration_s)
     except Exception:
         if kind == "mp3":  # some MP3 variants only decode through ffmpeg; the worker tries that
-            return ""
+            # Charged at the longest it can be for its size, never more than the per-file limit.
+            return "", min(limits.max_duration_s, path.stat().st_size * 8 / _MIN_BITRATE)
         return (
             "The file could not be decoded as audio (it is damaged, truncated or not a sound file). "
             "Upload a WAV, FLAC, OGG or MP3 recording."
-        )
-    if info.samplerate > 0 and info.frames / info.samplerate > limits.max_duration_s:
-        return _too_long_message(info.frames / info.samplerate, limits.max_duration_s)
-    return ""
+        ), 0.0
+    if seconds > limits.max_duration_s:
+        return _too_long_message(seconds, limits.max_duration_s), seconds
+    return "", seconds
 
 
 def remove_stored(incoming: Iterable[Incoming]) -> None:
@@ -249,12 +276,6 @@ def _too_big(size: int, limits: Limits) -> str:
     )
 
 
-def _is_junk(filename: str) -> bool:
-    parts = PurePosixPath(filename.replace("\\", "/")).parts
-    return "__MACOSX" in parts or (bool(parts) and parts[-1].startswith("._")) or filename.endswith(".DS_Store")
-
-
-def _chain(head: bytes, rest: BinaryIO) -> Iterator[bytes]:
-    yield head
-    while chunk := rest.read(_CHUNK):
-        yield chunk
+def _shorten(raw: str) -> str:
+    text = "".join(ch for ch in raw if ch.isprintable()).strip() or NO_NAME
+    return text if len(text) <= _NAME_CHARS else text[: _NAME_CHARS - 1] + "…"

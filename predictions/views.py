@@ -244,7 +244,11 @@ def history_page(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def history_csv(request: HttpRequest) -> StreamingHttpResponse:
-    flt = history.HistoryFilter.from_form(HistoryFilterForm(request.GET or None))
+    form = HistoryFilterForm(request.GET or None)
+    if form.is_bound and not form.is_valid():  # an export must never silently drop the filter asked for
+        errors = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in form.errors.items())
+        return HttpResponse(f"The filter is not valid: {errors}", status=400, content_type="text/plain")
+    flt = history.HistoryFilter.from_form(form)
     response = StreamingHttpResponse(
         history.csv_stream(flt.files(request.user)), content_type="text/csv; charset=utf-8"
     )

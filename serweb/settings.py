@@ -94,6 +94,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before CSRF, the first to read request.POST: files with unusable names are kept, not dropped.
+    "predictions.request_errors.UploadNamesMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -164,6 +166,8 @@ STORAGES = {
 UPLOAD_ROOT = Path(env_str("UPLOAD_ROOT", str(BASE_DIR / "var" / "uploads")))
 # Model bundles uploaded through the admin are unpacked here (shared by web and worker).
 MODEL_ROOT = Path(env_str("MODEL_ROOT", str(BASE_DIR / "var" / "models")))
+# An uploaded bundle is loaded and run in a subprocess that must finish within this many seconds.
+BUNDLE_CHECK_TIMEOUT_S = env_int("BUNDLE_CHECK_TIMEOUT_S", 180)
 MEDIA_ROOT = UPLOAD_ROOT
 # Serve from the finders in development (no collectstatic needed); production serves STATIC_ROOT.
 WHITENOISE_AUTOREFRESH = DEBUG
@@ -175,6 +179,11 @@ UPLOAD_MAX_DURATION_S = env_int("UPLOAD_MAX_DURATION_S", 600)
 # A zip may unpack to at most this much in total, and no member may compress better than this ratio.
 UPLOAD_MAX_ZIP_BYTES = env_int("UPLOAD_MAX_ZIP_BYTES", 1024 * 1024 * 1024)
 UPLOAD_MAX_ZIP_RATIO = env_int("UPLOAD_MAX_ZIP_RATIO", 100)
+# One request (after unpacking zips): at most this many bytes stored and seconds of audio.
+UPLOAD_MAX_REQUEST_BYTES = env_int("UPLOAD_MAX_REQUEST_BYTES", 1024 * 1024 * 1024)
+UPLOAD_MAX_REQUEST_AUDIO_S = env_int("UPLOAD_MAX_REQUEST_AUDIO_S", 3600)
+# Seconds of audio one user may upload in any 24 hours (0: no limit).
+UPLOAD_MAX_DAILY_AUDIO_S = env_int("UPLOAD_MAX_DAILY_AUDIO_S", 4 * 3600)
 # Django refuses requests with more file parts than this (400); leave room above our own limit so the
 # user gets our message instead.
 DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES * 2

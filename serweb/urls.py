@@ -6,6 +6,9 @@ from django.urls import include, path
 
 from predictions import views
 
+# Requests refused while parsing (too many files, unreadable parts) say why instead of a bare 400.
+handler400 = "predictions.request_errors.bad_request"
+
 urlpatterns = [
     path("accounts/signup/", views.signup, name="signup"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),

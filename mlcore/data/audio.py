@@ -26,6 +26,8 @@ MIN_DURATION_S = 0.5
 DEFAULT_MAX_DURATION_S = 600.0
 # Peak below -60 dBFS: nothing a microphone picked up is that quiet.
 SILENCE_PEAK = 10 ** (-60 / 20)
+# libsndfile's frame count when the header gives no length (SF_COUNT_MAX, 2**63 - 1).
+UNKNOWN_FRAMES = 2**62
 
 Source = str | Path | BinaryIO | bytes
 
@@ -114,10 +116,28 @@ def envelope(y: np.ndarray, *, points: int = 800) -> np.ndarray:
 
 
 def _too_long_message(duration: float, max_duration_s: float) -> str:
-    return (
-        f"The recording is {duration / 60:.1f} minutes long; the limit is {max_duration_s / 60:g} minutes. "
-        "Cut it into shorter parts and upload those."
-    )
+    length, limit = f"{duration / 60:.1f} minutes", f"{max_duration_s / 60:g} minutes"
+    if f"{duration / 60:.1f}" == f"{max_duration_s / 60:.1f}":
+        # 601 s is "10.0 minutes" against a 10-minute limit: say it in seconds, precise enough to differ.
+        digits = 0
+        while digits < 3 and f"{duration:.{digits}f}" == f"{max_duration_s:.{digits}f}":
+            digits += 1
+        length, limit = f"{duration:.{digits}f} seconds", f"{max_duration_s:g} seconds ({limit})"
+    return f"The recording is {length} long; the limit is {limit}. Cut it into shorter parts and upload those."
+
+
+def to_mono(data: np.ndarray) -> np.ndarray:
+    """Mix (n, channels) to (n,).  When the mix is far quieter than its loudest channel (channels in
+    opposite phase, L = -R, cancel when averaged), the loudest channel is used instead, so a voice
+    recorded with one channel inverted is heard rather than called silent."""
+    if data.shape[1] == 1:
+        return data[:, 0]
+    mix = data.mean(axis=1)
+    channel_rms = np.sqrt(np.mean(np.square(data, dtype=np.float64), axis=0))
+    loudest = int(np.argmax(channel_rms))
+    if channel_rms[loudest] > 0 and np.sqrt(np.mean(np.square(mix, dtype=np.float64))) < 0.1 * channel_rms[loudest]:
+        return np.ascontiguousarray(data[:, loudest])
+    return mix
 
 
 def _decode(source: str | Path | BinaryIO, *, max_duration_s: float) -> tuple[np.ndarray, int]:
@@ -148,12 +168,53 @@ def _decode_soundfile(source: str | Path | BinaryIO, *, max_duration_s: float) -
 
     with sf.SoundFile(source) as f:
         native_sr = f.samplerate
-        if f.frames > 0 and f.frames / native_sr > max_duration_s:
-            raise TooLongError(_too_long_message(f.frames / native_sr, max_duration_s))
-        data = f.read(dtype="float32", always_2d=True)
-    if data.shape[0] == 0 and f.frames != 0:
+        if 0 < f.frames < UNKNOWN_FRAMES:
+            if f.frames / native_sr > max_duration_s:
+                raise TooLongError(_too_long_message(f.frames / native_sr, max_duration_s))
+            data = f.read(dtype="float32", always_2d=True)
+        else:  # no length in the header (FLAC or WAV written to a pipe): decode and measure
+            data = _read_measured(f, max_duration_s=max_duration_s)
+    if data.shape[0] == 0 and 0 < f.frames < UNKNOWN_FRAMES:
         raise UnreadableAudioError("The file header promises audio but no samples could be read.")
-    return data.mean(axis=1), native_sr
+    return to_mono(data), native_sr
+
+
+def _read_measured(f, *, max_duration_s: float) -> np.ndarray:
+    blocks, n = [], 0
+    for block in _blocks_of_unknown_length(f):
+        blocks.append(block)
+        n += block.shape[0]
+        if n / f.samplerate > max_duration_s:
+            raise TooLongError(_too_long_message(n / f.samplerate, max_duration_s))
+    return np.concatenate(blocks) if blocks else np.zeros((0, f.channels), dtype=np.float32)
+
+
+def _blocks_of_unknown_length(f, frames: int = 1 << 16):
+    """(frames, channels) float32 blocks of an open ``soundfile.SoundFile`` until the data ends.
+
+    ``SoundFile.read`` seeks to its new position after every read, and libsndfile cannot seek in a
+    FLAC whose header has no length, so this calls libsndfile's ``sf_readf_float`` directly.
+    """
+    import soundfile as sf
+
+    out = np.empty((frames, f.channels), dtype=np.float32)
+    pointer = sf._ffi.cast("float *", out.ctypes.data)
+    while (got := sf._snd.sf_readf_float(f._file, pointer, frames)) > 0:
+        yield out[:got].copy()
+
+
+def measure_seconds(path: str | Path, *, limit_s: float) -> float:
+    """Seconds of audio in a file libsndfile reads, found by decoding (for headers without a length);
+    stops a block past ``limit_s``."""
+    import soundfile as sf
+
+    n = 0
+    with sf.SoundFile(str(path)) as f:
+        for block in _blocks_of_unknown_length(f):
+            n += block.shape[0]
+            if n / f.samplerate > limit_s:
+                break
+        return n / f.samplerate
 
 
 def _decode_audioread(path: Path, *, max_duration_s: float) -> tuple[np.ndarray, int]:
@@ -173,4 +234,4 @@ def _decode_audioread(path: Path, *, max_duration_s: float) -> tuple[np.ndarray,
         return np.zeros(0, dtype=np.float32), native_sr
     data = np.concatenate(chunks)
     data = data[: data.size - data.size % channels].reshape(-1, channels)
-    return data.mean(axis=1), native_sr
+    return to_mono(data), native_sr

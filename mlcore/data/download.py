@@ -18,13 +18,12 @@ import hashlib
 import http.client
 import json
 import re
-import shutil
 import sys
 import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Callable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from mlcore.errors import DownloadError
 
@@ -289,37 +288,19 @@ def file_digest(path: Path, algorithm: str) -> str:
 
 
 def extract_zip(archive: Path, dest: Path) -> int:
-    """Unpack ``archive`` into ``dest`` after checking every member stays inside it.  Returns the number
-    of files written.  ``__MACOSX`` entries are skipped; absolute or ``..`` members refuse the archive
-    before anything is written.
+    """Unpack ``archive`` into ``dest`` through ``mlcore.safezip`` (the rules every serweb unpacker
+    shares: no absolute or ``..`` paths, links, overlapping entries or runaway sizes; macOS junk
+    skipped).  A refused member refuses the archive before anything is written.  Returns the number of
+    files written.
     """
-    dest_resolved = dest.resolve()
-    with zipfile.ZipFile(archive) as zf:
-        members = []
-        for info in zf.infolist():
-            name = info.filename.replace("\\", "/")
-            parts = PurePosixPath(name).parts
-            if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in parts:
-                raise DownloadError(
-                    f"{archive.name} contains the unsafe path {info.filename!r} (absolute or climbing out with "
-                    "'..'); refusing to unpack it. Download from the official Zenodo record."
-                )
-            if parts and parts[0] == "__MACOSX":
-                continue
-            target = dest_resolved.joinpath(*parts)
-            if not target.resolve().is_relative_to(dest_resolved):
-                raise DownloadError(f"{archive.name}: {info.filename!r} would land outside {dest}; refusing it.")
-            members.append((info, target))
-        written = 0
-        for info, target in members:
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, target.open("wb") as out:
-                shutil.copyfileobj(src, out)
-            written += 1
-    return written
+    from mlcore.safezip import SafeZip, ZipLimits, ZipSafetyError
+
+    limits = ZipLimits(max_member_bytes=2**32, max_total_bytes=2**38, max_ratio=10_000)
+    try:
+        with SafeZip(archive, limits) as zf:
+            return len(zf.extract_all(dest))
+    except ZipSafetyError as e:
+        raise DownloadError(f"{archive.name}: {e} Download from the official Zenodo record.") from None
 
 
 def _stream(

@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 from mlcore.errors import BundleError
 from mlcore.features.registry import extractor_from_json
@@ -188,43 +186,46 @@ def load_bundle(path: Path | str) -> Bundle:
 
 
 def _is_safe_member(name: str) -> bool:
-    p = PurePosixPath(name)
-    return not p.is_absolute() and ".." not in p.parts and "\\" not in name and name.strip() != ""
+    from mlcore.safezip import unsafe_path_reason
+
+    return not unsafe_path_reason(name) and "\\" not in name
 
 
-def extract_bundle_zip(zip_path: Path, dest: Path, *, max_bytes: int = MAX_BUNDLE_BYTES) -> Path:
+def extract_bundle_zip(zip_path: Path | BinaryIO, dest: Path, *, max_bytes: int = MAX_BUNDLE_BYTES) -> Path:
     """Unpack an uploaded bundle zip safely into ``dest`` and verify it.
 
-    Accepts the bundle files at the zip root or inside one top-level folder.  Refuses path tricks,
-    links and archives that would unpack to more than ``max_bytes``.
+    Accepts the bundle files at the zip root or inside one top-level folder.  Goes through
+    ``mlcore.safezip`` (path tricks, links, overlapping entries, more than ``max_bytes`` unpacked,
+    damaged members), and writes only the files the manifest lists: anything else in the zip is not kept.
     """
+    from mlcore.safezip import SafeZip, ZipLimits, ZipSafetyError
+
     dest = Path(dest)
+    limits = ZipLimits(max_member_bytes=max_bytes, max_total_bytes=max_bytes, max_ratio=10_000, max_members=10_000)
     try:
-        zf = zipfile.ZipFile(zip_path)
-    except (zipfile.BadZipFile, OSError) as e:
-        raise BundleError(f"The uploaded file is not a readable zip archive ({e}).") from None
-    with zf:
-        infos = [i for i in zf.infolist() if not i.is_dir()]
-        if sum(i.file_size for i in infos) > max_bytes:
-            raise BundleError(f"The bundle would unpack to more than {max_bytes // 2**20} MB; refusing it.")
-        for info in infos:
-            if not _is_safe_member(info.filename) or (info.external_attr >> 16) & 0o170000 == 0o120000:
-                raise BundleError(f"The zip holds an unsafe entry {info.filename!r}; refusing it.")
-        names = [i.filename for i in infos]
-        prefix = ""
-        if MANIFEST not in names:
-            tops = {n.split("/", 1)[0] for n in names}
-            if len(tops) == 1 and f"{next(iter(tops))}/{MANIFEST}" in names:
-                prefix = next(iter(tops)) + "/"
-            else:
-                raise BundleError(f"The zip holds no {MANIFEST} at its root; it is not a model bundle.")
-        dest.mkdir(parents=True, exist_ok=True)
-        for info in infos:
-            if not info.filename.startswith(prefix):
-                continue
-            target = dest / info.filename[len(prefix) :]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+        with SafeZip(zip_path, limits) as archive:
+            names = [i.filename for i in archive.files()]
+            prefix = ""
+            if MANIFEST not in names:
+                tops = {n.split("/", 1)[0] for n in names}
+                if len(tops) == 1 and f"{next(iter(tops))}/{MANIFEST}" in names:
+                    prefix = next(iter(tops)) + "/"
+                else:
+                    raise BundleError(f"The zip holds no {MANIFEST} at its root; it is not a model bundle.")
+            archive.extract_all(dest, strip_prefix=prefix, keep={MANIFEST})
+            listed = _manifest_files(dest)
+            archive.extract_all(dest, strip_prefix=prefix, keep=set(listed))
+    except ZipSafetyError as e:
+        raise BundleError(f"The bundle zip is refused: {e}") from None
     verify_bundle(dest)
     return dest
+
+
+def _manifest_files(path: Path) -> list[str]:
+    try:
+        files = json.loads((path / MANIFEST).read_text()).get("files")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        raise BundleError(f"{MANIFEST} is not valid JSON.") from None
+    if not isinstance(files, dict):
+        raise BundleError(f"{MANIFEST} is not a {FORMAT} manifest.")
+    return [str(name) for name in files]

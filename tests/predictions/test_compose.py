@@ -25,15 +25,15 @@ def env_example() -> dict[str, str]:
 
 def test_compose_has_the_services_with_healthchecks_and_start_order():
     services = compose()["services"]
-    assert set(services) == {"db", "redis", "web", "worker", "beat", "migrate"}
+    assert set(services) == {"db", "redis", "web", "worker", "beat", "migrate", "proxy"}
     assert services["db"]["image"] == "postgres:16" and services["redis"]["image"] == "redis:7"
-    for name in ("db", "redis", "web", "worker"):
+    for name in ("db", "redis", "web", "worker", "proxy"):
         assert "healthcheck" in services[name], name
     for name in ("web", "worker", "beat"):
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
     assert services["web"]["depends_on"]["redis"]["condition"] == "service_healthy"
-    assert "gunicorn serweb.wsgi" in " ".join(services["web"]["command"])
+    assert "gunicorn -c gunicorn.conf.py serweb.wsgi" in " ".join(services["web"]["command"])
     worker = " ".join(services["worker"]["command"])
     assert "celery -A serweb worker" in worker and "-Q inference" in worker
     assert services["beat"]["command"][:4] == ["celery", "-A", "serweb", "beat"]
@@ -60,3 +60,20 @@ def test_env_example_lists_every_variable_settings_and_compose_read():
     assert env["DATABASE_URL"].startswith("postgresql://") and "@db:5432/" in env["DATABASE_URL"]
     assert env["CELERY_BROKER_URL"].startswith("redis://redis:6379")
     assert env["DEBUG"] == "0"
+
+
+def test_only_a_buffering_proxy_faces_clients_and_gunicorn_runs_threaded_workers():
+    services = compose()["services"]
+    proxy, web = services["proxy"], services["web"]
+    assert proxy["image"].startswith("nginx:") and "ports" not in web and proxy["ports"] == ["8000:80"]
+    assert proxy["depends_on"]["web"]["condition"] == "service_healthy"
+    (mount,) = proxy["volumes"]
+    source, target = mount.split(":")[:2]
+    assert target == "/etc/nginx/conf.d/default.conf"
+    conf = (ROOT / source).read_text()
+    assert re.search(r"^\s*proxy_request_buffering on;", conf, re.M)
+    assert re.search(r"^\s*client_max_body_size \d+m;", conf, re.M)
+    assert "server web:8000;" in conf and "proxy_pass http://serweb_web;" in conf
+    gunicorn_conf = (ROOT / "gunicorn.conf.py").read_text()
+    assert re.search(r'^worker_class = "gthread"$', gunicorn_conf, re.M)
+    assert '"gunicorn", "-c", "gunicorn.conf.py", "serweb.wsgi"' in (ROOT / "Dockerfile").read_text()

@@ -130,7 +130,7 @@ def test_an_over_long_recording_is_refused_with_the_limit(alice_client, model_ve
     )
     by_name = files_by_name(job_status(alice_client, Job.objects.get().pk))
     assert by_name["long.wav"]["status"] == "failed"
-    assert "minutes long; the limit is" in by_name["long.wav"]["error"]
+    assert "5 seconds long; the limit is 3 seconds" in by_name["long.wav"]["error"]
     assert by_name["ok.wav"]["status"] == "done"
 
 

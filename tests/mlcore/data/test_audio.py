@@ -198,3 +198,52 @@ def test_floats_written_in_int16_units_are_brought_back_to_full_scale(tmp_path, 
 
     assert float(np.max(np.abs(out))) <= 1.0
     assert float(np.max(np.abs(out))) > 0.5 * float(np.max(np.abs(speech)))
+
+
+def test_a_flac_without_a_length_in_its_header_is_decoded_and_measured(tmp_path, speech):
+    from audio_factory import flac_without_length
+
+    path = tmp_path / "piped.flac"
+    path.write_bytes(flac_without_length(speech, TARGET_SR))
+    assert sf.info(str(path)).frames >= 2**62  # what libsndfile reports: "unknown"
+    y = load_audio(path)
+    assert abs(y.size - speech.size) <= 1
+    # By libsndfile itself, not only by the ffmpeg fallback.
+    from mlcore.data.audio import _decode_soundfile, measure_seconds
+
+    assert _decode_soundfile(path, max_duration_s=600)[0].size == speech.size
+    assert measure_seconds(path, limit_s=600) == pytest.approx(speech.size / TARGET_SR)
+
+
+def test_a_flac_without_a_length_is_still_refused_when_it_decodes_too_long(tmp_path, speech):
+    from audio_factory import flac_without_length
+
+    path = tmp_path / "piped.flac"
+    path.write_bytes(flac_without_length(np.tile(speech, 3), TARGET_SR))
+    with pytest.raises(TooLongError, match=r"The recording is \d"):
+        load_audio(path, max_duration_s=5.0)
+
+
+def test_stereo_channels_that_cancel_when_mixed_are_not_called_silent(tmp_path, speech):
+    path = write(tmp_path / "inverted.wav", np.stack([speech, -speech], axis=1), sr=TARGET_SR)
+    y = load_audio(path)
+    assert np.max(np.abs(y)) == pytest.approx(np.max(np.abs(speech)), rel=1e-3)
+
+
+def test_ordinary_stereo_is_still_the_mean_of_its_channels(tmp_path, speech):
+    path = write(tmp_path / "stereo.wav", np.stack([speech, 0.5 * speech], axis=1), sr=TARGET_SR)
+    assert np.allclose(load_audio(path), 0.75 * speech, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("duration", "limit", "says"),
+    [
+        (601.0, 600.0, "601 seconds long; the limit is 600 seconds (10 minutes)"),
+        (600.04, 600.0, "600.04 seconds long"),
+        (720.0, 600.0, "12.0 minutes long; the limit is 10 minutes"),
+    ],
+)
+def test_the_too_long_message_never_rounds_into_a_lie(duration, limit, says):
+    from mlcore.data.audio import _too_long_message
+
+    assert says in _too_long_message(duration, limit)
