@@ -220,7 +220,7 @@ def probe(path: Path, kind: str, limits: Limits) -> str:
     """Cheap header check with libsndfile: '' when the file looks decodable and short enough."""
     import soundfile as sf
 
-    from mlcore.data.audio import _too_long_message
+    from mlcore.data.audio import too_long_message
 
     try:
         info = sf.info(str(path))
@@ -232,7 +232,7 @@ def probe(path: Path, kind: str, limits: Limits) -> str:
             "Upload a WAV, FLAC, OGG or MP3 recording."
         )
     if info.samplerate > 0 and info.frames / info.samplerate > limits.max_duration_s:
-        return _too_long_message(info.frames / info.samplerate, limits.max_duration_s)
+        return too_long_message(info.frames / info.samplerate, limits.max_duration_s)
     return ""
 
 

@@ -73,7 +73,7 @@ def validate_audio(
             f"The recording is {duration:.2f} s long; at least {min_duration_s:g} s of speech is needed."
         )
     if duration > max_duration_s:
-        raise TooLongError(_too_long_message(duration, max_duration_s))
+        raise TooLongError(too_long_message(duration, max_duration_s))
     if not np.all(np.isfinite(y)):
         y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
     y = _within_full_scale(y)
@@ -113,7 +113,8 @@ def envelope(y: np.ndarray, *, points: int = 800) -> np.ndarray:
     return np.stack([mins, maxs], axis=1).astype(np.float32)
 
 
-def _too_long_message(duration: float, max_duration_s: float) -> str:
+def too_long_message(duration: float, max_duration_s: float) -> str:
+    """What to tell someone whose recording of ``duration`` seconds is over ``max_duration_s``."""
     return (
         f"The recording is {duration / 60:.1f} minutes long; the limit is {max_duration_s / 60:g} minutes. "
         "Cut it into shorter parts and upload those."
@@ -149,7 +150,7 @@ def _decode_soundfile(source: str | Path | BinaryIO, *, max_duration_s: float) -
     with sf.SoundFile(source) as f:
         native_sr = f.samplerate
         if f.frames > 0 and f.frames / native_sr > max_duration_s:
-            raise TooLongError(_too_long_message(f.frames / native_sr, max_duration_s))
+            raise TooLongError(too_long_message(f.frames / native_sr, max_duration_s))
         data = f.read(dtype="float32", always_2d=True)
     if data.shape[0] == 0 and f.frames != 0:
         raise UnreadableAudioError("The file header promises audio but no samples could be read.")
@@ -168,7 +169,7 @@ def _decode_audioread(path: Path, *, max_duration_s: float) -> tuple[np.ndarray,
             chunks.append(chunk)
             n += chunk.size
             if n / channels / native_sr > max_duration_s:
-                raise TooLongError(_too_long_message(n / channels / native_sr, max_duration_s))
+                raise TooLongError(too_long_message(n / channels / native_sr, max_duration_s))
     if not chunks:
         return np.zeros(0, dtype=np.float32), native_sr
     data = np.concatenate(chunks)

@@ -20,6 +20,7 @@ import hashlib
 import json
 import shutil
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -108,11 +109,15 @@ def save_bundle(
     labels: tuple[str, ...] | list[str],
     config: dict[str, Any],
     metrics: dict[str, Any] | None = None,
+    artifacts: Mapping[str, bytes] | None = None,
 ) -> Path:
-    """Write a complete bundle to ``out`` (created; existing bundle files replaced)."""
+    """Write a complete bundle to ``out`` (created; existing bundle files replaced): the model, its
+    metadata, ``metrics``, and any further ``artifacts`` (file name -> contents: history, curves,
+    confusion matrices, reliability diagram), then the manifest over all of them, once."""
     from mlcore.features.registry import extractor_to_json
 
     out = Path(out)
+    _check_artifacts(artifacts)
     out.mkdir(parents=True, exist_ok=True)
     _save_weights_only_model(model, out / MODEL_FILE)
     write_json(out, "config.json", config)
@@ -120,8 +125,24 @@ def save_bundle(
     write_json(out, "features.json", extractor_to_json(extractor))
     (out / "scaler.json").write_text(scaler.to_json() + "\n")
     write_json(out, "metrics.json", metrics or {})
+    _write_artifacts(out, artifacts)
     write_manifest(out)
     return out
+
+
+def _check_artifacts(artifacts: Mapping[str, bytes] | None) -> None:
+    for name in artifacts or {}:
+        if not _is_safe_member(name) or name in (*REQUIRED, MANIFEST):
+            raise BundleError(
+                f"{name!r} cannot be a bundle artifact (unsafe name, or a file the bundle writes itself)."
+            )
+
+
+def _write_artifacts(out: Path, artifacts: Mapping[str, bytes] | None) -> None:
+    for name, data in (artifacts or {}).items():
+        target = out / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
 
 
 def _save_weights_only_model(model: Any, path: Path) -> None:
@@ -132,12 +153,18 @@ def _save_weights_only_model(model: Any, path: Path) -> None:
     clean.save(path)
 
 
-def update_metrics(path: Path, metrics: dict[str, Any]) -> None:
-    """Merge ``metrics`` into ``metrics.json`` and refresh the manifest."""
+def update_bundle(
+    path: Path, *, metrics: dict[str, Any] | None = None, artifacts: Mapping[str, bytes] | None = None
+) -> None:
+    """Add to a saved bundle: merge ``metrics`` into ``metrics.json``, write ``artifacts``, then
+    refresh the manifest once (re-evaluation on held-out speakers does this)."""
     path = Path(path)
-    current = json.loads((path / "metrics.json").read_text()) if (path / "metrics.json").exists() else {}
-    current.update(metrics)
-    write_json(path, "metrics.json", current)
+    _check_artifacts(artifacts)
+    if metrics:
+        current = json.loads((path / "metrics.json").read_text()) if (path / "metrics.json").exists() else {}
+        current.update(metrics)
+        write_json(path, "metrics.json", current)
+    _write_artifacts(path, artifacts)
     write_manifest(path)
 
 
