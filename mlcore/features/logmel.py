@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from mlcore.features.dsp import delta, fit_length, loudest_start, mel_basis, power_spectrogram
+from mlcore.dsp import delta, fit_length, loudest_start, mel_basis, power_spectrogram
 from mlcore.features.registry import register
 from mlcore.windowing import DEFAULT_WINDOWS
 

@@ -29,7 +29,7 @@ from mlcore.data import corpora
 from mlcore.data.corpora import Row
 from mlcore.features.registry import extractor_to_json, get_extractor
 from mlcore.labels import EMOTIONS
-from mlcore.models.architectures import get_architecture
+from mlcore.models.architectures import ARCHITECTURES, get_architecture
 from mlcore.serving.calibration import apply_temperature
 from mlcore.training.calibrate import (
     choose_thresholds,
@@ -310,7 +310,7 @@ def _rows(args: argparse.Namespace) -> list[Row]:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--arch", default="whisper-mlp")
+    p.add_argument("--arch", default="whisper-mlp", help=f"one of {', '.join(ARCHITECTURES)} (default whisper-mlp)")
     p.add_argument("--corpora", default=",".join(corpora.CORPORA), help="comma-separated (default: all)")
     p.add_argument("--ravdess", type=Path, help="RAVDESS folder (default $SERWEB_RAVDESS_DIR)")
     p.add_argument("--crema-d", type=Path, help="CREMA-D folder (default $SERWEB_CREMA_D_DIR)")

@@ -25,7 +25,7 @@ from mlcore.data.corpora import RAVDESS, Row
 from mlcore.data.datasets import Clip, actor_folds, list_clips, parse_actors
 from mlcore.features.registry import extractor_to_json, get_extractor
 from mlcore.labels import EMOTIONS
-from mlcore.models.architectures import get_architecture
+from mlcore.models.architectures import ARCHITECTURES, get_architecture
 from mlcore.training.curves import history_artifacts
 from mlcore.training.feature_cache import corpus_features
 from mlcore.training.fit import FeatureSet, fit, predict_proba
@@ -203,7 +203,7 @@ def cross_validate(
 
 def _common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, required=True, help="RAVDESS folder (Actor_XX subfolders)")
-    p.add_argument("--arch", required=True, help="cnn1d, cnn-bilstm or stats-mlp")
+    p.add_argument("--arch", required=True, help=f"one of {', '.join(ARCHITECTURES)}")
     p.add_argument("--epochs", type=int, default=None, help="override the architecture's epoch count")
     p.add_argument("--val-actors", type=int, default=None, help="training actors held out for early stopping")
     p.add_argument("--seed", type=int, default=0)
