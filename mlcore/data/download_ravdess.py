@@ -19,9 +19,10 @@ import sys
 import urllib.error
 import urllib.request
 import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from mlcore.data.http_fetch import build_request, fetch, file_digest
+from mlcore.data.zips import member_path, unsafe_member
 from mlcore.errors import DownloadError
 
 RECORD_ID = "1188976"
@@ -154,13 +155,13 @@ def extract_zip(archive: Path, dest: Path) -> int:
     with zipfile.ZipFile(archive) as zf:
         members = []
         for info in zf.infolist():
-            name = info.filename.replace("\\", "/")
-            parts = PurePosixPath(name).parts
-            if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in parts:
+            why = unsafe_member(info)
+            if why:
                 raise DownloadError(
-                    f"{archive.name} contains the unsafe path {info.filename!r} (absolute or climbing out with "
-                    "'..'); refusing to unpack it. Download from the official Zenodo record."
+                    f"{archive.name} holds {info.filename!r}, {why}; refusing to unpack it. "
+                    "Download from the official Zenodo record."
                 )
+            parts = member_path(info.filename).parts
             if parts and parts[0] == "__MACOSX":
                 continue
             target = dest_resolved.joinpath(*parts)

@@ -22,9 +22,10 @@ import shutil
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
+from mlcore.data.zips import member_path, unsafe_member
 from mlcore.errors import BundleError
 from mlcore.features.registry import extractor_from_json
 from mlcore.features.standardizer import Standardizer
@@ -132,7 +133,7 @@ def save_bundle(
 
 def _check_artifacts(artifacts: Mapping[str, bytes] | None) -> None:
     for name in artifacts or {}:
-        if not _is_safe_member(name) or name in (*REQUIRED, MANIFEST):
+        if member_path(name) is None or name in (*REQUIRED, MANIFEST):
             raise BundleError(
                 f"{name!r} cannot be a bundle artifact (unsafe name, or a file the bundle writes itself)."
             )
@@ -187,7 +188,7 @@ def verify_bundle(path: Path) -> dict[str, Any]:
         raise BundleError(f"Model bundle {path} lacks required files: {', '.join(missing_required)}.")
     for rel, digest in files.items():
         p = path / rel
-        if not _is_safe_member(rel) or not p.is_file():
+        if member_path(rel) is None or not p.is_file():
             raise BundleError(f"Model bundle {path} is missing {rel}, which its manifest lists.")
         if sha256_file(p) != digest:
             raise BundleError(
@@ -214,11 +215,6 @@ def load_bundle(path: Path | str) -> Bundle:
     return Bundle(path, labels, features, scaler, metrics, config, manifest)
 
 
-def _is_safe_member(name: str) -> bool:
-    p = PurePosixPath(name)
-    return not p.is_absolute() and ".." not in p.parts and "\\" not in name and name.strip() != ""
-
-
 def extract_bundle_zip(zip_path: Path, dest: Path, *, max_bytes: int = MAX_BUNDLE_BYTES) -> Path:
     """Unpack an uploaded bundle zip safely into ``dest`` and verify it.
 
@@ -235,8 +231,9 @@ def extract_bundle_zip(zip_path: Path, dest: Path, *, max_bytes: int = MAX_BUNDL
         if sum(i.file_size for i in infos) > max_bytes:
             raise BundleError(f"The bundle would unpack to more than {max_bytes // 2**20} MB; refusing it.")
         for info in infos:
-            if not _is_safe_member(info.filename) or (info.external_attr >> 16) & 0o170000 == 0o120000:
-                raise BundleError(f"The zip holds an unsafe entry {info.filename!r}; refusing it.")
+            why = unsafe_member(info)
+            if why:
+                raise BundleError(f"The zip holds an unsafe entry {info.filename!r} ({why}); refusing it.")
         names = [i.filename for i in infos]
         prefix = ""
         if MANIFEST not in names:
