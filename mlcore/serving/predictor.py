@@ -84,8 +84,8 @@ class _Clip:
 
 
 class Predictor:
-    """A loaded bundle, ready to judge recordings.  Load once per process; ``predict`` is thread-safe
-    on the NumPy path (it keeps no per-call state)."""
+    """A loaded bundle, ready to judge recordings.  Load once per process; ``analyse`` (and ``predict``)
+    is thread-safe on the NumPy path (it keeps no per-call state)."""
 
     def __init__(self, bundle: str | Path | Bundle, *, backend: Backend = "auto") -> None:
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
@@ -122,7 +122,7 @@ class Predictor:
         if not DEFAULT_BUNDLE.is_dir():
             raise BundleError(
                 f"The default model bundle is not installed at {DEFAULT_BUNDLE}; "
-                "train one with `python -m mlcore train` or pass a bundle path."
+                "train one with `python -m mlcore train-corpora` or pass a bundle path."
             )
         return cls(DEFAULT_BUNDLE, backend=backend)
 
