@@ -73,29 +73,19 @@ def write_long_recording(path: Path, *, minutes: float, sr: int, seed: int = 3) 
 
 
 def _random_encoder_bundle(out: Path, layers: tuple[int, ...]) -> Path:
-    """A whisper-mlp bundle with untrained weights (built as tests/mlcore/test_encoder_predictor.py does)."""
-    import keras
+    """A whisper-mlp bundle with untrained weights (mlcore's test bundle, as the tests build it)."""
+    from mlcore.serving.smoke import build_test_bundle
 
-    from mlcore.features.standardizer import Standardizer
-    from mlcore.features.whisper_stats import WhisperStats
-    from mlcore.labels import EMOTIONS
-    from mlcore.models.architectures import build
-    from mlcore.serving.bundle import save_bundle
-
-    extractor = WhisperStats(layers=layers)
-    rng = np.random.default_rng(1)
-    scaler = Standardizer.fit(np.stack([extractor(speech_like(rng, seconds=2.0, sr=extractor.sr)) for _ in range(8)]))
-    keras.utils.set_random_seed(0)
-    model = build("whisper-mlp", input_shape=extractor.output_shape)
-    config = {
-        "name": "bench-random-encoder",
-        "architecture": "whisper-mlp",
-        "window_s": 4.0,
-        "hop_s": 2.0,
-        "temperature": 1.5,  # so the calibrated path runs, as a trained bundle's does
-        "uncertain_rule": {"min_top": 0.5, "min_margin": 0.1, "little_speech_s": 1.0},
-    }
-    return save_bundle(out, model=model, extractor=extractor, scaler=scaler, labels=EMOTIONS, config=config)
+    return build_test_bundle(
+        out,
+        name="bench-random-encoder",
+        features="whisper-stats",
+        feature_params={"layers": list(layers)},
+        architecture="whisper-mlp",
+        fit_scaler=True,
+        # A temperature so the calibrated path runs, as a trained bundle's does.
+        config={"temperature": 1.5, "uncertain_rule": {"min_top": 0.5, "min_margin": 0.1, "little_speech_s": 1.0}},
+    )
 
 
 def _worker_long(bundle: str, wav: str, max_duration_s: float) -> dict[str, Any]:
@@ -138,7 +128,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """Every figure of this bench, as one JSON-ready dict."""
     import soundfile as sf
 
-    from mlcore.serving.predictor import DEFAULT_BUNDLE
+    from mlcore.models import DEFAULT_BUNDLE
 
     bundle = args.bundle or DEFAULT_BUNDLE
     if args.bundle is not None and not is_encoder_bundle(bundle):
@@ -250,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--child"]:
         _child_main(argv[1:])
         return 0
-    from mlcore.serving.predictor import DEFAULT_BUNDLE
+    from mlcore.models import DEFAULT_BUNDLE
 
     parser = argparse.ArgumentParser(prog=f"python -m {MODULE}")
     parser.add_argument("--bundle", type=Path, help=f"an encoder bundle (default: {DEFAULT_BUNDLE} if it is one)")

@@ -197,17 +197,9 @@ def run_child(*args: str, module: str = "bench.bench_inference", threads: int = 
 
 def _random_bundle(out: Path) -> Path:
     """A stats-MLP bundle with untrained weights, for timing when no trained bundle is installed."""
-    from mlcore.features.registry import get_extractor
-    from mlcore.features.standardizer import Standardizer
-    from mlcore.labels import EMOTIONS
-    from mlcore.models.architectures import build
-    from mlcore.serving.bundle import save_bundle
+    from mlcore.serving.smoke import build_test_bundle
 
-    extractor = get_extractor("logmel-stats")
-    scaler = Standardizer.fit(np.stack([extractor(y) for y in _clips(16, seed=1)]))
-    model = build("stats-mlp", input_shape=extractor.output_shape)
-    config = {"name": "bench-random", "architecture": "stats-mlp", "window_s": 4.0, "hop_s": 2.0}
-    return save_bundle(out, model=model, extractor=extractor, scaler=scaler, labels=EMOTIONS, config=config)
+    return build_test_bundle(out, name="bench-random", architecture="stats-mlp", fit_scaler=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--child"]:
         _child_main(argv[1:])
         return 0
-    from mlcore.serving.predictor import DEFAULT_BUNDLE
+    from mlcore.models import DEFAULT_BUNDLE
 
     parser = argparse.ArgumentParser(prog="python -m bench.bench_inference")
     parser.add_argument("bundle", nargs="?", type=Path, default=None, help=f"default: {DEFAULT_BUNDLE}")

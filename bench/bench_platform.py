@@ -63,33 +63,20 @@ def _bundle(tmp: Path) -> Path:
 
     if (DEFAULT_BUNDLE / "manifest.json").is_file():
         return DEFAULT_BUNDLE
-    import keras
+    from mlcore.serving.smoke import build_test_bundle
 
-    from mlcore.features.registry import get_extractor
-    from mlcore.features.standardizer import Standardizer
-    from mlcore.labels import EMOTIONS
-    from mlcore.serving.bundle import save_bundle
-
-    print("(shipped bundle not installed: using a small stats-MLP bundle)")
-    ex = get_extractor("logmel-stats")
-    x = keras.Input((ex.dim,))
-    h = keras.layers.Dense(256, activation="relu")(x)
-    model = keras.Model(x, keras.layers.Dense(8, activation="softmax")(h))
-    scaler = Standardizer(tuple([0.0] * ex.dim), tuple([50.0] * ex.dim))
-    cfg = {"name": "bench", "architecture": "stats-mlp", "window_s": 4.0, "hop_s": 2.0}
-    return save_bundle(tmp / "bundle", model=model, extractor=ex, scaler=scaler, labels=EMOTIONS, config=cfg)
+    print("(shipped bundle not installed: using a small untrained stats-MLP bundle)")
+    return build_test_bundle(tmp / "bundle", name="bench", architecture="stats-mlp")
 
 
 def _clip_bytes(seed: int, seconds: float = 4.0) -> bytes:
     import numpy as np
     import soundfile as sf
 
+    from mlcore.serving.smoke import voiced_clip
+
     rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * SR)) / SR
-    f0 = 120 + 80 * rng.random()
-    phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.05 * np.sin(2 * np.pi * 5 * t))) / SR
-    y = sum(np.sin(k * phase) / k for k in range(1, 8)) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t) ** 2)
-    y = 0.3 * y / np.max(np.abs(y)) + 0.01 * rng.standard_normal(t.size)
+    y = voiced_clip(sr=SR, seconds=seconds, f0=120 + 80 * rng.random(), rng=rng)
     buf = io.BytesIO()
     sf.write(buf, y.astype("float32"), SR, format="WAV", subtype="PCM_16")
     return buf.getvalue()

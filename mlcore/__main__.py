@@ -1,7 +1,8 @@
-"""Command line: ``python -m mlcore {download,train,cv,evaluate,predict} ...``.
+"""Command line: ``python -m mlcore {download,cv-corpora,train-corpora,evaluate,predict,cv,train} ...``.
 
-Each subcommand lives in the module that does the work, as ``add_arguments_<cmd>(parser)`` and
-``run_<cmd>(args) -> int``; importing those modules is cheap (TensorFlow loads only when a model does).
+This module only dispatches.  Each verb lives beside its stage, as ``add_arguments_<verb>(parser)`` and
+``run_<verb>(args) -> int`` in the module named in ``COMMANDS``; only the chosen verb's module is
+imported (TensorFlow loads only when a model is built, trained or run by Keras).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.db.models import Count
 
 from mlcore.errors import MlcoreError
+from mlcore.serving.metrics import Metrics
 from predictions import registry
 from predictions.models import AudioFile, Job, ModelVersion, Prediction
 
@@ -73,11 +74,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.display(description="accuracy")
     def accuracy(self, obj: ModelVersion) -> str:
-        for key in ("accuracy", "test_accuracy", "cv_accuracy"):
-            value = obj.metrics.get(key) if isinstance(obj.metrics, dict) else None
-            if isinstance(value, (int, float)):
-                return f"{value:.3f}"
-        return "—"
+        value = Metrics.from_dict(obj.metrics).accuracy
+        return "—" if value is None else f"{value:.3f}"
 
     @admin.display(description="predictions", ordering="prediction_total")
     def n_predictions(self, obj: ModelVersion) -> int:
@@ -96,7 +94,12 @@ class ModelVersionAdmin(admin.ModelAdmin):
         version = self.get_object(request, object_id)
         extra_context = dict(extra_context or {})
         if version is not None:
-            extra_context.update(model_metrics=version.metrics, prediction_count=version.predictions.count())
+            metrics = Metrics.from_dict(version.metrics)
+            extra_context.update(
+                model_metrics=metrics,
+                model_metrics_data=metrics.to_dict(),
+                prediction_count=version.predictions.count(),
+            )
         return super().change_view(request, object_id, form_url, extra_context=extra_context)
 
 

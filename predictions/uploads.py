@@ -243,7 +243,7 @@ def probe(path: Path, kind: str, limits: Limits) -> tuple[str, float]:
     (reason, seconds).  A header without a length (written to a pipe) is decoded and measured."""
     import soundfile as sf
 
-    from mlcore.data.audio import UNKNOWN_FRAMES, _too_long_message, measure_seconds
+    from mlcore.data.audio import UNKNOWN_FRAMES, measure_seconds, too_long_message
 
     try:
         info = sf.info(str(path))
@@ -259,7 +259,7 @@ def probe(path: Path, kind: str, limits: Limits) -> tuple[str, float]:
             "Upload a WAV, FLAC, OGG or MP3 recording."
         ), 0.0
     if seconds > limits.max_duration_s:
-        return _too_long_message(seconds, limits.max_duration_s), seconds
+        return too_long_message(seconds, limits.max_duration_s), seconds
     return "", seconds
 
 

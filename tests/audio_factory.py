@@ -6,16 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
+from mlcore.serving.smoke import voiced_clip
+
 
 def voiced(rng: np.random.Generator, *, seconds: float = 2.0, sr: int = 22050, f0: float = 160.0) -> np.ndarray:
-    """A speech-like harmonic tone with vibrato and syllable-rate amplitude modulation.  Shape (n,)."""
-    t = np.arange(int(seconds * sr)) / sr
-    pitch = f0 * (1 + 0.05 * np.sin(2 * np.pi * 5 * t))
-    phase = 2 * np.pi * np.cumsum(pitch) / sr
-    y = sum(np.sin(k * phase) / k for k in range(1, 8))
-    y *= 0.5 + 0.5 * np.sin(2 * np.pi * 3 * t) ** 2
-    y += 0.01 * rng.standard_normal(t.size)
-    return (0.3 * y / np.max(np.abs(y))).astype(np.float32)
+    """mlcore's speech-like test signal (``voiced_clip``) with faint noise from ``rng``.  Shape (n,)."""
+    return voiced_clip(sr=sr, seconds=seconds, f0=f0, rng=rng)
 
 
 def write(path: Path, y: np.ndarray, *, sr: int = 22050, subtype: str | None = None, fmt: str | None = None) -> Path:

@@ -1,0 +1,1 @@
+"""Data: decoding audio, the corpora on disk and their downloads, augmentation."""

@@ -75,7 +75,7 @@ def validate_audio(
             f"The recording is {duration:.2f} s long; at least {min_duration_s:g} s of speech is needed."
         )
     if duration > max_duration_s:
-        raise TooLongError(_too_long_message(duration, max_duration_s))
+        raise TooLongError(too_long_message(duration, max_duration_s))
     if not np.all(np.isfinite(y)):
         y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
     y = _within_full_scale(y)
@@ -115,7 +115,9 @@ def envelope(y: np.ndarray, *, points: int = 800) -> np.ndarray:
     return np.stack([mins, maxs], axis=1).astype(np.float32)
 
 
-def _too_long_message(duration: float, max_duration_s: float) -> str:
+def too_long_message(duration: float, max_duration_s: float) -> str:
+    """What to tell someone whose recording of ``duration`` seconds is over ``max_duration_s`` (never a
+    rounding that makes the length look equal to the limit)."""
     length, limit = f"{duration / 60:.1f} minutes", f"{max_duration_s / 60:g} minutes"
     if f"{duration / 60:.1f}" == f"{max_duration_s / 60:.1f}":
         # 601 s is "10.0 minutes" against a 10-minute limit: say it in seconds, precise enough to differ.
@@ -170,7 +172,7 @@ def _decode_soundfile(source: str | Path | BinaryIO, *, max_duration_s: float) -
         native_sr = f.samplerate
         if 0 < f.frames < UNKNOWN_FRAMES:
             if f.frames / native_sr > max_duration_s:
-                raise TooLongError(_too_long_message(f.frames / native_sr, max_duration_s))
+                raise TooLongError(too_long_message(f.frames / native_sr, max_duration_s))
             data = f.read(dtype="float32", always_2d=True)
         else:  # no length in the header (FLAC or WAV written to a pipe): decode and measure
             data = _read_measured(f, max_duration_s=max_duration_s)
@@ -185,7 +187,7 @@ def _read_measured(f, *, max_duration_s: float) -> np.ndarray:
         blocks.append(block)
         n += block.shape[0]
         if n / f.samplerate > max_duration_s:
-            raise TooLongError(_too_long_message(n / f.samplerate, max_duration_s))
+            raise TooLongError(too_long_message(n / f.samplerate, max_duration_s))
     return np.concatenate(blocks) if blocks else np.zeros((0, f.channels), dtype=np.float32)
 
 
@@ -229,7 +231,7 @@ def _decode_audioread(path: Path, *, max_duration_s: float) -> tuple[np.ndarray,
             chunks.append(chunk)
             n += chunk.size
             if n / channels / native_sr > max_duration_s:
-                raise TooLongError(_too_long_message(n / channels / native_sr, max_duration_s))
+                raise TooLongError(too_long_message(n / channels / native_sr, max_duration_s))
     if not chunks:
         return np.zeros(0, dtype=np.float32), native_sr
     data = np.concatenate(chunks)

@@ -1,8 +1,10 @@
 """Seeded data augmentation of a mono float32 signal.
 
-Augmentation is only ever applied to the *training actors, after the split* (``mlcore.data.datasets``):
-an augmented copy of a test actor's clip in the training set would leak that voice and sentence, and
-augmenting test clips would score the model on data nobody records.
+Augmented copies are only ever trained on as copies of *training speakers' clips, after the split by
+speaker*: the trainers in ``mlcore.training`` (through the cached ``feature_cache``) let a copy into
+a fold's training rows only when its speaker trains in that fold, and never score a copy.  A copy of
+a test speaker's clip in the training set would leak that voice and sentence, and augmenting test
+clips would score the model on data nobody records.  ``RECIPES`` names the transforms each architecture uses.
 
 Every random choice comes from the ``rng`` passed in, so the same seed gives the same copies.  Outputs
 are float32 and finite; ``time_stretch`` and ``change_speed`` change the length (extractors crop or

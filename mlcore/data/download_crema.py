@@ -3,7 +3,7 @@
 CREMA-D (github.com/CheyneyComputerScience/CREMA-D, ODbL) keeps its 7442 clips in ``AudioWAV/`` under
 Git LFS.  One call to GitHub's tree API lists them; each clip's LFS pointer (the raw file: sha256 and
 size, itself checked against the tree's git blob hash) says what the WAV from the LFS media URL must
-be.  Clips land in ``DEST/<actor>/<name>.wav`` through ``mlcore.data.download.fetch`` (a ``.part`` file
+be.  Clips land in ``DEST/<actor>/<name>.wav`` through ``mlcore.data.http_fetch.fetch`` (a ``.part`` file
 resumed with HTTP Range, as for RAVDESS), a few at a time under one progress bar (clips done, bytes downloaded).  A clip already in
 DEST that matches its pointer is kept; one that does not is fetched again; one that fails does not stop
 the others, and the failures are listed at the end.  The listing and the pointers are cached in
@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from mlcore.data.corpora import CREMA_ACTORS, parse_crema_name
-from mlcore.data.download import ZENODO_API_URL, ZENODO_URL_BASE, build_request, fetch, file_digest
+from mlcore.data.download_ravdess import ZENODO_API_URL, ZENODO_URL_BASE
+from mlcore.data.http_fetch import build_request, fetch, file_digest
 from mlcore.errors import DatasetError, DownloadError
 
 REPO = "CheyneyComputerScience/CREMA-D"

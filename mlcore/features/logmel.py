@@ -12,8 +12,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from mlcore.features.dsp import delta, fit_length, loudest_start, mel_basis, power_spectrogram
+from mlcore.dsp import delta, fit_length, loudest_start, mel_basis, power_spectrogram
 from mlcore.features.registry import register
+from mlcore.windowing import DEFAULT_WINDOWS
 
 
 @register
@@ -163,7 +164,7 @@ class LogMelFrames:
     n_mels: int = 64
     fmin: float = 50.0
     fmax: float = 8000.0
-    max_frames: int = 173  # 4 s at hop 512 and 22050 Hz
+    max_frames: int = DEFAULT_WINDOWS.frames(sr=22050, hop_length=512)  # one analysis window: 173
     floor_db: float = -80.0
     active_db: float = 35.0
     subtract_mean: bool = True

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from mlcore.features.dsp import fit_length
+from mlcore.dsp import fit_length
 from mlcore.features.registry import register
 
 

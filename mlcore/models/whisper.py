@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import erf
 
-from mlcore.features.dsp import mel_basis, power_spectrogram
+from mlcore.dsp import mel_basis, power_spectrogram
 
 SR = 16000
 N_FFT = 400

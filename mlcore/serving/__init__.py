@@ -1,0 +1,1 @@
+"""Serving: bundles, analysis windows, calibration, and ``Predictor.analyse`` (the one entry point)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -25,6 +26,7 @@ from typing import Any, BinaryIO
 from mlcore.errors import BundleError
 from mlcore.features.registry import extractor_from_json
 from mlcore.features.standardizer import Standardizer
+from mlcore.safezip import unsafe_path_reason
 
 FORMAT = "serweb-bundle/1"
 MANIFEST = "manifest.json"
@@ -106,11 +108,15 @@ def save_bundle(
     labels: tuple[str, ...] | list[str],
     config: dict[str, Any],
     metrics: dict[str, Any] | None = None,
+    artifacts: Mapping[str, bytes] | None = None,
 ) -> Path:
-    """Write a complete bundle to ``out`` (created; existing bundle files replaced)."""
+    """Write a complete bundle to ``out`` (created; existing bundle files replaced): the model, its
+    metadata, ``metrics``, and any further ``artifacts`` (file name -> contents: history, curves,
+    confusion matrices, reliability diagram), then the manifest over all of them, once."""
     from mlcore.features.registry import extractor_to_json
 
     out = Path(out)
+    _check_artifacts(artifacts)
     out.mkdir(parents=True, exist_ok=True)
     _save_weights_only_model(model, out / MODEL_FILE)
     write_json(out, "config.json", config)
@@ -118,8 +124,24 @@ def save_bundle(
     write_json(out, "features.json", extractor_to_json(extractor))
     (out / "scaler.json").write_text(scaler.to_json() + "\n")
     write_json(out, "metrics.json", metrics or {})
+    _write_artifacts(out, artifacts)
     write_manifest(out)
     return out
+
+
+def _check_artifacts(artifacts: Mapping[str, bytes] | None) -> None:
+    for name in artifacts or {}:
+        if unsafe_path_reason(name) or name in (*REQUIRED, MANIFEST):
+            raise BundleError(
+                f"{name!r} cannot be a bundle artifact (unsafe name, or a file the bundle writes itself)."
+            )
+
+
+def _write_artifacts(out: Path, artifacts: Mapping[str, bytes] | None) -> None:
+    for name, data in (artifacts or {}).items():
+        target = out / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
 
 
 def _save_weights_only_model(model: Any, path: Path) -> None:
@@ -130,12 +152,18 @@ def _save_weights_only_model(model: Any, path: Path) -> None:
     clean.save(path)
 
 
-def update_metrics(path: Path, metrics: dict[str, Any]) -> None:
-    """Merge ``metrics`` into ``metrics.json`` and refresh the manifest."""
+def update_bundle(
+    path: Path, *, metrics: dict[str, Any] | None = None, artifacts: Mapping[str, bytes] | None = None
+) -> None:
+    """Add to a saved bundle: merge ``metrics`` into ``metrics.json``, write ``artifacts``, then
+    refresh the manifest once (re-evaluation on held-out speakers does this)."""
     path = Path(path)
-    current = json.loads((path / "metrics.json").read_text()) if (path / "metrics.json").exists() else {}
-    current.update(metrics)
-    write_json(path, "metrics.json", current)
+    _check_artifacts(artifacts)
+    if metrics:
+        current = json.loads((path / "metrics.json").read_text()) if (path / "metrics.json").exists() else {}
+        current.update(metrics)
+        write_json(path, "metrics.json", current)
+    _write_artifacts(path, artifacts)
     write_manifest(path)
 
 
@@ -158,7 +186,7 @@ def verify_bundle(path: Path) -> dict[str, Any]:
         raise BundleError(f"Model bundle {path} lacks required files: {', '.join(missing_required)}.")
     for rel, digest in files.items():
         p = path / rel
-        if not _is_safe_member(rel) or not p.is_file():
+        if unsafe_path_reason(rel) or not p.is_file():
             raise BundleError(f"Model bundle {path} is missing {rel}, which its manifest lists.")
         if sha256_file(p) != digest:
             raise BundleError(
@@ -183,12 +211,6 @@ def load_bundle(path: Path | str) -> Bundle:
     except Exception as e:
         raise BundleError(f"Model bundle {path} has unreadable metadata: {e}") from e
     return Bundle(path, labels, features, scaler, metrics, config, manifest)
-
-
-def _is_safe_member(name: str) -> bool:
-    from mlcore.safezip import unsafe_path_reason
-
-    return not unsafe_path_reason(name) and "\\" not in name
 
 
 def extract_bundle_zip(zip_path: Path | BinaryIO, dest: Path, *, max_bytes: int = MAX_BUNDLE_BYTES) -> Path:

@@ -1,9 +1,11 @@
-"""Predict emotions for recordings with a verified bundle, and the ``python -m mlcore predict`` command.
+"""Judge recordings with a verified bundle: ``Predictor.analyse`` is the one serving entry point.
 
-``Predictor`` loads a bundle once and runs it many times.  A bundle whose model is a plain Dense
-stack runs on NumPy (``mlcore.models.runtime``), so a serving process never imports TensorFlow; any other
-model is loaded with Keras' safe-mode loader.  Neither librosa nor TensorFlow is imported here at
-import time.
+``Predictor`` loads a bundle once and runs it many times: each recording is decoded and validated
+once, cut into the bundle's analysis windows, featurised, run through the model (one batched call
+for many recordings), calibrated, pooled over speech, and handed back as an ``Analysis``
+(``mlcore.serving.analysis``).  A bundle whose model is a plain Dense stack runs on NumPy
+(``mlcore.models.runtime``), so serving it never imports TensorFlow; any other model is loaded with
+Keras' safe-mode loader.  The ``predict`` command lives in ``mlcore.serving.cli``.
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ from mlcore.data.audio import DEFAULT_MAX_DURATION_S, load_audio, validate_audio
 from mlcore.errors import BundleError, FeatureError, MlcoreError, NoSpeechError
 from mlcore.features.speech import MIN_SPEECH_S, voiced_frames
 from mlcore.labels import EMOTIONS
+from mlcore.models import DEFAULT_BUNDLE
+from mlcore.serving.analysis import Analysis, ModelIdentity, Window, envelope_pairs, ranked
 from mlcore.serving.bundle import Bundle, load_bundle
 from mlcore.serving.calibration import UncertaintyRule, apply_temperature
 from mlcore.serving.windows import frame_activity, pool_probabilities, window_bounds, window_features, window_weights
+from mlcore.windowing import WindowSettings
 
-DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "models" / "default"
-DEFAULT_WINDOW_S = 4.0
-DEFAULT_HOP_S = 2.0
 # Rows per model call: large enough to amortise per-call overhead, small enough to bound memory.
 MODEL_BATCH = 1024
 
@@ -34,17 +36,9 @@ Backend = Literal["auto", "numpy", "keras"]
 
 
 @dataclass(frozen=True)
-class Window:
-    """One analysis window: its span in seconds and its probabilities (EMOTIONS order)."""
-
-    start_s: float
-    end_s: float
-    probabilities: dict[str, float]
-
-
-@dataclass(frozen=True)
 class Prediction:
-    """The judgement on one recording.  ``probabilities`` holds the eight EMOTIONS in order, summing to 1."""
+    """The judgement on one recording, without the drawing and model identity of ``Analysis``
+    (what ``predict`` returns; ``analyse`` is the entry point that carries everything)."""
 
     probabilities: dict[str, float]
     emotion: str
@@ -52,12 +46,23 @@ class Prediction:
     duration_s: float
     timeline: tuple[Window, ...]
     model: str
-    # True when the judgement should not be trusted as it stands; ``uncertain_reason`` says why
-    # (little speech, a low top probability, or two emotions too close to call).
     uncertain: bool = False
     uncertain_reason: str = ""
-    # Seconds the speech detector marked as speech (None for models without a speech detector).
     speech_s: float | None = None
+
+    @classmethod
+    def from_analysis(cls, a: Analysis) -> Prediction:
+        return cls(
+            probabilities=a.probabilities,
+            emotion=a.emotion,
+            confidence=a.confidence,
+            duration_s=a.duration_s,
+            timeline=a.timeline,
+            model=a.model.name,
+            uncertain=a.uncertain,
+            uncertain_reason=a.uncertain_reason,
+            speech_s=a.speech_s,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the timeline as a list of dicts)."""
@@ -74,21 +79,22 @@ class _Clip:
     bounds: list[tuple[int, int]]
     features: np.ndarray  # (n_windows, *feature_shape)
     weights: np.ndarray  # (n_windows,)
-    speech_s: float | None = None
+    speech_s: float | None
+    envelope: tuple[tuple[float, float], ...]
 
 
 class Predictor:
-    """A loaded bundle, ready to judge recordings.  Load once per process; ``predict`` is thread-safe
-    on the NumPy path (it keeps no per-call state)."""
+    """A loaded bundle, ready to judge recordings.  Load once per process; ``analyse`` (and ``predict``)
+    is thread-safe on the NumPy path (it keeps no per-call state)."""
 
     def __init__(self, bundle: str | Path | Bundle, *, backend: Backend = "auto") -> None:
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         self.extractor = self.bundle.extractor()
         self.sr = int(getattr(self.extractor, "sr", 22050))
-        self.window_s = float(self.bundle.config.get("window_s", DEFAULT_WINDOW_S))
-        self.hop_s = float(self.bundle.config.get("hop_s", DEFAULT_HOP_S))
-        if not (self.window_s > 0 and self.hop_s > 0):
-            raise BundleError(f"Bundle {self.name} has invalid window_s/hop_s ({self.window_s}, {self.hop_s}).")
+        try:
+            self.windows = WindowSettings.from_config(self.bundle.config)
+        except BundleError as e:
+            raise BundleError(f"Bundle {self.name}: {e}") from None
         if sorted(self.bundle.labels) != sorted(EMOTIONS):
             raise BundleError(f"Bundle {self.name} labels {list(self.bundle.labels)} are not the eight emotions.")
         # Model output column for each emotion, in EMOTIONS order.
@@ -116,7 +122,7 @@ class Predictor:
         if not DEFAULT_BUNDLE.is_dir():
             raise BundleError(
                 f"The default model bundle is not installed at {DEFAULT_BUNDLE}; "
-                "train one with `python -m mlcore train` or pass a bundle path."
+                "train one with `python -m mlcore train-corpora` or pass a bundle path."
             )
         return cls(DEFAULT_BUNDLE, backend=backend)
 
@@ -132,33 +138,36 @@ class Predictor:
     def fingerprint(self) -> str:
         return self.bundle.fingerprint
 
-    def predict(self, source: AudioSource, *, max_duration_s: float = DEFAULT_MAX_DURATION_S) -> Prediction:
-        """Judge one recording (a file path, bytes, a file object, or mono float32 at the bundle's rate).
+    @property
+    def identity(self) -> ModelIdentity:
+        return ModelIdentity(self.bundle.name, self.bundle.fingerprint)
+
+    def analyse(self, source: AudioSource, *, max_duration_s: float | None = None) -> Analysis:
+        """Judge one recording (a file path, bytes, a file object, or mono float32 at ``self.sr``): the
+        serving entry point.  The audio is decoded and validated once.
 
         Raises the ``MlcoreError`` that explains why the recording cannot be judged.
         """
-        result = self.predict_many([source], max_duration_s=max_duration_s)[0]
+        result = self.analyse_many([source], max_duration_s=max_duration_s)[0]
         if isinstance(result, MlcoreError):
             raise result
         return result
 
-    def predict_many(
-        self, sources: Sequence[AudioSource], *, max_duration_s: float = DEFAULT_MAX_DURATION_S
-    ) -> list[Prediction | MlcoreError]:
-        """Judge several recordings with one batched model call; a bad recording fails alone,
-        its place in the result holding the error."""
+    def analyse_many(
+        self, sources: Sequence[AudioSource], *, max_duration_s: float | None = None
+    ) -> list[Analysis | MlcoreError]:
+        """Judge several recordings with one batched model call; a bad recording fails alone, its
+        place in the result holding the error."""
+        limit = DEFAULT_MAX_DURATION_S if max_duration_s is None else max_duration_s
         prepared: list[_Clip | MlcoreError] = []
         for source in sources:
             try:
-                prepared.append(self._prepare(source, max_duration_s=max_duration_s))
+                prepared.append(self._prepare(source, max_duration_s=limit))
             except MlcoreError as e:
                 prepared.append(e)
         clips = [c for c in prepared if isinstance(c, _Clip)]
-        if not clips:
-            return list(prepared)  # type: ignore[arg-type]
-        features = np.concatenate([c.features for c in clips])
-        probabilities = self._predict_rows(features)
-        results: list[Prediction | MlcoreError] = []
+        probabilities = self._predict_rows(np.concatenate([c.features for c in clips])) if clips else None
+        results: list[Analysis | MlcoreError] = []
         row = 0
         for item in prepared:
             if isinstance(item, MlcoreError):
@@ -173,6 +182,19 @@ class Predictor:
                 continue
             results.append(self._assemble(item, rows))
         return results
+
+    def predict(self, source: AudioSource, *, max_duration_s: float = DEFAULT_MAX_DURATION_S) -> Prediction:
+        """``analyse`` without the envelope and model identity; raises as ``analyse`` does."""
+        return Prediction.from_analysis(self.analyse(source, max_duration_s=max_duration_s))
+
+    def predict_many(
+        self, sources: Sequence[AudioSource], *, max_duration_s: float = DEFAULT_MAX_DURATION_S
+    ) -> list[Prediction | MlcoreError]:
+        """``analyse_many`` as ``Prediction``s (errors in place)."""
+        return [
+            r if isinstance(r, MlcoreError) else Prediction.from_analysis(r)
+            for r in self.analyse_many(sources, max_duration_s=max_duration_s)
+        ]
 
     def _prepare(self, source: AudioSource, *, max_duration_s: float) -> _Clip:
         if isinstance(source, np.ndarray):
@@ -189,7 +211,8 @@ class Predictor:
                     f"No speech detected: only {speech_s:.1f} s of this recording sounds like a voice (at least "
                     f"{MIN_SPEECH_S:.1f} s is needed). Record closer to the microphone or upload a recording of speech."
                 )
-        bounds = window_bounds(n_samples=y.size, sr=self.sr, window_s=self.window_s, hop_s=self.hop_s)
+        w = self.windows
+        bounds = window_bounds(n_samples=y.size, sr=self.sr, window_s=w.window_s, hop_s=w.hop_s)
         try:
             features = window_features(self.extractor, y, bounds)
         except MlcoreError:
@@ -201,7 +224,14 @@ class Predictor:
             weights = window_weights(speech, bounds, frame=hop)  # windows vote by their share of speech
         else:
             weights = window_weights(frame_activity(y), bounds)
-        return _Clip(duration_s=y.size / self.sr, bounds=bounds, features=features, weights=weights, speech_s=speech_s)
+        return _Clip(
+            duration_s=y.size / self.sr,
+            bounds=bounds,
+            features=features,
+            weights=weights,
+            speech_s=speech_s,
+            envelope=envelope_pairs(y),
+        )
 
     def _predict_rows(self, features: np.ndarray) -> np.ndarray:
         """Standardise and run the model.  (rows, *feature_shape) -> (rows, 8) in EMOTIONS order."""
@@ -212,24 +242,27 @@ class Predictor:
         # Temperature scaling fitted on held-out speakers (1.0 for uncalibrated bundles).
         return apply_temperature(out, self.temperature) if self.temperature != 1.0 else out
 
-    def _assemble(self, clip: _Clip, probabilities: np.ndarray) -> Prediction:
-        pooled = pool_probabilities(probabilities, clip.weights)
-        best = int(np.argmax(pooled))
-        reason = self.uncertainty.reason(_as_dict(pooled), speech_s=clip.speech_s) if self.uncertainty else ""
+    def _assemble(self, clip: _Clip, probabilities: np.ndarray) -> Analysis:
+        pooled = _as_dict(pool_probabilities(probabilities, clip.weights))
+        (first, p1), (second, p2) = ranked(pooled)[:2]
+        reason = self.uncertainty.reason(pooled, speech_s=clip.speech_s) if self.uncertainty else ""
         timeline = tuple(
             Window(start / self.sr, end / self.sr, _as_dict(p))
             for (start, end), p in zip(clip.bounds, probabilities, strict=True)
         )
-        return Prediction(
-            probabilities=_as_dict(pooled),
-            emotion=EMOTIONS[best],
-            confidence=float(pooled[best]),
-            duration_s=clip.duration_s,
-            timeline=timeline,
-            model=self.name,
+        return Analysis(
+            probabilities=pooled,
+            emotion=first,
+            confidence=p1,
+            second_emotion=second,
+            second_confidence=p2,
             uncertain=bool(reason),
             uncertain_reason=reason,
             speech_s=clip.speech_s,
+            duration_s=clip.duration_s,
+            timeline=timeline,
+            envelope=clip.envelope,
+            model=self.identity,
         )
 
 

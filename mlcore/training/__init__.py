@@ -1,0 +1,1 @@
+"""Training: the feature cache, fitting, cross-validation by speaker, calibration fitting, scoring, evaluation."""

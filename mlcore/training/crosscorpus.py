@@ -29,7 +29,7 @@ from mlcore.data import corpora
 from mlcore.data.corpora import Row
 from mlcore.features.registry import extractor_to_json, get_extractor
 from mlcore.labels import EMOTIONS
-from mlcore.models.architectures import get_architecture
+from mlcore.models.architectures import ARCHITECTURES, get_architecture
 from mlcore.serving.calibration import apply_temperature
 from mlcore.training.calibrate import (
     choose_thresholds,
@@ -38,34 +38,10 @@ from mlcore.training.calibrate import (
     nll,
     reliability_diagram,
 )
-from mlcore.training.evaluate import compute_metrics
 from mlcore.training.feature_cache import CorpusFeatures, corpus_features
 from mlcore.training.fit import fit, predict_proba
-
-
-def corpus_emotions(corpus: str) -> tuple[str, ...]:
-    """The emotions ``corpus`` has, in EMOTIONS order (scores on a corpus are over these)."""
-    return EMOTIONS if corpus == corpora.RAVDESS else corpora.SHARED_EMOTIONS
-
-
-def restricted_metrics(y: np.ndarray, probs: np.ndarray, emotions: tuple[str, ...]) -> dict[str, Any]:
-    """Metrics when the choice is limited to ``emotions`` (the model's other outputs are ignored)."""
-    cols = [EMOTIONS.index(e) for e in emotions]
-    remap = {c: i for i, c in enumerate(cols)}
-    keep = np.isin(y, cols)
-    sub = probs[keep][:, cols]
-    return compute_metrics(np.array([remap[v] for v in y[keep]]), sub / sub.sum(axis=1, keepdims=True), labels=emotions)
-
-
-def per_corpus(y: np.ndarray, probs: np.ndarray, corpus_of: np.ndarray) -> dict[str, Any]:
-    """For each corpus: metrics over its own emotions, plus the accuracy when all eight may be chosen."""
-    out = {}
-    for corpus in sorted(set(corpus_of.tolist())):
-        m = corpus_of == corpus
-        metrics = restricted_metrics(y[m], probs[m], corpus_emotions(corpus))
-        metrics["accuracy_all_eight"] = float((probs[m].argmax(axis=1) == y[m]).mean())
-        out[corpus] = metrics
-    return out
+from mlcore.training.scoring import per_corpus, restricted_metrics
+from mlcore.windowing import DEFAULT_WINDOWS
 
 
 def _train_rows(feats: CorpusFeatures, train_speakers: set[str]) -> CorpusFeatures:
@@ -236,7 +212,7 @@ def train_bundle(
 ) -> Path:
     """Train ``arch_name`` on every row (and training copies) and write a bundle to ``out``."""
     from mlcore.serving.bundle import save_bundle
-    from mlcore.training.curves import plot_confusion, save_curves
+    from mlcore.training.curves import confusion_png, history_artifacts
 
     arch = get_architecture(arch_name)
     extractor = get_extractor(arch.features, **(arch.feature_params | (feature_params or {})))
@@ -258,25 +234,31 @@ def train_bundle(
         },
         "seed": seed,
         "train_seconds": round(time.time() - t0, 1),
-        "window_s": 4.0,
-        "hop_s": 2.0,
+        **DEFAULT_WINDOWS.to_config(),
         # The pretrained encoder the features need (name, revision, sha256), for people reading the bundle.
         "encoder": getattr(extractor, "encoder", None),
         "temperature": calibration.get("temperature", 1.0),
         "uncertain_rule": calibration.get("uncertain_rule"),
     }
     metrics = _bundle_metrics(cv) if cv else {}
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_curves(history, out)
+    artifacts = history_artifacts(history)
     for corpus, m in (cv or {}).get("cv", {}).items():
-        plot_confusion(
-            m["confusion_matrix"], m["labels"], out / f"confusion_{corpus}.png", title=f"{corpus}, held-out speakers"
+        artifacts[f"confusion_{corpus}.png"] = confusion_png(
+            m["confusion_matrix"], m["labels"], title=f"{corpus}, held-out speakers"
         )
     reliability = Path(cv["_dir"]) / "reliability.png" if cv and cv.get("_dir") else None
     if reliability is not None and reliability.is_file():
-        (out / "reliability.png").write_bytes(reliability.read_bytes())
-    save_bundle(out, model=model, extractor=extractor, scaler=scaler, labels=EMOTIONS, config=config, metrics=metrics)
+        artifacts["reliability.png"] = reliability.read_bytes()
+    out = save_bundle(
+        out,
+        model=model,
+        extractor=extractor,
+        scaler=scaler,
+        labels=EMOTIONS,
+        config=config,
+        metrics=metrics,
+        artifacts=artifacts,
+    )
     return out
 
 
@@ -328,7 +310,7 @@ def _rows(args: argparse.Namespace) -> list[Row]:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--arch", default="whisper-mlp")
+    p.add_argument("--arch", default="whisper-mlp", help=f"one of {', '.join(ARCHITECTURES)} (default whisper-mlp)")
     p.add_argument("--corpora", default=",".join(corpora.CORPORA), help="comma-separated (default: all)")
     p.add_argument("--ravdess", type=Path, help="RAVDESS folder (default $SERWEB_RAVDESS_DIR)")
     p.add_argument("--crema-d", type=Path, help="CREMA-D folder (default $SERWEB_CREMA_D_DIR)")

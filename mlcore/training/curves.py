@@ -1,22 +1,38 @@
-"""Training pictures saved in a bundle: loss/accuracy curves and confusion matrices (matplotlib, Agg)."""
+"""Training pictures for a bundle: loss/accuracy curves and confusion matrices (matplotlib, Agg).
+
+Each returns the file contents, so the bundle writer (``save_bundle``/``update_bundle``) writes every
+artifact and then the manifest, once.
+"""
 
 from __future__ import annotations
 
+import io
 import json
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 
-def save_curves(history: dict[str, list[float]], out: Path) -> None:
-    """history.json and curves.png (loss/accuracy per epoch) in ``out``."""
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    (out / "history.json").write_text(json.dumps(history, indent=1) + "\n")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    return plt
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=80)
+    _pyplot().close(fig)
+    return buf.getvalue()
+
+
+def history_artifacts(history: dict[str, list[float]]) -> dict[str, bytes]:
+    """``history.json`` and ``curves.png`` (loss/accuracy per epoch) for a bundle."""
+    fig, axes = _pyplot().subplots(1, 2, figsize=(10, 4))
     for ax, key in zip(axes, ("loss", "accuracy"), strict=True):
         for k, v in history.items():
             if k.endswith(key):
@@ -24,21 +40,14 @@ def save_curves(history: dict[str, list[float]], out: Path) -> None:
         ax.set_xlabel("epoch")
         ax.set_title(key)
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "curves.png", dpi=80)
-    plt.close(fig)
+    return {"history.json": (json.dumps(history, indent=1) + "\n").encode(), "curves.png": _png(fig)}
 
 
-def plot_confusion(cm: list[list[int]], labels: list[str], path: Path, *, title: str = "") -> None:
-    """Row-normalised confusion matrix heatmap with counts, saved as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def confusion_png(cm: list[list[int]], labels: list[str], *, title: str = "") -> bytes:
+    """Row-normalised confusion matrix heatmap with counts, as PNG bytes."""
     m = np.asarray(cm, dtype=float)
     norm = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    fig, ax = _pyplot().subplots(figsize=(6.5, 5.5))
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
     ax.set_yticks(range(len(labels)), labels)
@@ -51,6 +60,4 @@ def plot_confusion(cm: list[list[int]], labels: list[str], path: Path, *, title:
             )
     ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    return _png(fig)

@@ -1,4 +1,4 @@
-"""Metrics and held-out evaluation of a bundle.
+"""Held-out evaluation of a bundle: ``python -m mlcore evaluate``.
 
 ``python -m mlcore evaluate BUNDLE --data DIR --actors 17-20`` runs the bundle's predictor (the same
 code path the platform serves) on every clip of the given actors and writes accuracy, macro/micro/
@@ -15,34 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from mlcore.labels import EMOTIONS
-
-
-def compute_metrics(y_true: np.ndarray, probs: np.ndarray, *, labels: tuple[str, ...] = EMOTIONS) -> dict[str, Any]:
-    """Classification metrics from true class indices (n,) and probabilities (n, n_classes)."""
-    from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
-
-    y_true = np.asarray(y_true)
-    y_pred = np.asarray(probs).argmax(axis=1)
-    idx = list(range(len(labels)))
-    cm = confusion_matrix(y_true, y_pred, labels=idx)
-    support = cm.sum(axis=1)
-    per_class = {labels[i]: (float(cm[i, i] / support[i]) if support[i] else None) for i in idx}
-    report = classification_report(
-        y_true, y_pred, labels=idx, target_names=list(labels), output_dict=True, zero_division=0
-    )
-    return {
-        "n": int(len(y_true)),
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=idx, average="macro", zero_division=0)),
-        "micro_f1": float(f1_score(y_true, y_pred, labels=idx, average="micro", zero_division=0)),
-        "weighted_f1": float(f1_score(y_true, y_pred, labels=idx, average="weighted", zero_division=0)),
-        "per_class_accuracy": per_class,
-        "classification_report": report,
-        "labels": list(labels),
-        "confusion_matrix": cm.tolist(),
-    }
-
 
 def evaluate_bundle(bundle_path: Path, *, data: Path, actors: set[int], corpus: str = "ravdess") -> dict[str, Any]:
     """Predict every clip of ``actors`` of ``corpus`` with the bundle's predictor (the serving path:
@@ -51,7 +23,7 @@ def evaluate_bundle(bundle_path: Path, *, data: Path, actors: set[int], corpus: 
 
     from mlcore.data import corpora
     from mlcore.serving.predictor import Predictor
-    from mlcore.training.crosscorpus import corpus_emotions, restricted_metrics
+    from mlcore.training.scoring import corpus_emotions, restricted_metrics
 
     predictor = Predictor(bundle_path)
     if corpus == corpora.RAVDESS:
@@ -94,8 +66,8 @@ def add_arguments_evaluate(p: argparse.ArgumentParser) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     from mlcore.data import corpora
     from mlcore.data.datasets import parse_actors
-    from mlcore.serving.bundle import load_bundle, update_metrics
-    from mlcore.training.curves import plot_confusion
+    from mlcore.serving.bundle import load_bundle, update_bundle
+    from mlcore.training.curves import confusion_png
 
     load_bundle(args.bundle)
     config = json.loads((args.bundle / "config.json").read_text())
@@ -114,13 +86,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
     data = args.data or corpora.corpus_dir(args.corpus)
     m = evaluate_bundle(args.bundle, data=data, actors=actors, corpus=args.corpus)
     m["held_out"] = not overlap
-    (args.bundle / "confusion_matrix.json").write_text(
-        json.dumps({"labels": m["labels"], "matrix": m["confusion_matrix"]}) + "\n"
+    confusion = {"labels": m["labels"], "matrix": m["confusion_matrix"]}
+    update_bundle(
+        args.bundle,
+        metrics={"evaluation": m},
+        artifacts={
+            "confusion_matrix.json": (json.dumps(confusion) + "\n").encode(),
+            "confusion_matrix.png": confusion_png(m["confusion_matrix"], m["labels"], title=f"actors {args.actors}"),
+        },
     )
-    plot_confusion(
-        m["confusion_matrix"], m["labels"], args.bundle / "confusion_matrix.png", title=f"actors {args.actors}"
-    )
-    update_metrics(args.bundle, {"evaluation": m})
     print(
         f"accuracy {m['accuracy']:.3f}  macro-F1 {m['macro_f1']:.3f}  micro-F1 {m['micro_f1']:.3f}  weighted-F1 {m['weighted_f1']:.3f}"
     )

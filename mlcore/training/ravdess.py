@@ -25,10 +25,11 @@ from mlcore.data.corpora import RAVDESS, Row
 from mlcore.data.datasets import Clip, actor_folds, list_clips, parse_actors
 from mlcore.features.registry import extractor_to_json, get_extractor
 from mlcore.labels import EMOTIONS
-from mlcore.models.architectures import get_architecture
-from mlcore.training.curves import save_curves
+from mlcore.models.architectures import ARCHITECTURES, get_architecture
+from mlcore.training.curves import history_artifacts
 from mlcore.training.feature_cache import corpus_features
 from mlcore.training.fit import FeatureSet, fit, predict_proba
+from mlcore.windowing import DEFAULT_WINDOWS
 
 
 def extract_features(
@@ -95,7 +96,7 @@ def train_bundle(
     extra_metrics: dict[str, Any] | None = None,
 ) -> Path:
     """Train ``arch_name`` on ``actors`` and write a bundle to ``out``."""
-    from mlcore.serving.bundle import save_bundle, write_manifest
+    from mlcore.serving.bundle import save_bundle
 
     arch = get_architecture(arch_name)
     extractor = get_extractor(arch.features, **arch.feature_params)
@@ -116,8 +117,7 @@ def train_bundle(
         "val_actors": sorted(held),
         "seed": seed,
         "train_seconds": round(time.time() - t0, 1),
-        "window_s": 4.0,
-        "hop_s": 2.0,
+        **DEFAULT_WINDOWS.to_config(),
     }
     save_bundle(
         out,
@@ -127,9 +127,8 @@ def train_bundle(
         labels=EMOTIONS,
         config=config,
         metrics=extra_metrics or {},
+        artifacts=history_artifacts(history),
     )
-    save_curves(history, Path(out))
-    write_manifest(Path(out))
     return Path(out)
 
 
@@ -146,7 +145,7 @@ def cross_validate(
     augment: bool = True,
 ) -> dict[str, Any]:
     """K-fold cross-validation by actor.  Returns per-fold and pooled metrics."""
-    from mlcore.training.evaluate import compute_metrics
+    from mlcore.training.scoring import compute_metrics
 
     arch = get_architecture(arch_name)
     extractor = get_extractor(arch.features, **arch.feature_params)
@@ -204,7 +203,7 @@ def cross_validate(
 
 def _common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, required=True, help="RAVDESS folder (Actor_XX subfolders)")
-    p.add_argument("--arch", required=True, help="cnn1d, cnn-bilstm or stats-mlp")
+    p.add_argument("--arch", required=True, help=f"one of {', '.join(ARCHITECTURES)}")
     p.add_argument("--epochs", type=int, default=None, help="override the architecture's epoch count")
     p.add_argument("--val-actors", type=int, default=None, help="training actors held out for early stopping")
     p.add_argument("--seed", type=int, default=0)

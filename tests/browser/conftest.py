@@ -159,28 +159,10 @@ def eager_tasks(settings) -> Iterator[None]:
 def tiny_bundle(tmp_path_factory) -> Path:
     """A small real bundle (Dense softmax over logmel-stats), the same recipe as tests/predictions uses:
     the browser flow runs before (and independently of) the trained default bundle."""
-    import keras
+    from mlcore.serving.smoke import build_test_bundle
 
-    from mlcore.features.registry import get_extractor
-    from mlcore.features.standardizer import Standardizer
-    from mlcore.labels import EMOTIONS
-    from mlcore.serving.bundle import save_bundle
-
-    keras.utils.set_random_seed(4)
-    extractor = get_extractor("logmel-stats")
-    inputs = keras.Input((extractor.dim,))
-    model = keras.Model(inputs, keras.layers.Dense(len(EMOTIONS), activation="softmax")(inputs))
-    scaler = Standardizer(tuple([0.0] * extractor.dim), tuple([50.0] * extractor.dim))
-    config = {"name": "tiny-browser", "architecture": "stats-mlp", "window_s": 4.0, "hop_s": 2.0}
-    return save_bundle(
-        tmp_path_factory.mktemp("bundles") / "tiny",
-        model=model,
-        extractor=extractor,
-        scaler=scaler,
-        labels=EMOTIONS,
-        config=config,
-        metrics={"accuracy": 0.5},
-    )
+    out = tmp_path_factory.mktemp("bundles") / "tiny"
+    return build_test_bundle(out, name="tiny-browser", seed=4, metrics={"accuracy": 0.5})
 
 
 @pytest.fixture

@@ -61,22 +61,11 @@ def build_bundle(
     config: dict | None = None,
 ) -> Path:
     """A Dense softmax over ``features`` (any registered extractor); ``config`` adds to its config.json."""
-    import keras
+    from mlcore.serving.smoke import build_test_bundle
 
-    from mlcore.features.registry import get_extractor
-    from mlcore.features.standardizer import Standardizer
-    from mlcore.serving.bundle import save_bundle
-
-    keras.utils.set_random_seed(seed)
-    extractor = get_extractor(features, **(feature_params or {}))
-    dim = int(np.prod(extractor.output_shape))
-    inputs = keras.Input((dim,))
-    model = keras.Model(inputs, keras.layers.Dense(len(EMOTIONS), activation="softmax")(inputs))
-    scaler = Standardizer(tuple([0.0] * dim), tuple([50.0] * dim))
-    config = {"name": name, "architecture": "stats-mlp", "window_s": 4.0, "hop_s": 2.0, **(config or {})}
     metrics = {"accuracy": 0.5, "confusion_matrix": np.eye(len(EMOTIONS), dtype=int).tolist()}
-    return save_bundle(
-        out, model=model, extractor=extractor, scaler=scaler, labels=EMOTIONS, config=config, metrics=metrics
+    return build_test_bundle(
+        out, name=name, seed=seed, features=features, feature_params=feature_params, config=config, metrics=metrics
     )
 
 

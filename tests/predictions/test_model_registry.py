@@ -90,7 +90,7 @@ def test_the_admin_registers_an_uploaded_bundle_after_checking_it(admin_client, 
     assert not version.is_active and version.path.is_relative_to(settings.MODEL_ROOT)
     assert (version.path / "manifest.json").is_file()
     page = admin_client.get(f"/admin/predictions/modelversion/{version.pk}/change/")
-    assert page.context["model_metrics"]["confusion_matrix"][0][0] == 1 and page.context["prediction_count"] == 0
+    assert page.context["model_metrics"].confusion.rows[0][0] == 1 and page.context["prediction_count"] == 0
 
 
 def test_the_admin_refuses_a_tampered_bundle_with_the_reason(admin_client, second_bundle, tmp_path, settings):

@@ -244,6 +244,6 @@ def test_ordinary_stereo_is_still_the_mean_of_its_channels(tmp_path, speech):
     ],
 )
 def test_the_too_long_message_never_rounds_into_a_lie(duration, limit, says):
-    from mlcore.data.audio import _too_long_message
+    from mlcore.data.audio import too_long_message
 
-    assert says in _too_long_message(duration, limit)
+    assert says in too_long_message(duration, limit)

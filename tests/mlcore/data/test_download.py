@@ -20,7 +20,7 @@ import soundfile as sf
 from audio_factory import voiced
 
 import mlcore.__main__ as cli
-from mlcore.data.download import SONG_ARCHIVE, SPEECH_ARCHIVE, download_ravdess
+from mlcore.data.download_ravdess import SONG_ARCHIVE, SPEECH_ARCHIVE, download_ravdess
 from mlcore.errors import DownloadError
 
 CLIPS = ["03-01-01-01-01-01-01.wav", "03-01-05-02-01-02-01.wav", "03-01-08-01-02-01-01.wav"]

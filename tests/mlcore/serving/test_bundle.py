@@ -15,7 +15,8 @@ from mlcore.errors import BundleError
 from mlcore.features.registry import get_extractor
 from mlcore.features.standardizer import Standardizer
 from mlcore.labels import EMOTIONS
-from mlcore.serving.bundle import extract_bundle_zip, load_bundle, save_bundle, update_metrics
+from mlcore.serving.bundle import extract_bundle_zip, load_bundle, save_bundle, update_bundle
+from mlcore.serving.smoke import build_test_bundle
 
 CONFIG = {"name": "tiny-roundtrip", "architecture": "stats-mlp", "window_s": 4.0, "hop_s": 2.0}
 METRICS = {"test_accuracy": 0.5, "per_class": {"angry": 0.75}}
@@ -66,7 +67,7 @@ def test_fingerprint_is_stable_and_changes_with_content(bundle_dir: Path) -> Non
     before = load_bundle(bundle_dir).fingerprint
     assert load_bundle(bundle_dir).fingerprint == before
 
-    update_metrics(bundle_dir, {"note": "re-evaluated"})
+    update_bundle(bundle_dir, metrics={"note": "re-evaluated"})
 
     after = load_bundle(bundle_dir)
     assert after.fingerprint != before
@@ -173,3 +174,22 @@ def test_a_trained_model_is_saved_without_its_optimizer_state(tmp_path: Path) ->
         assert "optimizer" not in weights
     reloaded = keras.saving.load_model(out / "model.keras", compile=False)
     np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_save_bundle_writes_every_artifact_under_one_manifest(tmp_path: Path) -> None:
+    out = build_test_bundle(tmp_path / "b", metrics={"accuracy": 0.4})
+
+    update_bundle(out, metrics={"evaluation": {"accuracy": 0.3}}, artifacts={"plots/curves.png": b"\x89PNG"})
+
+    bundle = load_bundle(out)  # verifies every file against the manifest
+    assert "plots/curves.png" in bundle.manifest["files"]
+    assert bundle.metrics == {"accuracy": 0.4, "evaluation": {"accuracy": 0.3}}
+
+
+@pytest.mark.parametrize("name", ["../escape.png", "manifest.json", "config.json", "/abs.png"])
+def test_an_artifact_may_not_escape_the_bundle_or_replace_its_own_files(tmp_path: Path, name: str) -> None:
+    out = build_test_bundle(tmp_path / "b")
+
+    with pytest.raises(BundleError, match="cannot be a bundle artifact"):
+        update_bundle(out, artifacts={name: b"x"})
+    load_bundle(out)  # still intact

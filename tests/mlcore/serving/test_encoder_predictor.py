@@ -12,14 +12,14 @@ import pytest
 from audio_factory import voiced
 
 from mlcore.errors import AudioError, BundleError, EncoderError, NoSpeechError
-from mlcore.features.standardizer import Standardizer
 from mlcore.features.whisper_stats import WhisperStats
 from mlcore.labels import EMOTIONS
 from mlcore.models import encoder
 from mlcore.models.encoder import ENV_DIR, WHISPER_BASE
-from mlcore.serving.bundle import load_bundle, save_bundle, write_manifest
+from mlcore.serving.bundle import load_bundle, write_manifest
 from mlcore.serving.calibration import apply_temperature
 from mlcore.serving.predictor import Prediction, Predictor
+from mlcore.serving.smoke import build_test_bundle
 
 SR = 16000
 TEMPERATURE = 1.7
@@ -46,29 +46,16 @@ def _room(rng: np.random.Generator, seconds: float) -> np.ndarray:
 def build_encoder_bundle(out: Path, *, seed: int = 0) -> Path:
     """A whisper-mlp bundle with random weights on encoder layers 1 and 2, a scaler fitted on synthetic
     speech, a temperature and an uncertain rule."""
-    import keras
-
-    from mlcore.models.architectures import build
-
-    rng = np.random.default_rng(seed)
-    extractor = WhisperStats(layers=(1, 2))
-    clips = [voiced(rng, seconds=1.0, sr=SR, f0=f0) * gain for f0 in (100.0, 170.0, 260.0) for gain in (1.0, 0.2)]
-    scaler = Standardizer.fit(np.stack([extractor(c) for c in clips]))
-    keras.utils.set_random_seed(seed)
-    model = build("whisper-mlp", input_shape=extractor.output_shape)
-    # A smaller first layer keeps the random head's softmax away from one-hot, as a trained head's is.
-    dense = next(layer for layer in model.layers if isinstance(layer, keras.layers.Dense))
-    kernel, bias = dense.get_weights()
-    dense.set_weights([kernel * 0.1, bias])
-    config = {
-        "name": "tiny-encoder-test",
-        "architecture": "whisper-mlp",
-        "window_s": 4.0,
-        "hop_s": 2.0,
-        "temperature": TEMPERATURE,
-        "uncertain_rule": RULE,
-    }
-    return save_bundle(out, model=model, extractor=extractor, scaler=scaler, labels=EMOTIONS, config=config)
+    return build_test_bundle(
+        out,
+        name="tiny-encoder-test",
+        seed=seed,
+        features="whisper-stats",
+        feature_params={"layers": [1, 2]},
+        architecture="whisper-mlp",
+        fit_scaler=True,
+        config={"temperature": TEMPERATURE, "uncertain_rule": RULE},
+    )
 
 
 @pytest.fixture(scope="module")

@@ -16,12 +16,12 @@ from audio_factory import voiced, write
 
 from mlcore.__main__ import main as cli
 from mlcore.errors import BundleError, MlcoreError, SilentAudioError, UnreadableAudioError
-from mlcore.features.registry import get_extractor
-from mlcore.features.standardizer import Standardizer
 from mlcore.labels import EMOTIONS
+from mlcore.models import DEFAULT_BUNDLE
 from mlcore.serving import predictor as predictor_module
-from mlcore.serving.bundle import load_bundle, save_bundle, write_manifest
+from mlcore.serving.bundle import load_bundle, write_manifest
 from mlcore.serving.predictor import Prediction, Predictor
+from mlcore.serving.smoke import build_test_bundle
 
 SR = 22050
 ROOT = Path(__file__).resolve().parents[3]
@@ -29,28 +29,9 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def build_tiny_bundle(out: Path, *, seed: int = 0, window_s: float = 4.0, hop_s: float = 2.0) -> Path:
     """A real stats-MLP bundle on ``logmel-stats`` with random weights and a scaler fitted on synthetic speech."""
-    import keras
-
-    rng = np.random.default_rng(seed)
-    extractor = get_extractor("logmel-stats")
-    clips = [voiced(rng, seconds=1.5, f0=f0) * gain for f0 in (100, 140, 190, 250) for gain in (1.0, 0.3, 0.05)]
-    scaler = Standardizer.fit(np.stack([extractor(c) for c in clips]))
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input((extractor.dim,))
-    x = keras.layers.Dense(32)(inputs)
-    x = keras.layers.BatchNormalization()(x)
-    x = keras.layers.Activation("gelu")(x)
-    x = keras.layers.Dropout(0.2)(x)
-    outputs = keras.layers.Dense(len(EMOTIONS), activation="softmax")(x)
-    model = keras.Model(inputs, outputs)
-    # Small first-layer weights keep the random model's softmax away from one-hot, so windows differ visibly.
-    kernel, bias = model.layers[1].get_weights()
-    model.layers[1].set_weights([kernel * 0.02, bias])
-    bn = model.layers[2]
-    gamma, beta, mean, var = bn.get_weights()
-    bn.set_weights([gamma * 1.5, beta + 0.1, rng.normal(0, 0.5, mean.shape), var + rng.uniform(0, 1, var.shape)])
-    config = {"name": "tiny-test", "architecture": "stats-mlp", "window_s": window_s, "hop_s": hop_s}
-    return save_bundle(out, model=model, extractor=extractor, scaler=scaler, labels=EMOTIONS, config=config)
+    return build_test_bundle(
+        out, seed=seed, architecture="stats-mlp", fit_scaler=True, config={"window_s": window_s, "hop_s": hop_s}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -224,8 +205,8 @@ def test_serving_imports_neither_tensorflow_nor_librosa_at_import(bundle_dir: Pa
         "import mlcore.serving.predictor as inf\n"
         "at_import = sorted(m for m in ('librosa', 'tensorflow', 'keras') if m in sys.modules)\n"
         f"p = inf.Predictor({str(bundle_dir)!r})\n"
-        "t = np.arange(3 * 22050) / 22050\n"
-        "p.predict((0.3 * np.sin(2 * np.pi * 180 * t) * (0.5 + 0.5 * np.sin(6 * t))).astype('float32'))\n"
+        "from mlcore.serving.smoke import voiced_clip\n"
+        "p.analyse(voiced_clip(seconds=3.0))\n"
         "print(at_import, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
@@ -291,8 +272,8 @@ def test_cli_with_a_missing_bundle_reports_it_and_exits_2(tmp_path: Path, audio_
 
 
 def test_cli_default_bundle_predicts(audio_files, capsys) -> None:
-    if not predictor_module.DEFAULT_BUNDLE.is_dir():
-        pytest.skip(f"no default bundle at {predictor_module.DEFAULT_BUNDLE}; train it with `python -m mlcore train`")
+    if not DEFAULT_BUNDLE.is_dir():
+        pytest.skip(f"no default bundle at {DEFAULT_BUNDLE}; train it with `python -m mlcore train`")
     good, _ = audio_files
 
     status = cli(["predict", "--default", str(good)])
@@ -303,8 +284,8 @@ def test_cli_default_bundle_predicts(audio_files, capsys) -> None:
 
 @pytest.mark.dataset
 def test_shipped_bundle_gives_valid_distributions_on_real_clips(ravdess_dir: Path) -> None:
-    if not predictor_module.DEFAULT_BUNDLE.is_dir():
-        pytest.skip(f"no default bundle at {predictor_module.DEFAULT_BUNDLE}; train it with `python -m mlcore train`")
+    if not DEFAULT_BUNDLE.is_dir():
+        pytest.skip(f"no default bundle at {DEFAULT_BUNDLE}; train it with `python -m mlcore train`")
     clips = sorted(ravdess_dir.glob("Actor_0[12]/*"))[::12][:6]
     assert clips, f"no clips under {ravdess_dir}"
 

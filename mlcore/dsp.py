@@ -1,4 +1,5 @@
-"""NumPy DSP helpers shared by the extractors: Slaney mel filters, framing, power spectra, deltas.
+"""NumPy DSP helpers: Slaney mel filters, framing, power spectra, deltas.  Shared by the extractors
+(``mlcore.features``) and Whisper's log-mel front end (``mlcore.models.whisper``), so it sits below both.
 
 Written in NumPy (and scipy.fft) so that serving never imports librosa (about 1 s and 200 MB of
 numba/llvmlite).  Arrays in, arrays out; shapes in each docstring.
