@@ -229,8 +229,18 @@ def fail_file(file_id: int, reason: str) -> None:
 
 
 def _finish_failed(f: AudioFile, reason: str) -> None:
-    AudioFile.objects.filter(pk=f.pk).update(status=AudioFile.Status.FAILED, error=reason, finished_at=timezone.now())
-    transaction.on_commit(lambda: Job(pk=f.job_id).refresh_status())
+    """Fail for good; the recording leaves storage once that is committed (nothing will read it again)."""
+    AudioFile.objects.filter(pk=f.pk).update(
+        status=AudioFile.Status.FAILED, error=reason, finished_at=timezone.now(), stored_name=""
+    )
+    path = f.path
+
+    def after_commit() -> None:
+        if path is not None:
+            path.unlink(missing_ok=True)
+        Job(pk=f.job_id).refresh_status()
+
+    transaction.on_commit(after_commit)
 
 
 def sweep_stuck(*, queued_s: int | None = None, processing_s: int | None = None, limit: int = 1000) -> dict[str, int]:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import numpy as np
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -103,28 +102,6 @@ def register_uploaded_bundle(zip_file: UploadedFile | Path) -> ModelVersion:
     return version
 
 
-def smoke_test(bundle_path: Path) -> None:
-    """Load the model and predict on a generated 3 s voiced clip; raise ``BundleError`` on nonsense."""
-    from mlcore.errors import BundleError, MlcoreError
-    from mlcore.serving.predictor import Predictor
-
-    sr = 22050
-    t = np.arange(3 * sr) / sr
-    phase = 2 * np.pi * np.cumsum(150 * (1 + 0.05 * np.sin(2 * np.pi * 5 * t))) / sr
-    clip = sum(np.sin(k * phase) / k for k in range(1, 6)) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t) ** 2)
-    clip = (0.3 * clip / np.max(np.abs(clip))).astype(np.float32)
-    try:
-        prediction = Predictor(bundle_path).predict(clip)
-    except MlcoreError:
-        raise
-    except Exception as e:
-        raise BundleError(f"The model could not be loaded or run: {type(e).__name__}: {e}") from e
-    probs = prediction.probabilities
-    values = np.array([probs.get(e, np.nan) for e in EMOTIONS], dtype=np.float64)
-    if set(probs) != set(EMOTIONS) or not np.all(np.isfinite(values)) or abs(values.sum() - 1) > 1e-3:
-        raise BundleError("The model's output on a test clip is not a probability for each of the eight emotions.")
-
-
 class ShippedRegistration(NamedTuple):
     bundle: ShippedBundle
     version: ModelVersion | None  # None when the bundle could not be registered (``error`` says why)
@@ -195,5 +172,7 @@ def warm_predictor() -> None:
     """Load the active model and run it once (graph tracing), so the first real file is fast."""
     version, predictor = get_predictor()
     if predictor is not None:
-        predictor.predict(np.zeros(22050, dtype=np.float32) + 0.1 * np.sin(np.arange(22050) / 7).astype(np.float32))
+        from mlcore.serving.smoke import voiced_clip
+
+        predictor.analyse(voiced_clip(sr=predictor.sr, seconds=1.0))
         logger.info("model %s loaded in this process", version)

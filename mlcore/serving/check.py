@@ -11,31 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from mlcore.errors import BundleError, MlcoreError
-from mlcore.labels import EMOTIONS
-
-
-def smoke_test(bundle_path: Path) -> None:
-    """Load the model and predict on a generated 3 s voiced clip; raise ``BundleError`` on nonsense."""
-    from mlcore.serving.predictor import Predictor
-
-    sr = 22050
-    t = np.arange(3 * sr) / sr
-    phase = 2 * np.pi * np.cumsum(150 * (1 + 0.05 * np.sin(2 * np.pi * 5 * t))) / sr
-    clip = sum(np.sin(k * phase) / k for k in range(1, 6)) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t) ** 2)
-    clip = (0.3 * clip / np.max(np.abs(clip))).astype(np.float32)
-    try:
-        prediction = Predictor(bundle_path).predict(clip)
-    except MlcoreError:
-        raise
-    except Exception as e:
-        raise BundleError(f"The model could not be loaded or run: {type(e).__name__}: {e}") from e
-    probs = prediction.probabilities
-    values = np.array([probs.get(e, np.nan) for e in EMOTIONS], dtype=np.float64)
-    if set(probs) != set(EMOTIONS) or not np.all(np.isfinite(values)) or abs(values.sum() - 1) > 1e-3:
-        raise BundleError("The model's output on a test clip is not a probability for each of the eight emotions.")
+from mlcore.errors import MlcoreError
+from mlcore.serving.smoke import smoke_test
 
 
 def main(argv: list[str] | None = None) -> int:

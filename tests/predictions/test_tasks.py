@@ -118,12 +118,17 @@ def test_transient_database_errors_are_retried_with_backoff(queued_file, model_v
     assert queued_file.attempts == 1  # a retry after a transient error is not a crash
 
 
-def test_bad_audio_is_a_final_failure_and_not_retried(queued_file, model_version, private_storage):
+def test_bad_audio_is_a_final_failure_and_not_retried(
+    queued_file, model_version, private_storage, django_capture_on_commit_callbacks
+):
     (private_storage / "q.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")
-    assert tasks.process_file.apply(args=[queued_file.pk]).get() == "failed"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.process_file.apply(args=[queued_file.pk]).get() == "failed"
     queued_file.refresh_from_db()
     assert queued_file.status == "failed" and "could not be decoded" in queued_file.error
     assert queued_file.attempts == 1
+    # Nothing will read a failed recording again: it leaves storage.
+    assert queued_file.stored_name == "" and not (private_storage / "q.wav").exists()
 
 
 def test_the_task_message_holds_only_the_file_id(queued_file):

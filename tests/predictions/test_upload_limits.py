@@ -6,18 +6,25 @@ import io
 import zipfile
 from datetime import timedelta
 
+import pytest
 from conftest import upload_file, wav_bytes, zip_bytes
 from zip_factory import quoted_overlap_zip, shared_kernel_zip
 
 from predictions.models import AudioFile, Job
 
+# An active model, as on any real instance: files that pass the upload checks are analysed (and stay
+# stored) rather than failed for want of a model.
+pytestmark = pytest.mark.usefixtures("model_version")
+
 
 def accepted(job: Job) -> list[str]:
-    return [f.original_name for f in job.files.order_by("id") if f.stored_name]
+    """Files the upload stored and queued (whatever the worker made of them since)."""
+    return [f.original_name for f in job.files.order_by("id") if f.queued_at is not None]
 
 
 def refused(job: Job) -> dict[str, str]:
-    return {f.original_name: f.error for f in job.files.order_by("id") if not f.stored_name}
+    """Files the upload refused, with the reason."""
+    return {f.original_name: f.error for f in job.files.order_by("id") if f.queued_at is None}
 
 
 def multipart(parts: list[tuple[str, bytes]], boundary: str = "serwebBoundary7") -> tuple[bytes, str]:
