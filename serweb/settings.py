@@ -214,6 +214,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Files per inference task.  1 (default): one task per file, the unit of retry and redelivery.
 # Above 1, big uploads are sent in chunks analysed with one batched model call (higher throughput).
 INFERENCE_BATCH_SIZE = env_int("INFERENCE_BATCH_SIZE", 1)
+# For models that do not flag their own doubt (no `uncertain` rule in their metrics), a top probability
+# below this is shown as uncertain.  The shipped models' own rules sit near 0.48-0.49.
+UNCERTAIN_FALLBACK_TOP = float(env_str("UNCERTAIN_FALLBACK_TOP", "0.5"))
 # Register (and activate) the shipped model bundle on migrate when no model version exists yet.
 REGISTER_DEFAULT_MODEL = env_bool("REGISTER_DEFAULT_MODEL", True)
 SWEEP_INTERVAL_S = env_int("SWEEP_INTERVAL_S", 60)

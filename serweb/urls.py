@@ -2,9 +2,16 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponsePermanentRedirect
+from django.templatetags.static import static
 from django.urls import include, path
 
 from predictions import views
+
+
+def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
+    return HttpResponsePermanentRedirect(static("favicon.svg"))
+
 
 urlpatterns = [
     path("accounts/signup/", views.signup, name="signup"),
@@ -18,5 +25,7 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("healthz/", views.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico whatever the page links to; point them at the static icon.
+    path("favicon.ico", favicon),
     path("", include("predictions.urls")),
 ]
