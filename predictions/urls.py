@@ -13,6 +13,7 @@ urlpatterns = [
     path("predictions/<int:pk>/audio/", views.prediction_audio, name="audio"),
     re_path(r"^predictions/(?P<pk>\d+)/timeline\.(?P<fmt>csv|json)$", views.prediction_timeline, name="timeline"),
     path("jobs/", views.jobs_page, name="jobs"),
+    path("live/", views.live_chunk, name="live"),
     path("models/<int:pk>/", views.model_detail, name="model"),
     path("history/", views.history_page, name="history"),
     path("history.csv", views.history_csv, name="history_csv"),

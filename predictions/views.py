@@ -15,10 +15,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mlcore.labels import EMOTIONS
-from predictions import history, services, timeline, verdicts
+from predictions import history, live, services, timeline, verdicts
 from predictions.forms import HistoryFilterForm, SignupForm, UploadForm
 from predictions.models import AudioFile, Job, ModelVersion, Prediction
 from predictions.uploads import ACCEPT
@@ -79,10 +79,25 @@ def upload(request: HttpRequest) -> HttpResponse:
         "max_file_bytes": settings.UPLOAD_MAX_FILE_BYTES,
         "max_files": settings.UPLOAD_MAX_FILES,
         "max_duration_s": settings.UPLOAD_MAX_DURATION_S,
+        # A take is 16 kHz 16-bit mono WAV (32,000 bytes a second): stop before either limit.
+        "max_record_s": min(settings.UPLOAD_MAX_DURATION_S, (settings.UPLOAD_MAX_FILE_BYTES - 44) // 32_000),
         "accept": ACCEPT,
         "recent_jobs": Job.objects.filter(user=request.user)[:10],
     }
     return render(request, "predictions/upload.html", context, status=status)
+
+
+@login_required
+@require_POST
+def live_chunk(request: HttpRequest) -> JsonResponse:
+    """One chunk of a live recording (a WAV made in the browser); answers the session's status URL."""
+    form = UploadForm(request.POST, request.FILES)
+    if not form.is_valid() or len(form.cleaned_data["files"]) != 1:
+        return JsonResponse({"error": "Send one audio chunk as `files`."}, status=400)
+    session = _get_job_for_user(request, int(request.POST["job"])) if request.POST.get("job", "").isdigit() else None
+    name = "Live: " + (request.POST.get("name") or "recording")
+    job = live.add_chunk(request.user, form.cleaned_data["files"][0], session=session, name=name)
+    return JsonResponse({"job": job.pk, "status_url": reverse("predictions:job_status", args=[job.pk])})
 
 
 @login_required
