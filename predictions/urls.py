@@ -17,4 +17,5 @@ urlpatterns = [
     path("models/<int:pk>/", views.model_detail, name="model"),
     path("history/", views.history_page, name="history"),
     path("history.csv", views.history_csv, name="history_csv"),
+    path("compare/", views.compare, name="compare"),
 ]

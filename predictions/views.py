@@ -304,6 +304,30 @@ def history_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+def compare(request: HttpRequest) -> HttpResponse:
+    """2-4 of the user's recordings side by side: probabilities and one emotion over time, overlaid."""
+    ids = list(dict.fromkeys(int(x) for x in request.GET.getlist("p") if x.isdigit()))
+    if not 2 <= len(ids) <= 4:
+        messages.error(request, "Choose 2 to 4 analysed recordings to compare.")
+        return redirect("predictions:history")
+    predictions = [_get_prediction_for_user(request, pk) for pk in ids]
+    items = [
+        {
+            "name": p.file.original_name,
+            "url": p.get_absolute_url(),
+            "verdict": verdicts.verdict(p).as_json(),
+            "probabilities": [p.probabilities[e] for e in EMOTIONS],
+            "duration_s": p.duration_s,
+            "timeline": p.timeline,
+        }
+        for p in predictions
+    ]
+    context = {"predictions": predictions, "compare_data": {"labels": list(EMOTIONS), "items": items}}
+    return render(request, "predictions/compare.html", context)
+
+
+@login_required
+@require_GET
 def history_csv(request: HttpRequest) -> StreamingHttpResponse:
     flt = history.HistoryFilter.from_form(HistoryFilterForm(request.GET or None))
     response = StreamingHttpResponse(

@@ -128,7 +128,11 @@ def test_my_uploads_lists_jobs_by_name_with_a_summary_chart(page, make_user, fak
 
 def _axe_violations(page) -> list[str]:
     page.add_script_tag(url="/static/vendor/axe-core/axe.min.js")
-    results = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
+    outcome = page.evaluate(
+        "async () => { const r = await axe.run(document); return {violations: r.violations, passes: r.passes.length}; }"
+    )
+    assert outcome["passes"] > 10, "axe-core did not run its rules"
+    results = outcome["violations"]
     return [
         f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
         for v in results
@@ -139,7 +143,7 @@ def _axe_violations(page) -> list[str]:
 def test_no_page_has_serious_accessibility_violations(new_page, make_user, fake_version, make_prediction):
     user = make_user("axel")
     prediction = make_prediction(user, fake_version, top="fearful", seconds=8.0, windows=["fearful", "sad", "sad"])
-    make_prediction(user, fake_version, top="happy", uncertain_reason="little speech (0.6 s)")
+    other = make_prediction(user, fake_version, top="happy", uncertain_reason="little speech (0.6 s)")
     anonymous = new_page()
     found = {}
     for url in ("/accounts/login/", "/accounts/signup/", "/no-such-page/"):
@@ -155,6 +159,7 @@ def test_no_page_has_serious_accessibility_violations(new_page, make_user, fake_
         f"/models/{fake_version.pk}/",
         "/history/",
         "/accounts/password_change/",
+        f"/compare/?p={prediction.pk}&p={other.pk}",
     ):
         page.goto(url)
         if "/predictions/" in url:
@@ -162,3 +167,37 @@ def test_no_page_has_serious_accessibility_violations(new_page, make_user, fake_
         found[url] = _axe_violations(page)
     serious = {url: v for url, v in found.items() if v}
     assert not serious, serious
+
+
+def test_three_recordings_ticked_in_the_history_are_compared_overlaid(
+    page, make_user, fake_version, make_prediction, shot, ink
+):
+    user = make_user("cole")
+    made = [
+        make_prediction(user, fake_version, top=top, seconds=8.0, windows=windows, name=f"{top}.wav")
+        for top, windows in [
+            ("sad", ["sad", "sad", "calm", "sad"]),
+            ("angry", ["angry", "sad", "angry", "angry"]),
+            ("calm", None),
+        ]
+    ]
+    log_in(page, "cole")
+    page.goto("/history/")
+    for p in made:
+        page.get_by_label(f"Compare {p.file.original_name}").check()
+    page.get_by_role("button", name="Compare selected").click()
+    page.wait_for_url(re.compile(r"/compare/\?"))
+    expect(page.locator("#compare-list li")).to_have_count(3)
+    assert wait_for_ink(page, "compare-bars") > 500
+    assert wait_for_ink(page, "compare-timeline") > 300
+    # The overlay starts on the top emotion of the first recording listed (the newest: calm).
+    expect(page.locator("#compare-list li").first).to_contain_text("calm.wav")
+    expect(page.locator("#compare-emotion")).to_have_value("calm")
+    before = ink(page, "compare-timeline")
+    page.locator("#compare-emotion").select_option("angry")
+    expect(page.locator("#compare-timeline")).to_have_attribute(
+        "aria-label", re.compile(r"^Probability of angry over time")
+    )
+    page.wait_for_timeout(600)
+    assert ink(page, "compare-timeline") != before
+    shot(page, "compare")

@@ -209,3 +209,16 @@ def test_the_favicon_is_served(client):
 
 def test_the_export_link_has_a_space_between_its_arrow_and_its_words(alice_client):
     assert '<span aria-hidden="true">⬇</span> Export CSV</a>' in alice_client.get("/history/").content.decode()
+
+
+# --- compare ---------------------------------------------------------------------------------------------
+def test_compare_shows_two_to_four_of_ones_own_recordings(alice, bob, alice_client, make_prediction, model_version):
+    mine = [make_prediction(alice, model=model_version, name=f"take{k}.wav") for k in range(5)]
+    theirs = make_prediction(bob, model=model_version, name="bobs.wav")
+    html = alice_client.get(f"/compare/?p={mine[0].pk}&p={mine[1].pk}&p={mine[2].pk}").content.decode()
+    assert html.count("data-prediction-id=") == 3 and "take2.wav" in html and 'id="compare-data"' in html
+    assert alice_client.get(f"/compare/?p={mine[0].pk}&p={theirs.pk}").status_code == 404
+    for query in (f"p={mine[0].pk}", "&".join(f"p={m.pk}" for m in mine), f"p={mine[0].pk}&p={mine[0].pk}"):
+        response = alice_client.get(f"/compare/?{query}", follow=True)
+        assert response.redirect_chain[-1][0] == "/history/"
+        assert "Choose 2 to 4 analysed recordings to compare." in response.content.decode()
