@@ -140,7 +140,7 @@ def _axe_violations(page) -> list[str]:
     ]
 
 
-def test_no_page_has_serious_accessibility_violations(new_page, make_user, fake_version, make_prediction):
+def test_no_page_has_serious_accessibility_violations(new_page, make_user, fake_version, make_prediction, shot):
     user = make_user("axel")
     prediction = make_prediction(user, fake_version, top="fearful", seconds=8.0, windows=["fearful", "sad", "sad"])
     other = make_prediction(user, fake_version, top="happy", uncertain_reason="little speech (0.6 s)")
@@ -165,6 +165,7 @@ def test_no_page_has_serious_accessibility_violations(new_page, make_user, fake_
         if "/predictions/" in url:
             wait_for_ink(page, "timeline-canvas")
         found[url] = _axe_violations(page)
+        shot(page, re.sub(r"\W+", "-", url.split("?")[0]).strip("-") or "home")
     serious = {url: v for url, v in found.items() if v}
     assert not serious, serious
 
