@@ -55,7 +55,8 @@
   var chart = null;
 
   function points(it, emotion) {
-    var tl = Array.isArray(it.timeline) && it.timeline.length ? it.timeline : null;
+    // One window (or none) is the overall result again: a flat line across the recording.
+    var tl = Array.isArray(it.timeline) && it.timeline.length > 1 ? it.timeline : null;
     if (!tl) {
       var p = it.probabilities[labels.indexOf(emotion)];
       return [{ x: 0, y: p }, { x: it.duration_s, y: p }];
