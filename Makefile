@@ -1,5 +1,5 @@
 # Two commands do all the set-up (see README.md):
-#   make run    bring the platform up at http://127.0.0.1:8000 (SQLite, in-process tasks, shipped model)
+#   make run    bring the platform up at http://127.0.0.1:8000 (SQLite, a real worker on a file broker, shipped model)
 #   make test   install everything, start PostgreSQL/Redis if needed, run every test on them
 SHELL := /bin/bash
 PY ?= python3
@@ -25,11 +25,11 @@ system-deps:
 services:
 	bash scripts/services.sh
 
+# A real instance: DEBUG off, gunicorn + WhiteNoise, and a Celery worker on a broker that needs no server
+# (scripts/run.py); one Ctrl-C stops both.
 run: venv
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py register_model --default
 	@echo "serweb: create an admin account with  $(BIN)/python manage.py createsuperuser"
-	$(BIN)/python manage.py runserver 127.0.0.1:8000
+	$(BIN)/python scripts/run.py
 
 # Tests run against real PostgreSQL and Redis; these defaults match scripts/services.sh.
 test: venv system-deps services

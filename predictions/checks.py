@@ -20,6 +20,16 @@ def check_production_settings(app_configs=None, **kwargs) -> list[checks.CheckMe
                 id="serweb.E001",
             )
         )
+    weakness = _weak_secret_key(_secret_key())
+    if not settings.DEBUG and _secret_key() and weakness:
+        errors.append(
+            checks.Error(
+                f"SECRET_KEY {weakness} and DEBUG=0.",
+                hint="Generate one: python -c 'import secrets; print(secrets.token_urlsafe(50))', and set it as "
+                "SECRET_KEY or in a file named by SECRET_KEY_FILE.",
+                id="serweb.E005",
+            )
+        )
     if not settings.DEBUG and not settings.ALLOWED_HOSTS:
         errors.append(
             checks.Error(
@@ -53,6 +63,24 @@ def check_limits(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             )
         )
     return errors
+
+
+# Keys that were published (in .env.example, docs or Django's own template) protect nothing.
+_PLACEHOLDER_PARTS = ("change-me", "changeme", "replace-me", "your-secret", "django-insecure")
+_MIN_SECRET_LENGTH = 50
+_MIN_SECRET_CHARS = 5
+
+
+def _weak_secret_key(key: str) -> str:
+    """Why the key is unfit for production ("" when it is fine); Django's own W009 rule, as an error."""
+    lowered = key.lower()
+    if any(part in lowered for part in _PLACEHOLDER_PARTS):
+        return "is a published placeholder"
+    if len(key) < _MIN_SECRET_LENGTH:
+        return f"is {len(key)} characters long (at least {_MIN_SECRET_LENGTH} are needed)"
+    if len(set(key)) < _MIN_SECRET_CHARS:
+        return f"uses fewer than {_MIN_SECRET_CHARS} different characters"
+    return ""
 
 
 def _secret_key() -> str:

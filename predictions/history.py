@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, Max, Min, QuerySet
+from django.db.models import Count, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncDate, TruncWeek
 from django.utils import timezone
 
 from mlcore.labels import EMOTIONS
-from predictions.models import AudioFile, ModelVersion, Prediction
+from predictions.models import AudioFile, Job, ModelVersion, Prediction
 
 CSV_COLUMNS = (
     "uploaded_at",
@@ -39,11 +39,14 @@ class HistoryFilter:
     end: date | None = None
     emotion: str = ""
     model: ModelVersion | None = None
+    # A bound form with errors (e.g. a start after the end) matches nothing: showing every row under an
+    # error message would read as if the filter had applied.
+    invalid: bool = False
 
     @classmethod
     def from_form(cls, form) -> HistoryFilter:
         if not form.is_valid():
-            return cls()
+            return cls(invalid=form.is_bound)
         d = form.cleaned_data
         return cls(d.get("start"), d.get("end"), d.get("emotion") or "", d.get("model"))
 
@@ -56,6 +59,8 @@ class HistoryFilter:
     def files(self, user) -> QuerySet[AudioFile]:
         """The user's files (done and failed and pending), newest first, with their predictions."""
         qs = AudioFile.objects.filter(user=user)
+        if self.invalid:
+            return qs.none()
         lo, hi = self._bounds()
         if lo:
             qs = qs.filter(created_at__gte=lo)
@@ -69,6 +74,8 @@ class HistoryFilter:
 
     def predictions(self, user) -> QuerySet[Prediction]:
         qs = Prediction.objects.filter(user=user)
+        if self.invalid:
+            return qs.none()
         lo, hi = self._bounds()
         if lo:
             qs = qs.filter(uploaded_at__gte=lo)
@@ -79,6 +86,40 @@ class HistoryFilter:
         if self.model:
             qs = qs.filter(model_version=self.model)
         return qs
+
+
+def job_name(upload_names: list[str]) -> str:
+    """A job's name from what was sent: the one file's (or zip's) name, or the first name and "+N"."""
+    names = [n for n in upload_names if n] or ["upload"]
+    first = names[0][:200]
+    return first if len(names) == 1 else f"{first} +{len(names) - 1}"
+
+
+def jobs_with_counts(user) -> QuerySet[Job]:
+    """The user's jobs, newest first, each with its file counts and a fallback name (one query)."""
+    files = AudioFile.objects.filter(job=OuterRef("pk")).order_by("id").values("original_name")[:1]
+    return (
+        Job.objects.filter(user=user)
+        .annotate(
+            n_files=Count("files"),
+            n_done=Count("files", filter=Q(files__status=AudioFile.Status.DONE)),
+            n_failed=Count("files", filter=Q(files__status=AudioFile.Status.FAILED)),
+            first_file=Subquery(files),
+        )
+        .order_by("-created_at", "-id")
+    )
+
+
+def display_name(job: Job, *, first_file: str | None = None, n_files: int | None = None) -> str:
+    """The stored name, or for older jobs the first file and "+N"."""
+    if job.name:
+        return job.name
+    if first_file is None:
+        first_file = job.files.order_by("id").values_list("original_name", flat=True).first() or ""
+        n_files = job.files.count()
+    if not first_file:
+        return f"Job {job.pk}"
+    return first_file if not n_files or n_files <= 1 else f"{first_file} +{n_files - 1}"
 
 
 def distribution(predictions: QuerySet[Prediction]) -> dict[str, int]:

@@ -17,10 +17,13 @@ from predictions import dispatch, uploads
 from predictions.models import AudioFile, Job
 
 
-def create_job(user: AbstractBaseUser, files: Sequence[UploadedFile]) -> Job:
+def create_job(
+    user: AbstractBaseUser, files: Sequence[UploadedFile], *, name: str = "", into: Job | None = None
+) -> Job:
     """Store the files of one submit as one Job; once the rows are committed, publish what the
     dispatcher allows.
 
+    ``into`` adds the files to one of the user's existing jobs instead (a live recording's later chunks).
     Stored files are removed only when their rows never committed.  Publishing happens after COMMIT
     and cannot fail the request: with the broker down the files stay queued, unpublished, and the
     sweep publishes them when it is back.
@@ -29,7 +32,9 @@ def create_job(user: AbstractBaseUser, files: Sequence[UploadedFile]) -> Job:
     now = timezone.now()
     try:
         with transaction.atomic():
-            job = Job.objects.create(user=user)
+            if into is not None and into.user_id != user.pk:
+                raise ValueError("a job can only receive its own user's files")
+            job = into or Job.objects.create(user=user, name=name[: Job._meta.get_field("name").max_length])
             rows = [
                 AudioFile(
                     job=job,

@@ -67,6 +67,9 @@ class Job(models.Model):
     # Denormalised from the files by ``refresh_status`` so lists never count files per job.
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # What the person sent, as they would name it: the zip's name, the recording's name, or the first
+    # file and "+N".  Blank for jobs from before names existed (pages derive one from the files).
+    name = models.CharField(max_length=255, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]

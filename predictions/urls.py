@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from predictions import views
 
@@ -11,6 +11,11 @@ urlpatterns = [
     path("jobs/<int:pk>/status.json", views.job_status, name="job_status"),
     path("predictions/<int:pk>/", views.prediction_detail, name="prediction"),
     path("predictions/<int:pk>/audio/", views.prediction_audio, name="audio"),
+    re_path(r"^predictions/(?P<pk>\d+)/timeline\.(?P<fmt>csv|json)$", views.prediction_timeline, name="timeline"),
+    path("jobs/", views.jobs_page, name="jobs"),
+    path("live/", views.live_chunk, name="live"),
+    path("models/<int:pk>/", views.model_detail, name="model"),
     path("history/", views.history_page, name="history"),
     path("history.csv", views.history_csv, name="history_csv"),
+    path("compare/", views.compare, name="compare"),
 ]

@@ -15,12 +15,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mlcore.labels import EMOTIONS
-from predictions import history, jobs
+from predictions import history, jobs, live, timeline, verdicts
 from predictions.forms import HistoryFilterForm, SignupForm, UploadForm
-from predictions.models import AudioFile, Job, Prediction
+from predictions.models import AudioFile, Job, ModelVersion, Prediction
 from predictions.uploads import ACCEPT
 
 HISTORY_PAGE_SIZE = 50
@@ -61,9 +61,14 @@ def upload(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = UploadForm(request.POST, request.FILES)
         if form.is_valid():
-            job = jobs.create_job(request.user, form.cleaned_data["files"])
+            uploads = form.cleaned_data["files"]
+            job = jobs.create_job(request.user, uploads, name=history.job_name([u.name for u in uploads]))
             n = job.files.count()
             messages.success(request, f"{n} file{'s' if n != 1 else ''} received; results appear below as they finish.")
+            if request.headers.get("X-Requested-With") == "XMLHttpRequest":
+                # The page's script navigates there itself; a redirect followed by XHR would show (and
+                # so consume) the message above in a page nobody sees.
+                return JsonResponse({"location": job.get_absolute_url()})
             return redirect(job)
         status = 400
     else:
@@ -73,6 +78,8 @@ def upload(request: HttpRequest) -> HttpResponse:
         "max_file_bytes": settings.UPLOAD_MAX_FILE_BYTES,
         "max_files": settings.UPLOAD_MAX_FILES,
         "max_duration_s": settings.UPLOAD_MAX_DURATION_S,
+        # A take is 16 kHz 16-bit mono WAV (32,000 bytes a second): stop before either limit.
+        "max_record_s": min(settings.UPLOAD_MAX_DURATION_S, (settings.UPLOAD_MAX_FILE_BYTES - 44) // 32_000),
         "accept": ACCEPT,
         "recent_jobs": Job.objects.filter(user=request.user)[:10],
     }
@@ -80,14 +87,37 @@ def upload(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_POST
+def live_chunk(request: HttpRequest) -> JsonResponse:
+    """One chunk of a live recording (a WAV made in the browser); answers the session's status URL."""
+    form = UploadForm(request.POST, request.FILES)
+    if not form.is_valid() or len(form.cleaned_data["files"]) != 1:
+        return JsonResponse({"error": "Send one audio chunk as `files`."}, status=400)
+    session = _get_job_for_user(request, int(request.POST["job"])) if request.POST.get("job", "").isdigit() else None
+    name = "Live: " + (request.POST.get("name") or "recording")
+    job = live.add_chunk(request.user, form.cleaned_data["files"][0], session=session, name=name)
+    return JsonResponse({"job": job.pk, "status_url": reverse("predictions:job_status", args=[job.pk])})
+
+
+@login_required
 @require_GET
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = _get_job_for_user(request, pk)
     payload = _job_payload(job)
-    files = job.files.select_related("prediction").order_by("id")
-    return render(
-        request, "predictions/job.html", {"job": job, "files": files, "summary": payload, "emotions": EMOTIONS}
-    )
+    files = job.files.select_related("prediction", "prediction__model_version").order_by("id")
+    context = {"job": job, "job_name": history.display_name(job), "files": files, "summary": payload}
+    return render(request, "predictions/job.html", context)
+
+
+@login_required
+@require_GET
+def jobs_page(request: HttpRequest) -> HttpResponse:
+    """My uploads: every job by name with its counts, and the top emotions of all of them."""
+    jobs = Paginator(history.jobs_with_counts(request.user), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    for job in jobs:
+        job.display_name = history.display_name(job, first_file=job.first_file, n_files=job.n_files)
+    distribution = history.distribution(Prediction.objects.filter(user=request.user))
+    return render(request, "predictions/jobs.html", {"page": jobs, "distribution": distribution})
 
 
 @login_required
@@ -116,7 +146,8 @@ def _job_payload(job: Job, *, with_files: bool = False) -> dict:
         "finished": finished,
     }
     if with_files:
-        payload["files"] = [_file_payload(f) for f in job.files.select_related("prediction").order_by("id")]
+        files = job.files.select_related("prediction", "prediction__model_version").order_by("id")
+        payload["files"] = [_file_payload(f) for f in files]
     return payload
 
 
@@ -134,6 +165,9 @@ def _file_payload(f: AudioFile) -> dict:
         "uncertain": prediction.uncertain if prediction else None,
         "uncertain_reason": prediction.uncertain_reason if prediction else None,
         "url": prediction.get_absolute_url() if prediction else None,
+        # As shown on the pages: whole percents, the runner-up, and the doubt (the model's own reason,
+        # or a low top probability from a model without the notion).
+        "shown": verdicts.verdict(prediction).as_json() if prediction else None,
     }
 
 
@@ -143,6 +177,9 @@ def _file_payload(f: AudioFile) -> dict:
 def prediction_detail(request: HttpRequest, pk: int) -> HttpResponse:
     prediction = _get_prediction_for_user(request, pk)
     probabilities = prediction.probabilities
+    verdict = verdicts.verdict(prediction)
+    shows_timeline = timeline.shows_timeline(prediction.timeline, prediction.duration_s)
+    segments = timeline.segments(prediction.timeline, prediction.duration_s) if shows_timeline else []
     chart_data = {
         "labels": list(EMOTIONS),
         "probabilities": [probabilities[e] for e in EMOTIONS],
@@ -153,19 +190,42 @@ def prediction_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "uncertain_reason": prediction.uncertain_reason,
         "speech_s": prediction.speech_s,
         "envelope": prediction.envelope,
-        "timeline": prediction.timeline,
+        "timeline": prediction.timeline if shows_timeline else [],
     }
-    rows = sorted(probabilities.items(), key=lambda kv: EMOTIONS.index(kv[0]))
-    return render(
-        request,
-        "predictions/prediction.html",
-        {
-            "prediction": prediction,
-            "chart_data": chart_data,
-            "rows": rows,
-            "has_timeline": len(prediction.timeline) > 1,
-        },
-    )
+    rows = [(e, probabilities[e]) for e in EMOTIONS]
+    context = {
+        "prediction": prediction,
+        "verdict": verdict,
+        "chart_data": chart_data,
+        "rows": rows,
+        "has_timeline": shows_timeline,
+        "segments": segments,
+        "model_note": verdicts.model_note(prediction.model_version),
+    }
+    return render(request, "predictions/prediction.html", context)
+
+
+@login_required
+@require_GET
+def prediction_timeline(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
+    """The per-window timeline as CSV or JSON (a download)."""
+    prediction = _get_prediction_for_user(request, pk)
+    stem = re.sub(r"[^\w.-]+", "_", prediction.file.original_name.rsplit(".", 1)[0])[:80] or "recording"
+    if fmt == "csv":
+        response = HttpResponse(timeline.csv_text(prediction.timeline), content_type="text/csv; charset=utf-8")
+    else:
+        response = JsonResponse(timeline.json_document(prediction), json_dumps_params={"indent": 1})
+    response["Content-Disposition"] = f'attachment; filename="{stem}-timeline.{fmt}"'
+    return response
+
+
+@login_required
+@require_GET
+def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """What a model version was trained on and how well it does on speakers it never heard."""
+    version = get_object_or_404(ModelVersion, pk=pk)
+    context = {"version": version, "note": verdicts.model_note(version), "facts": verdicts.model_facts(version)}
+    return render(request, "predictions/model.html", context)
 
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -239,6 +299,30 @@ def history_page(request: HttpRequest) -> HttpResponse:
             "export_url": reverse("predictions:history_csv") + ("?" + query.urlencode() if query else ""),
         },
     )
+
+
+@login_required
+@require_GET
+def compare(request: HttpRequest) -> HttpResponse:
+    """2-4 of the user's recordings side by side: probabilities and one emotion over time, overlaid."""
+    ids = list(dict.fromkeys(int(x) for x in request.GET.getlist("p") if x.isdigit()))
+    if not 2 <= len(ids) <= 4:
+        messages.error(request, "Choose 2 to 4 analysed recordings to compare.")
+        return redirect("predictions:history")
+    predictions = [_get_prediction_for_user(request, pk) for pk in ids]
+    items = [
+        {
+            "name": p.file.original_name,
+            "url": p.get_absolute_url(),
+            "verdict": verdicts.verdict(p).as_json(),
+            "probabilities": [p.probabilities[e] for e in EMOTIONS],
+            "duration_s": p.duration_s,
+            "timeline": p.timeline,
+        }
+        for p in predictions
+    ]
+    context = {"predictions": predictions, "compare_data": {"labels": list(EMOTIONS), "items": items}}
+    return render(request, "predictions/compare.html", context)
 
 
 @login_required

@@ -18,12 +18,26 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
+def _env(name: str) -> str | None:
+    """``NAME`` from the environment, else the contents of the file ``NAME_FILE`` names (Docker secrets)."""
+    if name in os.environ:
+        return os.environ[name]
+    path = os.environ.get(f"{name}_FILE")
+    if not path:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as e:
+        raise ValueError(f"{name}_FILE={path!r} cannot be read: {e.strerror}.") from None
+
+
 def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
+    value = _env(name)
+    return default if value is None else value
 
 
 def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
+    value = _env(name)
     if value is None:
         return default
     value = value.strip().lower()
@@ -35,7 +49,7 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
+    value = _env(name)
     if value is None or value.strip() == "":
         return default
     try:
@@ -45,7 +59,7 @@ def env_int(name: str, default: int) -> int:
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
-    value = os.environ.get(name)
+    value = _env(name)
     if value is None:
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
@@ -91,6 +105,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "serweb.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -226,10 +241,25 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 5,
 }
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # `make run`: a broker that needs no server.  Kombu's filesystem transport keeps one file per message
+    # in BROKER_DIR, shared by the web server and the worker on this machine.
+    _broker_dir = Path(env_str("BROKER_DIR", str(BASE_DIR / "var" / "broker")))
+    for _sub in ("queue", "control", "processed"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "control_folder": str(_broker_dir / "control"),
+        "processed_folder": str(_broker_dir / "processed"),
+    }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Files per inference task.  1 (default): one task per file, the unit of retry and redelivery.
 # Above 1, big uploads are sent in chunks analysed with one batched model call (higher throughput).
 INFERENCE_BATCH_SIZE = env_int("INFERENCE_BATCH_SIZE", 1)
+# For models that do not flag their own doubt (no `uncertain` rule in their metrics), a top probability
+# below this is shown as uncertain.  The shipped models' own rules sit near 0.48-0.49.
+UNCERTAIN_FALLBACK_TOP = float(env_str("UNCERTAIN_FALLBACK_TOP", "0.5"))
 # Register (and activate) the shipped model bundle on migrate when no model version exists yet.
 REGISTER_DEFAULT_MODEL = env_bool("REGISTER_DEFAULT_MODEL", True)
 # Files of one user in the broker or a worker at once: a big upload takes this many worker slots and
@@ -260,6 +290,21 @@ SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# Scripts and styles from this site only (serweb/csp.py); every browser test runs under it.
+CONTENT_SECURITY_POLICY = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data:",
+    "media-src": "'self' blob:",
+    "connect-src": "'self'",
+    "font-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'self'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
+CONTENT_SECURITY_POLICY_REPORT_ONLY = env_bool("CONTENT_SECURITY_POLICY_REPORT_ONLY", False)
 
 LOGGING = {
     "version": 1,

@@ -2,12 +2,19 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponsePermanentRedirect
+from django.templatetags.static import static
 from django.urls import include, path
 
 from predictions import views
 
 # Requests refused while parsing (too many files, unreadable parts) say why instead of a bare 400.
 handler400 = "predictions.request_errors.bad_request"
+
+
+def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
+    return HttpResponsePermanentRedirect(static("favicon.svg"))
+
 
 urlpatterns = [
     path("accounts/signup/", views.signup, name="signup"),
@@ -21,5 +28,7 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("healthz/", views.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico whatever the page links to; point them at the static icon.
+    path("favicon.ico", favicon),
     path("", include("predictions.urls")),
 ]

@@ -10,16 +10,18 @@
 
   var EMOTIONS = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"];
 
-  // One colour per emotion on every page (Okabe–Ito based, distinguishable with common colour blindness).
+  // One colour per emotion on every page (same values as .emotion--* in serweb.css).  Every pair stays
+  // apart (CIELAB distance >= 28) in normal vision and in simulated protanopia, deuteranopia and
+  // tritanopia (Machado et al. 2009); tests/predictions/test_palette.py checks it.
   var COLORS = {
-    neutral: "#8a8f98",
-    calm: "#56b4e9",
-    happy: "#e6a700",
-    sad: "#0072b2",
-    angry: "#d55e00",
-    fearful: "#7b4fa0",
-    disgust: "#009e73",
-    surprised: "#cc79a7",
+    neutral: "#7a8285",
+    calm: "#5fd08a",
+    happy: "#f5d800",
+    sad: "#1c1a5e",
+    angry: "#e0301e",
+    fearful: "#8a22c0",
+    disgust: "#5c1a0a",
+    surprised: "#f08ce8",
   };
 
   var reducedMotion = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
@@ -46,10 +48,12 @@
     }
   }
 
-  /** 0.61234 -> "61.2%". */
-  function pct(p, digits) {
+  /** 0.61234 -> "61%": whole percents, like the pages' `pct` filter (predictions/verdicts.py). */
+  function pct(p) {
     if (typeof p !== "number" || !isFinite(p)) return "–";
-    return (p * 100).toFixed(digits === undefined ? 1 : digits) + "%";
+    if (p > 0 && p < 0.005) return "<1%";
+    if (p >= 0.995 && p < 1) return ">99%";
+    return Math.round(p * 100) + "%";
   }
 
   /** 125.4 -> "2:05". */
@@ -137,7 +141,7 @@
       enabled: !options.compact,
       callbacks: {
         label: function (ctx) {
-          return ctx.label + ": " + pct(ctx.parsed.y, 2) + " (p = " + ctx.parsed.y.toFixed(4) + ")";
+          return ctx.label + ": " + pct(ctx.parsed.y);
         },
       },
     };
@@ -160,6 +164,43 @@
       },
       options: opts,
     });
+  }
+
+  /**
+   * Horizontal bars: how many files got each top emotion (job and "My uploads" summaries).
+   * `counts` is {emotion: n}.  Returns the Chart, or null when Chart.js did not load.
+   */
+  function countChart(canvas, counts) {
+    var labels = EMOTIONS.filter(function (e) { return counts[e]; });
+    var total = labels.reduce(function (s, e) { return s + counts[e]; }, 0);
+    describe(canvas, "Top emotion of " + total + " recording" + (total === 1 ? "" : "s") + ": " +
+      labels.map(function (e) { return e + " " + counts[e]; }).join(", ") + ".");
+    var box = ensureBox(canvas, "chart-box--counts");
+    box.style.height = (40 + 28 * Math.max(labels.length, 1)) + "px";
+    if (!chartAvailable()) return null;
+    var opts = baseOptions();
+    opts.indexAxis = "y";
+    opts.scales = {
+      x: { beginAtZero: true, ticks: { precision: 0 } },
+      y: { grid: { display: false } },
+    };
+    var chart = canvas._serwebChart;
+    var data = {
+      labels: labels,
+      datasets: [{
+        label: "Recordings",
+        data: labels.map(function (e) { return counts[e]; }),
+        backgroundColor: labels.map(colorFor),
+        borderRadius: 3,
+      }],
+    };
+    if (chart) {
+      chart.data = data;
+      chart.update();
+      return chart;
+    }
+    canvas._serwebChart = new Chart(canvas, { type: "bar", data: data, options: opts });
+    return canvas._serwebChart;
   }
 
   /** A <details> holding a plain table of a chart's numbers: a text alternative anyone can open. */
@@ -237,6 +278,7 @@
     describe: describe,
     baseOptions: baseOptions,
     probabilityBarChart: probabilityBarChart,
+    countChart: countChart,
     dataTable: dataTable,
     legend: legend,
     fitCanvas: fitCanvas,

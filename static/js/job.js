@@ -3,11 +3,11 @@
  * counted apart), fills each file's row with its result and a small bar chart as it completes, shows
  * failure reasons, and stops polling once the job is finished.
  *
- * Markup: <section id="job" data-status-url data-finished>, <progress id="job-progress">, table
- * #job-files with <tr data-file-id> rows whose cells are classed file-status, file-error, file-emotion,
- * file-confidence and prob (data-emotion); they are filled in place, and rows the server did not
- * render are added with the same cells.  A result the model itself marked uncertain gets an "uncertain"
- * badge (reason in its title and for screen readers) after the emotion.
+ * Markup: <section id="job" data-status-url data-finished>, <progress id="job-progress">, an optional
+ * summary chart (#job-summary-chart), and table #job-files with <tr data-file-id> rows whose cells are
+ * classed file-status (badge, and the reason of a failure in .file-error), file-emotion (the verdict as
+ * _verdict.html writes it, and a small bar chart) and file-link; they are filled in place, and rows the
+ * server did not render are added with the same cells.
  */
 (function () {
   "use strict";
@@ -40,11 +40,7 @@
   notice.setAttribute("role", "status");
   section.insertBefore(notice, section.firstChild);
 
-  var probHeads = table ? Array.prototype.map.call(table.querySelectorAll("thead th.prob"), function (th) {
-    return th.textContent.trim();
-  }) : [];
-
-  function td(row, className) {
+  function cell(row, className) {
     var el = row.querySelector("." + className);
     if (!el) {
       el = document.createElement("td");
@@ -63,29 +59,32 @@
     name.className = "file-name";
     name.textContent = file.name;
     row.appendChild(name);
-    ["file-status", "file-error", "file-emotion", "file-confidence"].forEach(function (c) { td(row, c); });
-    probHeads.forEach(function (e) {
-      var cellEl = row.insertCell();
-      cellEl.className = "prob";
-      cellEl.dataset.emotion = e;
-    });
-    row.insertCell().className = "file-link";
+    ["file-status", "file-emotion", "file-link"].forEach(function (c) { cell(row, c); });
     return row;
   }
 
-  /** The model's doubt about a result: same markup as templates/predictions/_uncertain_badge.html. */
-  function uncertainBadge(reason) {
-    var badge = document.createElement("span");
-    badge.className = "badge badge--uncertain";
-    badge.textContent = "uncertain";
-    if (reason) {
-      badge.title = reason;
-      var hidden = document.createElement("span");
-      hidden.className = "visually-hidden";
-      hidden.textContent = ": " + reason;
-      badge.appendChild(hidden);
+  function span(className, text) {
+    var el = document.createElement("span");
+    el.className = className;
+    el.textContent = text;
+    return el;
+  }
+
+  /** Same markup as templates/predictions/_verdict.html: emotion, percent, second choice, doubt badge. */
+  function verdictLine(shown) {
+    var line = span("verdict-line", "");
+    line.appendChild(span("emotion emotion--" + shown.top_emotion, shown.top_emotion));
+    line.appendChild(document.createTextNode(" "));
+    line.appendChild(span("verdict-line__p", shown.top_label));
+    line.appendChild(span("verdict-line__second", " · then " + shown.second_emotion + " " + shown.second_label));
+    if (shown.doubt) {
+      line.appendChild(document.createTextNode(" "));
+      var badge = span("badge badge--uncertain", "uncertain");
+      badge.title = shown.doubt;
+      badge.appendChild(span("visually-hidden", ": " + shown.doubt));
+      line.appendChild(badge);
     }
-    return badge;
+    return line;
   }
 
   function renderFile(file) {
@@ -96,47 +95,51 @@
     if (seen[file.id] === file.status && (file.status !== "done" || charts[file.id])) return;
     seen[file.id] = file.status;
 
-    var status = td(row, "file-status");
+    var status = cell(row, "file-status");
     status.textContent = "";
-    var badge = document.createElement("span");
-    badge.className = "badge badge--" + file.status;
-    badge.textContent = file.status === "processing" ? "analysing…" : file.status;
-    status.appendChild(badge);
+    status.appendChild(span("badge badge--" + file.status, file.status === "processing" ? "analysing…" : file.status));
+    if (file.status === "failed") {
+      status.appendChild(document.createTextNode(" "));
+      status.appendChild(span("file-error error-reason", file.error || "This file could not be analysed."));
+    }
 
-    var error = td(row, "file-error");
-    error.textContent = file.status === "failed" ? (file.error || "This file could not be analysed.") : "";
-    error.classList.toggle("error-reason", file.status === "failed");
-
-    var emotion = td(row, "file-emotion");
-    if (file.status !== "done" || !file.probabilities) return;
+    var emotion = cell(row, "file-emotion");
+    if (file.status !== "done" || !file.probabilities || !file.shown) return;
     emotion.textContent = "";
-    var label = document.createElement("span");
-    label.className = "emotion emotion--" + file.top_emotion;
-    label.textContent = file.top_emotion;
-    emotion.appendChild(label);
-    if (file.uncertain) emotion.appendChild(uncertainBadge(file.uncertain_reason));
+    emotion.appendChild(verdictLine(file.shown));
     var canvas = document.createElement("canvas");
     canvas.className = "mini-chart";
     emotion.appendChild(canvas);
     var labels = S.EMOTIONS.filter(function (e) { return e in file.probabilities; });
-    table.classList.add("has-mini-charts");
     charts[file.id] = S.probabilityBarChart(canvas, labels, labels.map(function (e) {
       return file.probabilities[e];
     }), { compact: true }) || true;
 
-    td(row, "file-confidence").textContent = typeof file.confidence === "number" ? file.confidence.toFixed(3) : "";
-    Array.prototype.forEach.call(row.querySelectorAll("td.prob[data-emotion]"), function (c) {
-      var p = file.probabilities[c.dataset.emotion];
-      c.textContent = typeof p === "number" ? p.toFixed(3) : "";
-    });
-    var linkCell = row.cells[row.cells.length - 1];
-    if (file.url && linkCell && !linkCell.querySelector("a")) {
+    var linkCell = cell(row, "file-link");
+    if (file.url && !linkCell.querySelector("a")) {
       var a = document.createElement("a");
       a.href = file.url;
       a.textContent = "Details";
       a.setAttribute("aria-label", "Details for " + file.name);
       linkCell.appendChild(a);
     }
+  }
+
+  var summaryFigure = document.getElementById("job-summary");
+  var summaryCanvas = document.getElementById("job-summary-chart");
+  function renderSummary(files) {
+    if (!summaryCanvas) return;
+    var counts = {};
+    var n = 0;
+    files.forEach(function (f) {
+      if (f.status === "done" && f.top_emotion) {
+        counts[f.top_emotion] = (counts[f.top_emotion] || 0) + 1;
+        n++;
+      }
+    });
+    if (!n) return;
+    if (summaryFigure) summaryFigure.hidden = false;
+    S.countChart(summaryCanvas, counts);
   }
 
   function render(job) {
@@ -155,6 +158,7 @@
     section.dataset.done = done;
     section.dataset.failed = failed;
     (job.files || []).forEach(renderFile);
+    renderSummary(job.files || []);
     var statusEl = document.getElementById("job-status");
     if (statusEl) statusEl.textContent = job.status;
     var countsEl = document.getElementById("job-counts");

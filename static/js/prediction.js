@@ -115,8 +115,42 @@
   }
 
   // ---- timeline -----------------------------------------------------------------------------------
-  var TIMELINE_HEIGHT = 88;
+  var AXIS = 20;  // bottom strip: the time axis in seconds
+  var TIMELINE_HEIGHT = 88 + AXIS;
   var BAND = 14;  // top strip: the top emotion of each window
+
+  /** A tick step (s) giving about one label per 80 px: 1, 2, 5, 10, 15, 30, 60, 120, 300, 600 … */
+  function tickStep(d, w) {
+    var steps = [0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800];
+    var want = d / Math.max(1, w / 80);
+    for (var i = 0; i < steps.length; i++) if (steps[i] >= want) return steps[i];
+    return 3600;
+  }
+
+  function drawAxis(ctx, w, h, d) {
+    var y = h - AXIS;
+    ctx.strokeStyle = "#6b7280";
+    ctx.fillStyle = "#374151";
+    ctx.lineWidth = 1;
+    ctx.font = "11px system-ui, sans-serif";
+    ctx.textBaseline = "top";
+    ctx.beginPath();
+    ctx.moveTo(0, y + 0.5);
+    ctx.lineTo(w, y + 0.5);
+    ctx.stroke();
+    var step = tickStep(d, w);
+    for (var t = 0; t <= d + 1e-6; t += step) {
+      var x = Math.round((t / d) * (w - 1)) + 0.5;
+      ctx.beginPath();
+      ctx.moveTo(x, y);
+      ctx.lineTo(x, y + 4);
+      ctx.stroke();
+      var label = (step < 1 ? t.toFixed(1) : String(Math.round(t))) + " s";
+      var width = ctx.measureText(label).width;
+      ctx.textAlign = x + width / 2 > w ? "right" : x - width / 2 < 0 ? "left" : "center";
+      ctx.fillText(label, x, y + 5);
+    }
+  }
 
   function topOf(probs) {
     var best = null;
@@ -146,7 +180,7 @@
     });
 
     // Stacked area of all eight probabilities at each window's centre.
-    var areaTop = BAND + 4, areaH = h - areaTop;
+    var areaTop = BAND + 4, areaH = h - AXIS - areaTop;
     var xs = timeline.map(function (win) { return xOf((win.start_s + win.end_s) / 2); });
     xs[0] = 0;
     xs[xs.length - 1] = w;
@@ -166,7 +200,8 @@
       ctx.fill();
       below = above;
     });
-    drawCursor(ctx, w, h);
+    drawAxis(ctx, w, h, d);
+    drawCursor(ctx, w, h - AXIS);
   }
 
   function windowAt(t) {
@@ -177,7 +212,7 @@
   function describeTimeline() {
     var parts = timeline.map(function (win) {
       var top = topOf(win.probabilities);
-      return win.start_s.toFixed(1) + "–" + win.end_s.toFixed(1) + " s " + top + " " + S.pct(win.probabilities[top], 0);
+      return win.start_s.toFixed(1) + "–" + win.end_s.toFixed(1) + " s " + top + " " + S.pct(win.probabilities[top]);
     });
     S.describe(timeCanvas, "Emotion timeline, " + timeline.length + " windows. Top emotion per window: " +
       parts.join("; ") + ". Click a point to play from there.");
@@ -224,6 +259,17 @@
     timeCanvas.insertAdjacentElement("afterend", readout);
     readout.insertAdjacentElement("afterend", S.legend(labels));
   }
+
+  // Segment list: each button plays its stretch of the recording.
+  Array.prototype.forEach.call(document.querySelectorAll("#segments .segment"), function (button) {
+    button.addEventListener("click", function () {
+      if (!audio) return;
+      audio.currentTime = parseFloat(button.dataset.start) || 0;
+      var playing = audio.play();
+      if (playing && playing.catch) playing.catch(function () { /* autoplay refused: the seek stands */ });
+      redraw();
+    });
+  });
 
   if (audio) {
     ["play", "seeked", "timeupdate", "loadedmetadata", "pause", "ended"].forEach(function (name) {

@@ -249,10 +249,13 @@
       barText.textContent = "Uploaded. Starting the analysis…";
     });
     xhr.addEventListener("load", function () {
-      var sentTo = new URL(form.action || window.location.href, window.location.href);
-      var landed = xhr.responseURL ? new URL(xhr.responseURL) : null;
-      if (xhr.status >= 200 && xhr.status < 300 && landed && landed.pathname !== sentTo.pathname) {
-        window.location.assign(landed.href);
+      // Accepted: the server names the job page (and keeps its "N files received" message for it).
+      var answer = null;
+      if (xhr.status >= 200 && xhr.status < 300 && /json/.test(xhr.getResponseHeader("Content-Type") || "")) {
+        try { answer = JSON.parse(xhr.responseText); } catch (err) { answer = null; }
+      }
+      if (answer && answer.location) {
+        window.location.assign(answer.location);
         return;
       }
       form.classList.remove("is-uploading");

@@ -214,7 +214,7 @@ def test_prediction_page_draws_its_charts_and_a_click_on_the_timeline_seeks_the_
     assert wait_for_ink(page, "timeline-canvas") > 500
     expect(page.locator("#probability-table tr.is-top")).to_contain_text("angry")
     label = page.locator("#probability-chart").get_attribute("aria-label")
-    assert "Top: angry 60.0%" in label
+    assert "Top: angry 60%" in label
     expect(page.locator("#timeline-canvas")).to_have_attribute("aria-label", re.compile(r"4 windows.*neutral.*happy"))
     page.wait_for_function("() => document.getElementById('prediction-audio').readyState >= 1")
 

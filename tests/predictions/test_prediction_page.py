@@ -9,6 +9,7 @@ import pytest
 from conftest import upload_file, wav_bytes
 
 from mlcore.labels import EMOTIONS
+from predictions import verdicts
 from predictions.models import Prediction
 
 pytestmark = pytest.mark.django_db
@@ -66,9 +67,12 @@ def test_a_result_the_model_doubts_is_stored_with_its_reason_and_badged_next_to_
     assert data["uncertain"] is True and data["uncertain_reason"] == prediction.uncertain_reason
 
 
-def test_a_low_top_probability_is_not_flagged_when_the_model_does_not_say_so(
+def test_a_low_top_probability_is_not_second_guessed_when_the_model_has_its_own_doubt_rule(
     alice, alice_client, make_prediction, model_version
 ):
+    # The shipped model flags its own doubt (metrics carry its `uncertain` rule); the pages only add a
+    # doubt of their own for models without one (tests/predictions/test_verdicts.py).
+    assert verdicts.model_gives_doubt(model_version)
     prediction = make_prediction(alice, model=model_version, top_probability=0.2)
     html = alice_client.get(f"/predictions/{prediction.pk}/").content.decode()
     assert 'id="top-emotion"' in html and "badge--uncertain" not in html

@@ -43,6 +43,49 @@ def test_debug_off_without_a_secret_key_is_refused_with_a_clear_error(tmp_path):
     assert "serweb.E001" in result.stderr and "SECRET_KEY is not set and DEBUG=0" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        ("change-me-to-a-long-random-string-of-fifty-or-more-characters-0123456789", "is a published placeholder"),
+        ("abc", "is 3 characters long (at least 50 are needed)"),
+        ("ab" * 40, "uses fewer than 5 different characters"),
+    ],
+)
+def test_debug_off_with_a_placeholder_or_weak_secret_key_is_refused(tmp_path, key, why):
+    result = manage("check", env={**PRODUCTION, "SECRET_KEY": key}, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "serweb.E005" in result.stderr and f"SECRET_KEY {why} and DEBUG=0." in result.stderr
+
+
+def test_the_env_example_placeholder_is_refused_in_production(tmp_path):
+    example = (ROOT / ".env.example").read_text()
+    placeholder = next(line.split("=", 1)[1] for line in example.splitlines() if line.startswith("SECRET_KEY="))
+    result = manage("check", "--deploy", env={**PRODUCTION, "SECRET_KEY": placeholder}, tmp_path=tmp_path)
+    assert result.returncode != 0 and "serweb.E005" in result.stderr
+
+
+def test_secrets_can_come_from_files_named_by_file_variables(tmp_path):
+    secret = tmp_path / "secret_key"
+    secret.write_text(PRODUCTION["SECRET_KEY"] + "\n")
+    env = {k: v for k, v in PRODUCTION.items() if k != "SECRET_KEY"} | {"SECRET_KEY_FILE": str(secret)}
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    hosts = tmp_path / "hosts"
+    hosts.write_text("files.example.org")
+    env = {**PRODUCTION, "ALLOWED_HOSTS_FILE": str(hosts)}
+    del env["ALLOWED_HOSTS"]
+    shown = manage(
+        "shell", "-c", "from django.conf import settings; print(settings.ALLOWED_HOSTS)", env=env, tmp_path=tmp_path
+    )
+    assert shown.stdout.strip().endswith("['files.example.org']"), shown.stderr
+
+
+def test_an_unreadable_secret_file_is_named_in_the_error(tmp_path):
+    env = {k: v for k, v in PRODUCTION.items() if k != "SECRET_KEY"} | {"SECRET_KEY_FILE": str(tmp_path / "missing")}
+    result = manage("check", env=env, tmp_path=tmp_path)
+    assert result.returncode != 0 and f"SECRET_KEY_FILE='{tmp_path / 'missing'}' cannot be read" in result.stderr
+
+
 def test_debug_off_without_allowed_hosts_is_refused(tmp_path):
     env = {**PRODUCTION}
     del env["ALLOWED_HOSTS"]

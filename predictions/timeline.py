@@ -1,0 +1,104 @@
+"""A prediction's timeline as people read it: segments of one emotion, and per-window exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+from mlcore.labels import EMOTIONS
+from predictions.verdicts import pct
+
+
+@dataclass(frozen=True)
+class Segment:
+    start_s: float
+    end_s: float
+    emotion: str
+    probability: float  # mean probability of ``emotion`` over the segment's windows
+
+    @property
+    def label(self) -> str:
+        return f"{clock(self.start_s)}-{clock(self.end_s)} {self.emotion} {pct(self.probability)}"
+
+
+def clock(seconds: float) -> str:
+    """47.9 -> "0:47"; 3725 -> "1:02:05"."""
+    s = max(0, int(seconds))
+    h, rest = divmod(s, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _top(probabilities: dict) -> str:
+    return max(EMOTIONS, key=lambda e: (float(probabilities.get(e, 0.0)), -EMOTIONS.index(e)))
+
+
+def window_length(timeline: list[dict]) -> float:
+    return float(timeline[0]["end_s"]) - float(timeline[0]["start_s"]) if timeline else 0.0
+
+
+def shows_timeline(timeline: list[dict], duration_s: float) -> bool:
+    """Hidden for clips shorter than one window: a single window is the overall result again."""
+    return len(timeline) > 1 and duration_s >= window_length(timeline)
+
+
+def segments(timeline: list[dict], duration_s: float) -> list[Segment]:
+    """Runs of windows with the same top emotion.  Overlapping windows are split at the midpoint between
+    their centres (as the chart draws them), so segments tile 0..duration without overlap."""
+    if not timeline:
+        return []
+    centres = [(float(w["start_s"]) + float(w["end_s"])) / 2 for w in timeline]
+    bounds = [0.0] + [(a + b) / 2 for a, b in zip(centres, centres[1:], strict=False)] + [float(duration_s)]
+    out: list[Segment] = []
+    run: list[int] = []
+    for k, window in enumerate(timeline):
+        emotion = _top(window["probabilities"])
+        if run and _top(timeline[run[0]]["probabilities"]) != emotion:
+            out.append(_segment(timeline, run, bounds))
+            run = []
+        run.append(k)
+    out.append(_segment(timeline, run, bounds))
+    return out
+
+
+def _segment(timeline: list[dict], run: list[int], bounds: list[float]) -> Segment:
+    emotion = _top(timeline[run[0]]["probabilities"])
+    mean = sum(float(timeline[k]["probabilities"].get(emotion, 0.0)) for k in run) / len(run)
+    return Segment(bounds[run[0]], bounds[run[-1] + 1], emotion, mean)
+
+
+def csv_text(timeline: list[dict]) -> str:
+    """One row per window: start_s, end_s, top_emotion, then the eight probabilities."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(("start_s", "end_s", "top_emotion", *EMOTIONS))
+    for w in timeline:
+        p = w["probabilities"]
+        writer.writerow(
+            (
+                f"{float(w['start_s']):.3f}",
+                f"{float(w['end_s']):.3f}",
+                _top(p),
+                *(f"{float(p.get(e, 0.0)):.6f}" for e in EMOTIONS),
+            )
+        )
+    return buffer.getvalue()
+
+
+def json_document(prediction) -> dict:
+    return {
+        "file": prediction.file.original_name,
+        "duration_s": prediction.duration_s,
+        "model_version": prediction.model_version.name,
+        "top_emotion": prediction.top_emotion,
+        "windows": [
+            {
+                "start_s": float(w["start_s"]),
+                "end_s": float(w["end_s"]),
+                "top_emotion": _top(w["probabilities"]),
+                "probabilities": {e: float(w["probabilities"].get(e, 0.0)) for e in EMOTIONS},
+            }
+            for w in prediction.timeline
+        ],
+    }
