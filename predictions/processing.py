@@ -14,19 +14,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from mlcore.errors import MlcoreError
 from mlcore.labels import EMOTIONS
+from mlcore.serving.analysis import Analysis
 from predictions import dispatch
 from predictions.models import AudioFile, Job, ModelVersion, Prediction
 from predictions.registry import get_predictor
 
 logger = logging.getLogger(__name__)
-
-ENVELOPE_POINTS = 800
 
 NO_MODEL = "No model is active, so the file could not be analysed. An administrator must activate a model version."
 MISSING_FILE = "The stored recording is missing on the server; upload it again."
@@ -80,41 +79,35 @@ def process(file_ids: Sequence[int], delivery: Delivery = Delivery()) -> Outcome
         if isinstance(result, str):
             fail_file(f.pk, result)
             outcome.failed += 1
+            continue
+        try:
+            save_prediction(f, version, result)
+        except MlcoreError as e:  # a result that cannot be stored as it is (a value that is not finite)
+            fail_file(f.pk, str(e))
+            outcome.failed += 1
         else:
-            save_prediction(f, version, *result)
             outcome.done += 1
     return outcome
 
 
 def _analyse(files: list[AudioFile], version: ModelVersion | None, predictor: Any) -> list[tuple[AudioFile, Any]]:
-    """Each file with either ``(result, envelope)`` or the reason it failed (a string)."""
-    from mlcore.data.audio import envelope, load_audio
-    from mlcore.errors import MlcoreError
+    """Each file with its ``mlcore`` Analysis, or the reason it failed (a string).
 
-    limit = settings.UPLOAD_MAX_DURATION_S
+    One ``analyse_many`` call for the files that can be read: each recording is decoded once, a bad one
+    fails alone.
+    """
     out: list[tuple[AudioFile, Any]] = []
-    ready: list[tuple[AudioFile, np.ndarray]] = []
+    ready: list[AudioFile] = []
     for f in files:
         if version is None:
             out.append((f, NO_MODEL))
         elif f.path is None or not f.path.is_file():
             out.append((f, MISSING_FILE))
         else:
-            try:
-                ready.append((f, load_audio(f.path, sr=predictor.sr, max_duration_s=limit)))
-            except MlcoreError as e:
-                out.append((f, str(e)))
-    if len(ready) == 1:
-        f, y = ready[0]
-        try:
-            results: list[Any] = [predictor.predict(y, max_duration_s=limit)]
-        except MlcoreError as e:
-            results = [e]
-    else:
-        results = predictor.predict_many([y for _, y in ready], max_duration_s=limit) if ready else []
-    for (f, y), result in zip(ready, results, strict=True):
-        bad = isinstance(result, MlcoreError)
-        out.append((f, str(result) if bad else (result, envelope(y, points=ENVELOPE_POINTS))))
+            ready.append(f)
+    if ready:
+        results = predictor.analyse_many([f.path for f in ready], max_duration_s=settings.UPLOAD_MAX_DURATION_S)
+        out += [(f, str(r) if isinstance(r, MlcoreError) else r) for f, r in zip(ready, results, strict=True)]
     return out
 
 
@@ -182,19 +175,10 @@ def timed_out(file_ids: Sequence[int]) -> None:
         release_singly(file_ids)
 
 
-def save_prediction(f: AudioFile, version: ModelVersion, result: Any, env: np.ndarray) -> Prediction:
-    """Write (or overwrite) the file's one prediction and mark the file done, atomically."""
-    probs = result.probabilities
-    uncertain = getattr(result, "uncertain", False)
-    speech_s = getattr(result, "speech_s", None)
-    timeline = [
-        {
-            "start_s": round(float(w.start_s), 3),
-            "end_s": round(float(w.end_s), 3),
-            "probabilities": {e: round(float(w.probabilities[e]), 6) for e in EMOTIONS},
-        }
-        for w in result.timeline
-    ]
+def save_prediction(f: AudioFile, version: ModelVersion, analysis: Analysis) -> Prediction:
+    """Write (or overwrite) the file's one prediction from its ``Analysis`` and mark the file done,
+    atomically.  Raises ``FeatureError`` (before writing anything) for a value that is not finite."""
+    data = analysis.to_dict()
     with transaction.atomic():
         prediction, _ = Prediction.objects.update_or_create(
             file=f,
@@ -202,16 +186,15 @@ def save_prediction(f: AudioFile, version: ModelVersion, result: Any, env: np.nd
                 "user_id": f.user_id,
                 "model_version": version,
                 "uploaded_at": f.created_at,
-                "top_emotion": result.emotion,
-                "confidence": float(result.confidence),
-                "duration_s": float(result.duration_s),
-                **{f"p_{e}": float(probs[e]) for e in EMOTIONS},
-                # Results of engines older than the uncertainty fields read as certain, speech unknown.
-                "uncertain": bool(uncertain),
-                "uncertain_reason": str(getattr(result, "uncertain_reason", "") or "")[:200] if uncertain else "",
-                "speech_s": None if speech_s is None else float(speech_s),
-                "timeline": timeline,
-                "envelope": np.round(env.astype(np.float64), 4).tolist(),
+                "top_emotion": data["emotion"],
+                "confidence": data["confidence"],
+                "duration_s": data["duration_s"],
+                **{f"p_{e}": data["probabilities"][e] for e in EMOTIONS},
+                "uncertain": data["uncertain"],
+                "uncertain_reason": data["uncertain_reason"][:200] if data["uncertain"] else "",
+                "speech_s": data["speech_s"],
+                "timeline": data["timeline"],
+                "envelope": data["envelope"],
             },
         )
         AudioFile.objects.filter(pk=f.pk).update(status=AudioFile.Status.DONE, error="", finished_at=timezone.now())

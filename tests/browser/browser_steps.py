@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("SERWEB_CHROMIUM", "/usr/bin/chromium"))
@@ -45,26 +44,36 @@ def probabilities_for(top: str, *, confidence: float = 0.6) -> dict[str, float]:
 
 
 def fake_result(
-    top: str, *, seconds: float = 2.0, windows: list[str] | None = None, uncertain_reason: str = ""
-) -> SimpleNamespace:
-    """What mlcore's Predictor returns, made up: ``top`` wins overall, ``windows`` names each window's winner.
+    top: str,
+    *,
+    seconds: float = 2.0,
+    windows: list[str] | None = None,
+    uncertain_reason: str = "",
+    envelope: tuple[tuple[float, float], ...] = (),
+):
+    """An mlcore ``Analysis`` made up: ``top`` wins overall, ``windows`` names each window's winner; with
+    ``uncertain_reason`` the model doubts its verdict."""
+    from mlcore.serving.analysis import Analysis, ModelIdentity, Window, ranked
 
-    With ``uncertain_reason`` the model doubts its verdict; without, the result has no uncertainty fields at
-    all, like an engine from before they existed.
-    """
     tops = windows or [top]
     step = seconds / len(tops)
-    doubt = {"uncertain": True, "uncertain_reason": uncertain_reason} if uncertain_reason else {}
-    return SimpleNamespace(
-        **doubt,
-        emotion=top,
-        confidence=0.6,
+    probabilities = probabilities_for(top)
+    (first, p1), (second, p2) = ranked(probabilities)[:2]
+    return Analysis(
+        probabilities=probabilities,
+        emotion=first,
+        confidence=p1,
+        second_emotion=second,
+        second_confidence=p2,
+        uncertain=bool(uncertain_reason),
+        uncertain_reason=uncertain_reason,
+        speech_s=None,
         duration_s=seconds,
-        probabilities=probabilities_for(top),
-        timeline=[
-            SimpleNamespace(start_s=k * step, end_s=(k + 1) * step, probabilities=probabilities_for(t, confidence=0.7))
-            for k, t in enumerate(tops)
-        ],
+        timeline=tuple(
+            Window(k * step, (k + 1) * step, probabilities_for(t, confidence=0.7)) for k, t in enumerate(tops)
+        ),
+        envelope=envelope,
+        model=ModelIdentity("browser-test", "f" * 64),
     )
 
 

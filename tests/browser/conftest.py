@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import numpy as np
 import pytest
 from browser_steps import CHROMIUM, CHROMIUM_ARGS, INK_JS, PASSWORD, ROOT, TIMEOUT_MS, fake_result
 
@@ -204,11 +203,6 @@ def fake_version(transactional_db):
     )
 
 
-def envelope_of(y: np.ndarray, points: int = 800) -> np.ndarray:
-    """The min/max envelope the worker stores, shape (points, 2)."""
-    return np.array([[float(fr.min()), float(fr.max())] for fr in np.array_split(y, points)], dtype=np.float32)
-
-
 @pytest.fixture
 def make_prediction(upload_root, rng):
     """make_prediction(user, version, top=..., when=..., seconds=..., windows=[tops]) -> Prediction.
@@ -219,6 +213,7 @@ def make_prediction(upload_root, rng):
     from audio_factory import voiced, write
     from django.utils import timezone
 
+    from mlcore.serving.analysis import envelope_pairs
     from predictions import processing
     from predictions.models import AudioFile, Job
 
@@ -239,8 +234,10 @@ def make_prediction(upload_root, rng):
         if when is not None:
             AudioFile.objects.filter(pk=f.pk).update(created_at=when)
             f.refresh_from_db()
-        result = fake_result(top, seconds=seconds, windows=windows, uncertain_reason=uncertain_reason)
-        return processing.save_prediction(f, version, result, envelope_of(y))
+        result = fake_result(
+            top, seconds=seconds, windows=windows, uncertain_reason=uncertain_reason, envelope=envelope_pairs(y)
+        )
+        return processing.save_prediction(f, version, result)
 
     make.now = timezone.now
     make.days_ago = lambda n: timezone.now() - timedelta(days=n)

@@ -8,7 +8,6 @@ import json
 import re
 from datetime import timedelta
 
-import numpy as np
 import pytest
 from browser_steps import EMOTIONS, PASSWORD, TIMEOUT_MS, fake_result, log_in, wait_for_ink
 from playwright.sync_api import expect
@@ -168,7 +167,7 @@ def test_job_page_moves_its_progress_bar_without_a_reload_and_stops_polling_when
     # The worker finishes one file (a verdict the model doubts) and fails another while the page is open.
     doubt = "sad and calm are too close to call (41% vs 38%)"
     result = fake_result("sad", uncertain_reason=doubt)
-    processing.save_prediction(files[0], fake_version, result, np.zeros((10, 2), dtype=np.float32))
+    processing.save_prediction(files[0], fake_version, result)
     processing.fail_file(files[1].pk, "This is not a WAV, FLAC, OGG or MP3 recording.")
     f0 = files[0]
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from types import SimpleNamespace
 
-import numpy as np
 import pytest
 from conftest import upload_file, wav_bytes
 from django.contrib.auth import get_user_model
@@ -198,40 +196,68 @@ def test_batched_uploads_give_the_same_results_as_one_task_per_file(
     assert again == {"done": 0, "failed": 0, "skipped": 4} and Prediction.objects.count() == 3
 
 
-def test_a_result_without_the_uncertainty_fields_is_stored_as_certain(queued_file, model_version):
-    # An engine (or a test double) from before the fields existed: certain, speech not measured.
-    old_style = SimpleNamespace(
-        emotion="calm",
-        confidence=0.31,
-        duration_s=3.0,
-        probabilities={e: (0.31 if e == "calm" else 0.69 / 7) for e in EMOTIONS},
-        timeline=[],
+def analysis(*, top: str, p: float, uncertain_reason: str = "", speech_s: float | None = None, duration_s=3.0):
+    """An mlcore Analysis made up for storing."""
+    from mlcore.serving.analysis import Analysis, ModelIdentity, Window, ranked
+
+    probs = {e: (p if e == top else (1 - p) / 7) for e in EMOTIONS}
+    (first, p1), (second, p2) = ranked(probs)[:2]
+    return Analysis(
+        probabilities=probs,
+        emotion=first,
+        confidence=p1,
+        second_emotion=second,
+        second_confidence=p2,
+        uncertain=bool(uncertain_reason),
+        uncertain_reason=uncertain_reason,
+        speech_s=speech_s,
+        duration_s=duration_s,
+        timeline=(Window(0.0, duration_s, probs),),
+        envelope=((-0.5, 0.5),) * 4,
+        model=ModelIdentity("m", "0" * 64),
     )
-    prediction = processing.save_prediction(queued_file, model_version, old_style, np.zeros((4, 2), dtype=np.float32))
+
+
+def test_a_verdict_the_model_does_not_doubt_is_stored_as_certain(queued_file, model_version):
+    prediction = processing.save_prediction(queued_file, model_version, analysis(top="calm", p=0.31))
     prediction.refresh_from_db()
     assert (prediction.uncertain, prediction.uncertain_reason, prediction.speech_s) == (False, "", None)
     assert prediction.top_emotion == "calm" and AudioFile.objects.get().status == "done"
+    assert prediction.envelope == [[-0.5, 0.5]] * 4 and prediction.timeline[0]["end_s"] == 3.0
 
 
 def test_the_engines_doubt_and_speech_seconds_are_stored_as_given(queued_file, model_version):
-    from mlcore.serving.predictor import Prediction as Result
-
-    probs = {e: 1 / 8 for e in EMOTIONS}
-    result = Result(
-        probabilities=probs,
-        emotion="neutral",
-        confidence=0.125,
-        duration_s=3.0,
-        timeline=(),
-        model="m",
-        uncertain=True,
-        uncertain_reason="little speech (0.6 s)",
-        speech_s=0.6,
-    )
-    processing.save_prediction(queued_file, model_version, result, np.zeros((4, 2), dtype=np.float32))
+    doubt = analysis(top="neutral", p=0.125, uncertain_reason="little speech (0.6 s)", speech_s=0.6)
+    processing.save_prediction(queued_file, model_version, doubt)
     prediction = Prediction.objects.get()
     assert (prediction.uncertain, prediction.uncertain_reason, prediction.speech_s) == (
         True,
         "little speech (0.6 s)",
         pytest.approx(0.6),
     )
+
+
+def test_a_result_that_is_not_finite_fails_the_file_with_a_reason_and_stores_nothing(
+    queued_file, model_version, monkeypatch
+):
+    from predictions import registry
+
+    real = registry.get_predictor
+
+    class NaNPredictor:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def analyse_many(self, sources, **kw):
+            from dataclasses import replace
+
+            return [replace(a, confidence=float("nan")) for a in self.inner.analyse_many(sources, **kw)]
+
+    def nan_predictor():
+        version, predictor = real()
+        return version, NaNPredictor(predictor)
+
+    monkeypatch.setattr(processing, "get_predictor", nan_predictor)
+    assert tasks.process_file.apply(args=[queued_file.pk]).get() == "failed"
+    queued_file.refresh_from_db()
+    assert "not a finite number" in queued_file.error and not Prediction.objects.exists()
