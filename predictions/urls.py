@@ -1,6 +1,6 @@
 from django.urls import path
 
-from predictions import views
+from predictions import account, views
 
 app_name = "predictions"
 
@@ -9,8 +9,15 @@ urlpatterns = [
     path("upload/", views.upload, name="upload"),
     path("jobs/<int:pk>/", views.job_detail, name="job"),
     path("jobs/<int:pk>/status.json", views.job_status, name="job_status"),
+    path("jobs/<int:pk>/delete/", views.job_delete, name="job_delete"),
     path("predictions/<int:pk>/", views.prediction_detail, name="prediction"),
     path("predictions/<int:pk>/audio/", views.prediction_audio, name="audio"),
     path("history/", views.history_page, name="history"),
     path("history.csv", views.history_csv, name="history_csv"),
+    path("account/", account.account_page, name="account"),
+    path("account/tokens/", account.token_create, name="token_create"),
+    path("account/tokens/<int:pk>/revoke/", account.token_revoke, name="token_revoke"),
+    path("account/webhook/", account.webhook_update, name="webhook_update"),
+    path("account/webhook/secret/", account.secret_rotate, name="secret_rotate"),
+    path("account/delete/", account.account_delete, name="account_delete"),
 ]

@@ -15,10 +15,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mlcore.labels import EMOTIONS
-from predictions import history, services
+from predictions import deletion, history, services
 from predictions.forms import HistoryFilterForm, SignupForm, UploadForm
 from predictions.models import AudioFile, Job, Prediction
 from predictions.uploads import ACCEPT
@@ -95,6 +95,18 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @never_cache
 def job_status(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse(_job_payload(_get_job_for_user(request, pk), with_files=True))
+
+
+@login_required
+@require_POST
+def job_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    job = _get_job_for_user(request, pk)
+    n = deletion.delete_job(job, by=request.user)
+    messages.success(
+        request,
+        f"Job {pk} is deleted: {n} recording{'s' if n != 1 else ''} and {'their' if n != 1 else 'its'} results.",
+    )
+    return redirect("predictions:upload")
 
 
 def _job_payload(job: Job, *, with_files: bool = False) -> dict:

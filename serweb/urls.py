@@ -1,4 +1,4 @@
-"""URL map: accounts (django.contrib.auth), the predictions app, admin, health check."""
+"""URL map: accounts (django.contrib.auth), the predictions app, the REST API, admin, health check."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -18,5 +18,8 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("healthz/", views.healthz, name="healthz"),
+    path("api/", include("predictions.api.urls")),
     path("", include("predictions.urls")),
 ]
+
+handler404 = "predictions.api.errors.not_found"
