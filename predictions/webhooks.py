@@ -47,6 +47,8 @@ def _refusal(ip: IPAddress) -> str:
         ip = ip.ipv4_mapped
     if ip.is_loopback:
         return "a loopback address"
+    if ip.is_unspecified:
+        return "the unspecified address"
     if ip.is_link_local:
         return "a link-local address (where cloud metadata services answer)"
     if ip.is_private:

@@ -88,7 +88,9 @@ def test_other_users_token_is_404(alice_token, bob_token):
 
 
 # --- Jobs -----------------------------------------------------------------------------------------------
-def test_jobs_are_created_through_the_upload_service_with_the_forms_reasons(alice_token, model_version, api_upload, rng):
+def test_jobs_are_created_through_the_upload_service_with_the_forms_reasons(
+    alice_token, model_version, api_upload, rng
+):
     files = [upload_file("good.wav", wav_bytes(rng, seconds=3)), upload_file("fake.wav", b"not audio at all" * 50)]
     response = api_upload(alice_token, files)
     assert response.status_code == 202
@@ -102,7 +104,9 @@ def test_jobs_are_created_through_the_upload_service_with_the_forms_reasons(alic
     assert good["top_emotion"] == max(good["probabilities"], key=good["probabilities"].get)
     assert good["confidence"] == pytest.approx(max(good["probabilities"].values()))
     assert isinstance(good["uncertain"], bool)
-    assert fake["status"] == "failed" and "not a WAV, FLAC, OGG or MP3" in fake["reason"] and fake["top_emotion"] is None
+    assert (
+        fake["status"] == "failed" and "not a WAV, FLAC, OGG or MP3" in fake["reason"] and fake["top_emotion"] is None
+    )
 
 
 def test_a_zip_is_unpacked_like_on_the_form(alice_token, model_version, api_upload, rng):
@@ -143,7 +147,9 @@ def test_other_users_job_and_prediction_are_404(alice, bob_token, make_predictio
 
 
 # --- Predictions, CSV, models -------------------------------------------------------------------------
-def test_predictions_take_the_history_filters_and_include_the_timeline(alice, alice_token, make_prediction, model_version):
+def test_predictions_take_the_history_filters_and_include_the_timeline(
+    alice, alice_token, make_prediction, model_version
+):
     happy = make_prediction(alice, emotion="happy", model=model_version)
     make_prediction(alice, emotion="sad", model=model_version)
     listing = Client().get("/api/v1/predictions?emotion=happy", **bearer(alice_token)).json()
@@ -205,5 +211,3 @@ def test_schema_and_docs_are_served_without_a_cdn(client):
     assert schema.status_code == 200 and "/api/v1/jobs" in schema.json()["paths"]
     docs = client.get("/api/docs/").content.decode()
     assert "swagger-ui" in docs and "cdn" not in docs.lower() and "/static/drf_spectacular_sidecar/" in docs
-
-
