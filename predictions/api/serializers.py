@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.validators import RegexValidator
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -10,6 +11,9 @@ from rest_framework import serializers
 from mlcore.labels import EMOTIONS
 from predictions.models import EMOTION_CHOICES, AudioFile, Job, ModelVersion, Prediction
 from predictions.models_api import ApiToken, WebhookAttempt
+
+# DRF refuses NUL characters in any text; saying so as a pattern puts the rule in the schema too.
+NO_NUL = RegexValidator(r"^[^\x00]*$", "Text may not contain NUL characters.")
 
 # Headline figures copied from a bundle's metrics.json, when it has them.
 HEADLINE_METRICS = ("accuracy", "macro_f1", "headline_corpus")
@@ -145,7 +149,9 @@ class JobCreateSerializer(serializers.Serializer):
     """The multipart body of POST /api/v1/jobs (documentation; the upload form validates it)."""
 
     files = serializers.ListField(
-        child=serializers.FileField(), help_text="Recordings (WAV, FLAC, OGG, MP3) or a .zip of them; repeat the field."
+        child=serializers.FileField(),
+        min_length=1,
+        help_text="Recordings (WAV, FLAC, OGG, MP3) or a .zip of them; repeat the field.",
     )
     callback_url = serializers.URLField(required=False, help_text="POSTed the job's JSON when it finishes.")
 
@@ -216,9 +222,11 @@ class TokenSerializer(serializers.ModelSerializer):
 class TokenCreateSerializer(serializers.Serializer):
     """Username and password are needed only without a token (a script bootstrapping itself)."""
 
-    name = serializers.CharField(max_length=100)
-    username = serializers.CharField(required=False, max_length=150)
-    password = serializers.CharField(required=False, max_length=4096, style={"input_type": "password"})
+    name = serializers.CharField(max_length=100, validators=[NO_NUL])
+    username = serializers.CharField(required=False, max_length=150, validators=[NO_NUL])
+    password = serializers.CharField(
+        required=False, max_length=4096, style={"input_type": "password"}, trim_whitespace=False, validators=[NO_NUL]
+    )
 
 
 class TokenCreatedSerializer(serializers.Serializer):

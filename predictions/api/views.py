@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, status
+from rest_framework import exceptions, generics, status
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -95,20 +95,18 @@ class TokenDetail(APIView):
 
 
 # --- Jobs -----------------------------------------------------------------------------------------------
-class JobList(APIView):
+class JobList(generics.ListAPIView):
+    serializer_class = s.JobSerializer
+    pagination_class = Pagination
     throttle_classes = [*APIView.throttle_classes, UploadThrottle]
 
-    @extend_schema(
-        operation_id="jobs_list",
-        responses={200: s.JobSerializer(many=True), **COMMON},
-        summary="Your jobs, newest first",
-    )
-    def get(self, request):
-        paginator = Pagination()
-        page = paginator.paginate_queryset(
-            Job.objects.filter(user=request.user).order_by("-created_at", "-id"), request, self
-        )
-        return paginator.get_paginated_response(s.JobSerializer(page, many=True).data)
+    def get_queryset(self):
+        return Job.objects.filter(user=self.request.user).order_by("-created_at", "-id")
+
+    @extend_schema(operation_id="jobs_list", responses={200: s.JobSerializer(many=True), **_errors(401, 404, 429)})
+    def get(self, request, *args, **kwargs):
+        """Your jobs, newest first."""
+        return super().get(request, *args, **kwargs)
 
     @extend_schema(
         request={"multipart/form-data": s.JobCreateSerializer},
@@ -154,29 +152,38 @@ FILTERS = [
     OpenApiParameter("start", OpenApiTypes.DATE, description="Uploaded on or after this day"),
     OpenApiParameter("end", OpenApiTypes.DATE, description="Uploaded on or before this day"),
     OpenApiParameter("emotion", str, enum=list(EMOTIONS), description="Top emotion"),
-    OpenApiParameter("model", int, description="Model version id"),
+    OpenApiParameter("model", {"type": "integer", "minimum": 1}, description="Model version id"),
 ]
 
 
 def _history_filter(request) -> history.HistoryFilter:
     form = HistoryFilterForm(request.query_params)
     if not form.is_valid():
+        model = request.query_params.get("model", "")
+        if set(form.errors) == {"model"} and model.isdigit():
+            raise exceptions.NotFound(
+                f"There is no model version {model}; GET /api/v1/models/active names the current one."
+            )
         raise exceptions.ValidationError(_form_errors(form))
     return history.HistoryFilter.from_form(form)
 
 
-class PredictionList(APIView):
+class PredictionList(generics.ListAPIView):
+    serializer_class = s.PredictionSerializer
+    pagination_class = Pagination
+
+    def get_queryset(self):
+        predictions = _history_filter(self.request).predictions(self.request.user)
+        return predictions.select_related("file", "model_version").order_by("-uploaded_at", "-id")
+
     @extend_schema(
         operation_id="predictions_list",
         parameters=FILTERS,
         responses={200: s.PredictionSerializer(many=True), **_errors(400, 401, 404, 429)},
         summary="Your predictions, with the history page's filters",
     )
-    def get(self, request):
-        predictions = _history_filter(request).predictions(request.user).select_related("file", "model_version")
-        paginator = Pagination()
-        page = paginator.paginate_queryset(predictions.order_by("-uploaded_at", "-id"), request, self)
-        return paginator.get_paginated_response(s.PredictionSerializer(page, many=True).data)
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
 
 class PredictionDetail(APIView):
@@ -193,7 +200,7 @@ class PredictionCsv(APIView):
 
     @extend_schema(
         parameters=FILTERS,
-        responses={(200, "text/csv"): OpenApiTypes.STR, **_errors(400, 401, 429)},
+        responses={(200, "text/csv"): OpenApiTypes.STR, **_errors(400, 401, 404, 429)},
         summary="The history CSV (same columns and filters), streamed",
     )
     def get(self, request):
