@@ -3,15 +3,12 @@ would), retried after a 500, bounded, and refused for private addresses unless t
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import time
 
 import pytest
 from conftest import upload_file, wav_bytes
 from django.test import Client
-from webhook_receiver import Receiver
+from webhook_receiver import Receiver, verify
 
 from predictions import webhooks
 from predictions.models import Job
@@ -40,15 +37,6 @@ def upload(django_capture_on_commit_callbacks, model_version, rng, token):
             return Client().post("/api/v1/jobs", {"files": files, **data}, HTTP_AUTHORIZATION=f"Bearer {token}")
 
     return post
-
-
-def verify(secret: str, header: str, body: bytes, *, tolerance_s: int = 300) -> bool:
-    """What a receiver does (the README's recipe)."""
-    fields = dict(part.split("=", 1) for part in header.split(","))
-    if abs(time.time() - int(fields["t"])) > tolerance_s:
-        return False
-    expected = hmac.new(secret.encode(), f"{fields['t']}.".encode() + body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, fields["v1"])
 
 
 def test_finished_job_is_posted_signed_and_retried_after_a_500(alice, receiver, settings, token, upload):

@@ -1,8 +1,12 @@
-"""A small HTTP server on 127.0.0.1 that records the webhooks it receives and answers scripted codes."""
+"""A small HTTP server on 127.0.0.1 that records the webhooks it receives and answers scripted codes,
+and the signature check a receiver runs (the README's recipe)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -44,3 +48,12 @@ class Receiver:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def verify(secret: str, header: str, body: bytes, *, tolerance_s: int = 300) -> bool:
+    """What a receiver does (the README's recipe)."""
+    fields = dict(part.split("=", 1) for part in header.split(","))
+    if abs(time.time() - int(fields["t"])) > tolerance_s:
+        return False
+    expected = hmac.new(secret.encode(), f"{fields['t']}.".encode() + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, fields["v1"])
