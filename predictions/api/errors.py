@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, serializers
@@ -54,6 +55,9 @@ def problem_exception_handler(exc, context):
     """DRF's handler (which sets WWW-Authenticate, Retry-After …), its body rewritten as a problem."""
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found, or not yours.")
+    elif isinstance(exc, DjangoValidationError):
+        # Raised by the shared services (upload rules, quotas): the person gets the service's own words.
+        exc = exceptions.ValidationError({"request": exc.messages})
     response = exception_handler(exc, context)
     if response is None:
         # Anything unexpected: logged with its traceback, answered as a problem rather than an HTML page.

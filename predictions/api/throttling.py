@@ -24,15 +24,11 @@ class PerUserThrottle(_SettingsRate):
 
     def get_cache_key(self, request, view) -> str:
         if request.user and request.user.is_authenticated:
-            ident = f"user-{request.user.pk}"
-        else:
-            self.scope = "anon"
-            ident = f"addr-{self.get_ident(request)}"
-        return f"throttle_{self.scope}_{ident}"
+            return f"throttle_user_user-{request.user.pk}"
+        return f"throttle_anon_addr-{self.get_ident(request)}"
 
     def allow_request(self, request, view) -> bool:
-        if not (request.user and request.user.is_authenticated):
-            self.scope = "anon"
+        self.scope = "user" if request.user and request.user.is_authenticated else "anon"
         return super().allow_request(request, view)
 
 

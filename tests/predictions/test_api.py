@@ -211,3 +211,14 @@ def test_schema_and_docs_are_served_without_a_cdn(client):
     assert schema.status_code == 200 and "/api/v1/jobs" in schema.json()["paths"]
     docs = client.get("/api/docs/").content.decode()
     assert "swagger-ui" in docs and "cdn" not in docs.lower() and "/static/drf_spectacular_sidecar/" in docs
+
+
+def test_token_bootstrap_is_limited_per_address(alice, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.API_RATE_LIMITS = {**settings.API_RATE_LIMITS, "anon": "2/minute"}
+    guess = {"username": "alice", "password": "guess", "name": "x"}
+    codes = [Client().post("/api/v1/tokens", guess, content_type="application/json").status_code for _ in range(3)]
+    assert codes == [401, 401, 429]
+    cache.clear()
