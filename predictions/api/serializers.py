@@ -104,22 +104,24 @@ class JobSerializer(serializers.ModelSerializer):
         model = Job
         fields = ("id", "url", "status", "created_at", "finished_at", "total", "done", "failed")
 
-    def _counts(self, job: Job) -> dict[str, int]:
-        if not hasattr(job, "_api_counts"):
-            job._api_counts = job.counts()
-        return job._api_counts
+    def _counts(self, job: Job) -> tuple[int, int, int]:
+        """(total, done, failed): annotated by the list's query, or counted for a single job."""
+        if not hasattr(job, "n_total"):
+            c = job.counts()
+            job.n_total, job.n_done, job.n_failed = sum(c.values()), c["done"], c["failed"]
+        return job.n_total, job.n_done, job.n_failed
 
     def get_url(self, job: Job) -> str:
         return reverse("api:job", args=[job.pk])
 
     def get_total(self, job: Job) -> int:
-        return sum(self._counts(job).values())
+        return self._counts(job)[0]
 
     def get_done(self, job: Job) -> int:
-        return self._counts(job)["done"]
+        return self._counts(job)[1]
 
     def get_failed(self, job: Job) -> int:
-        return self._counts(job)["failed"]
+        return self._counts(job)[2]
 
 
 class JobDetailSerializer(JobSerializer):

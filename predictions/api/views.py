@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import authenticate
 from django.db import transaction
+from django.db.models import Count, Q
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -24,7 +25,7 @@ from predictions.api.pagination import Pagination
 from predictions.api.renderers import CsvRenderer
 from predictions.api.throttling import UploadThrottle
 from predictions.forms import HistoryFilterForm, UploadForm
-from predictions.models import Job, ModelVersion, Prediction
+from predictions.models import AudioFile, Job, ModelVersion, Prediction
 from predictions.models_api import ApiToken, JobCallback
 
 
@@ -101,7 +102,15 @@ class JobList(generics.ListAPIView):
     throttle_classes = [*APIView.throttle_classes, UploadThrottle]
 
     def get_queryset(self):
-        return Job.objects.filter(user=self.request.user).order_by("-created_at", "-id")
+        # Counts in the list's one query (JobSerializer reads them), not one query per job.
+        done, failed = Q(files__status=AudioFile.Status.DONE), Q(files__status=AudioFile.Status.FAILED)
+        return (
+            Job.objects.filter(user=self.request.user)
+            .annotate(
+                n_total=Count("files"), n_done=Count("files", filter=done), n_failed=Count("files", filter=failed)
+            )
+            .order_by("-created_at", "-id")
+        )
 
     @extend_schema(operation_id="jobs_list", responses={200: s.JobSerializer(many=True), **_errors(401, 404, 429)})
     def get(self, request, *args, **kwargs):

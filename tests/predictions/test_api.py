@@ -222,3 +222,20 @@ def test_token_bootstrap_is_limited_per_address(alice, settings):
     codes = [Client().post("/api/v1/tokens", guess, content_type="application/json").status_code for _ in range(3)]
     assert codes == [401, 401, 429]
     cache.clear()
+
+
+def test_the_job_list_costs_the_same_queries_for_3_or_30_jobs(alice, alice_token, django_assert_max_num_queries):
+    from predictions.models import AudioFile
+
+    def add_jobs(n: int) -> None:
+        for _ in range(n):
+            job = Job.objects.create(user=alice)
+            AudioFile.objects.create(job=job, user=alice, original_name="a.wav", status=AudioFile.Status.DONE)
+
+    add_jobs(3)
+    with django_assert_max_num_queries(6):
+        small = Client().get("/api/v1/jobs", **bearer(alice_token)).json()
+    add_jobs(27)
+    with django_assert_max_num_queries(6):
+        big = Client().get("/api/v1/jobs", **bearer(alice_token)).json()
+    assert small["results"][0]["done"] == 1 and big["count"] == 30 and all(j["total"] == 1 for j in big["results"])
