@@ -183,7 +183,9 @@ class PredictionList(generics.ListAPIView):
 
     def get_queryset(self):
         predictions = _history_filter(self.request).predictions(self.request.user)
-        return predictions.select_related("file", "model_version").order_by("-uploaded_at", "-id")
+        # The timeline and waveform envelope are the bulk of a row and only the detail shows them.
+        predictions = predictions.select_related("file", "model_version").defer("timeline", "envelope")
+        return predictions.order_by("-uploaded_at", "-id")
 
     @extend_schema(
         operation_id="predictions_list",
