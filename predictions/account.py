@@ -94,7 +94,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     token = _get_token_for_user(request, pk)
-    token.delete()
+    token.revoke()
     messages.success(request, f"The token “{token.name}” is revoked; requests with it now get 401.")
     return redirect("predictions:account")
 

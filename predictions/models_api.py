@@ -6,10 +6,13 @@ Imported at the end of ``predictions.models`` so Django registers them with the 
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 
 from django.conf import settings
 from django.db import models
+
+logger = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "swb_"
 # Characters of the token (after "swb_") kept in clear so a user can tell their tokens apart.
@@ -48,7 +51,12 @@ class ApiToken(models.Model):
         token = cls.objects.create(
             user=user, name=name, prefix=raw[: len(TOKEN_PREFIX) + DISPLAY_CHARS], key_hash=hash_token(raw)
         )
+        logger.info("tokens: user %s created API token %s (%s…)", user.pk, token.pk, token.prefix)
         return token, raw
+
+    def revoke(self) -> None:
+        logger.info("tokens: user %s revoked API token %s (%s…)", self.user_id, self.pk, self.prefix)
+        self.delete()
 
 
 class WebhookSettings(models.Model):

@@ -91,7 +91,7 @@ class TokenList(APIView):
 class TokenDetail(APIView):
     @extend_schema(responses={204: None, **_errors(401, 404, 429)}, summary="Revoke a token")
     def delete(self, request, pk: int):
-        _token_for(request, pk).delete()
+        _token_for(request, pk).revoke()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
