@@ -155,7 +155,9 @@ class JobCreateSerializer(serializers.Serializer):
         min_length=1,
         help_text="Recordings (WAV, FLAC, OGG, MP3) or a .zip of them; repeat the field.",
     )
-    callback_url = serializers.URLField(required=False, help_text="POSTed the job's JSON when it finishes.")
+    callback_url = serializers.URLField(
+        required=False, max_length=500, help_text="POSTed the job's JSON when it finishes (public http/https only)."
+    )
 
 
 class PredictionSerializer(serializers.ModelSerializer):

@@ -126,12 +126,7 @@ class JobList(generics.ListAPIView):
         form = UploadForm(request.data, request.FILES)
         if not form.is_valid():
             raise exceptions.ValidationError(_form_errors(form))
-        url = request.data.get("callback_url", "")
-        if url:
-            try:
-                webhooks.check_callback_url(url)
-            except webhooks.CallbackRefused as e:
-                raise exceptions.ValidationError({"callback_url": [str(e)]}) from e
+        url = _callback_url(request.data.get("callback_url", ""))
         # One transaction: the callback row exists before any file can finish (eager tasks run on commit).
         with transaction.atomic():
             job = services.create_job(request.user, form.cleaned_data["files"])
@@ -141,6 +136,20 @@ class JobList(generics.ListAPIView):
         response = Response(s.JobDetailSerializer(job).data, status=status.HTTP_202_ACCEPTED)
         response["Location"] = reverse("api:job", args=[job.pk])
         return response
+
+
+def _callback_url(value: str) -> str:
+    """The job's callback URL, checked as a URL (length included) and as an address serweb may call."""
+    if not value:
+        return ""
+    try:
+        url = s.JobCreateSerializer().fields["callback_url"].run_validation(value)
+        webhooks.check_callback_url(url)
+    except exceptions.ValidationError as e:
+        raise exceptions.ValidationError({"callback_url": e.detail}) from e
+    except webhooks.CallbackRefused as e:
+        raise exceptions.ValidationError({"callback_url": [str(e)]}) from e
+    return url
 
 
 class JobDetail(APIView):

@@ -89,6 +89,14 @@ def test_a_private_callback_is_refused_by_default(receiver, settings, upload):
     assert not Job.objects.exists() and receiver.received == []
 
 
+@pytest.mark.parametrize("url", ["not a url", "http://127.0.0.1/" + "a" * 600])
+def test_a_malformed_or_overlong_callback_is_a_400(upload, settings, url):
+    settings.WEBHOOK_ALLOW_PRIVATE = True  # so the address is no reason to refuse: the length must be
+    response = upload(callback_url=url)
+    assert response.status_code == 400 and "callback_url" in response.json()["errors"]
+    assert not Job.objects.exists()
+
+
 def test_the_address_is_checked_again_at_delivery(alice, receiver, settings, django_capture_on_commit_callbacks):
     job = Job.objects.create(user=alice, status=Job.Status.FINISHED)
     JobCallback.objects.create(job=job, url=receiver.url)
