@@ -10,10 +10,10 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from predictions import deletion, webhooks
+from predictions import access, deletion, webhooks
 from predictions.models_api import ApiToken, WebhookSettings, new_signing_secret
 
 logger = logging.getLogger(__name__)
@@ -56,10 +56,6 @@ class DeleteAccountForm(forms.Form):
         return password
 
 
-def _get_token_for_user(request: HttpRequest, pk: int) -> ApiToken:
-    return get_object_or_404(ApiToken, pk=pk, user=request.user)
-
-
 def _render(request: HttpRequest, status: int = 200, **context) -> HttpResponse:
     hooks = WebhookSettings.for_user(request.user)
     context = {
@@ -93,7 +89,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    token = _get_token_for_user(request, pk)
+    token = access.token_for(request.user, pk)
     token.revoke()
     messages.success(request, f"The token “{token.name}” is revoked; requests with it now get 401.")
     return redirect("predictions:account")

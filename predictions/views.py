@@ -11,14 +11,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import connection
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mlcore.labels import EMOTIONS
-from predictions import deletion, history, services
+from predictions import access, deletion, history, services
 from predictions.forms import HistoryFilterForm, SignupForm, UploadForm
 from predictions.models import AudioFile, Job, Prediction
 from predictions.uploads import ACCEPT
@@ -28,11 +28,11 @@ HISTORY_PAGE_SIZE = 50
 
 # --- Access control: one helper per object type; anyone else's object is a 404 --------------------
 def _get_job_for_user(request: HttpRequest, pk: int) -> Job:
-    return get_object_or_404(Job, pk=pk, user=request.user)
+    return access.job_for(request.user, pk)
 
 
 def _get_prediction_for_user(request: HttpRequest, pk: int) -> Prediction:
-    return get_object_or_404(Prediction.objects.select_related("file", "model_version"), pk=pk, user=request.user)
+    return access.prediction_for(request.user, pk)
 
 
 # --- Accounts -------------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ from django.contrib.auth import authenticate
 from django.db import transaction
 from django.db.models import Count, Q
 from django.http import StreamingHttpResponse
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -18,14 +17,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mlcore.labels import EMOTIONS
-from predictions import deletion, history, services, webhooks
+from predictions import access, deletion, history, services, webhooks
 from predictions.api import serializers as s
 from predictions.api.errors import CONTENT_TYPE, ProblemSerializer
 from predictions.api.pagination import Pagination
 from predictions.api.renderers import CsvRenderer
 from predictions.api.throttling import UploadThrottle
 from predictions.forms import HistoryFilterForm, UploadForm
-from predictions.models import AudioFile, Job, ModelVersion, Prediction
+from predictions.models import AudioFile, Job, ModelVersion
 from predictions.models_api import ApiToken, JobCallback
 
 
@@ -39,19 +38,6 @@ def _form_errors(form) -> dict[str, list[str]]:
 
 
 COMMON = _errors(401, 429)
-
-
-# --- Access control: one helper per object type; anyone else's object is a 404 --------------------
-def _job_for(request, pk: int) -> Job:
-    return get_object_or_404(Job, pk=pk, user=request.user)
-
-
-def _prediction_for(request, pk: int) -> Prediction:
-    return get_object_or_404(Prediction.objects.select_related("file", "model_version"), pk=pk, user=request.user)
-
-
-def _token_for(request, pk: int) -> ApiToken:
-    return get_object_or_404(ApiToken, pk=pk, user=request.user)
 
 
 # --- Tokens ---------------------------------------------------------------------------------------------
@@ -91,7 +77,7 @@ class TokenList(APIView):
 class TokenDetail(APIView):
     @extend_schema(responses={204: None, **_errors(401, 404, 429)}, summary="Revoke a token")
     def delete(self, request, pk: int):
-        _token_for(request, pk).revoke()
+        access.token_for(request.user, pk).revoke()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -157,11 +143,11 @@ class JobDetail(APIView):
         responses={200: s.JobDetailSerializer, **_errors(401, 404, 429)}, summary="A job, each file's state and result"
     )
     def get(self, request, pk: int):
-        return Response(s.JobDetailSerializer(_job_for(request, pk)).data)
+        return Response(s.JobDetailSerializer(access.job_for(request.user, pk)).data)
 
     @extend_schema(responses={204: None, **_errors(401, 404, 429)}, summary="Delete a job: its recordings and results")
     def delete(self, request, pk: int):
-        deletion.delete_job(_job_for(request, pk), by=request.user)
+        deletion.delete_job(access.job_for(request.user, pk), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -212,7 +198,7 @@ class PredictionDetail(APIView):
         summary="A prediction with its timeline",
     )
     def get(self, request, pk: int):
-        return Response(s.PredictionDetailSerializer(_prediction_for(request, pk)).data)
+        return Response(s.PredictionDetailSerializer(access.prediction_for(request.user, pk)).data)
 
 
 class PredictionCsv(APIView):
