@@ -107,7 +107,14 @@ class Job(models.Model):
             else:
                 status = self.Status.QUEUED
             finished_at = timezone.now() if status == self.Status.FINISHED else None
-            Job.objects.filter(pk=self.pk).exclude(status=status).update(status=status, finished_at=finished_at)
+            changed = (
+                Job.objects.filter(pk=self.pk).exclude(status=status).update(status=status, finished_at=finished_at)
+            )
+            if changed and status == self.Status.FINISHED:
+                from predictions.webhooks import notify_job_finished
+
+                job_id = self.pk
+                transaction.on_commit(lambda: notify_job_finished(job_id))
         self.status = status
         return status
 
@@ -149,6 +156,8 @@ class AudioFile(models.Model):
     claim_task = models.CharField(max_length=64, blank=True)
     claim_retry = models.PositiveSmallIntegerField(default=0)
     claimed_by = models.CharField(max_length=255, blank=True)
+    # Set when the recording left storage (AUDIO_RETENTION_DAYS) while its prediction stays.
+    audio_removed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -226,3 +235,7 @@ class Prediction(models.Model):
     @property
     def probabilities(self) -> dict[str, float]:
         return {e: getattr(self, f"p_{e}") for e in EMOTIONS}
+
+
+# API tokens and webhooks live in their own module; importing it here registers them with the app.
+from predictions.models_api import ApiToken, JobCallback, WebhookAttempt, WebhookSettings  # noqa: E402, F401

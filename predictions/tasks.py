@@ -107,3 +107,24 @@ def _run(task: Task, file_ids: list[int]) -> processing.Outcome:
 def sweep_stuck() -> dict[str, int]:
     """Rescue stranded files and publish unpublished ones (run by Celery beat)."""
     return processing.sweep_stuck()
+
+
+# --- Webhooks and retention (logic in predictions.webhooks and predictions.retention) -------------------
+@shared_task(bind=True, name="predictions.deliver_webhook", acks_late=True, max_retries=None)
+def deliver_webhook(self, job_id: int) -> str:
+    """POST a finished job's result to its callback; retried with back-off until WEBHOOK_MAX_ATTEMPTS
+    attempts are recorded (the bound is counted in the database, so redeliveries cannot exceed it)."""
+    from predictions import webhooks
+
+    outcome = webhooks.deliver(job_id)
+    if outcome == webhooks.RETRY:
+        raise self.retry(countdown=webhooks.backoff_s(self.request.retries))
+    return outcome
+
+
+@shared_task(name="predictions.remove_expired_audio", acks_late=True)
+def remove_expired_audio() -> int:
+    """Remove recordings older than AUDIO_RETENTION_DAYS, keeping their predictions (Celery beat)."""
+    from predictions import retention
+
+    return retention.remove_expired_audio()

@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mlcore.labels import EMOTIONS
-from predictions import history, jobs, live, timeline, verdicts
+from predictions import access, deletion, history, jobs, live, timeline, verdicts
 from predictions.forms import HistoryFilterForm, SignupForm, UploadForm
 from predictions.models import AudioFile, Job, ModelVersion, Prediction
 from predictions.uploads import ACCEPT
@@ -28,11 +28,11 @@ HISTORY_PAGE_SIZE = 50
 
 # --- Access control: one helper per object type; anyone else's object is a 404 --------------------
 def _get_job_for_user(request: HttpRequest, pk: int) -> Job:
-    return get_object_or_404(Job, pk=pk, user=request.user)
+    return access.job_for(request.user, pk)
 
 
 def _get_prediction_for_user(request: HttpRequest, pk: int) -> Prediction:
-    return get_object_or_404(Prediction.objects.select_related("file", "model_version"), pk=pk, user=request.user)
+    return access.prediction_for(request.user, pk)
 
 
 # --- Accounts -------------------------------------------------------------------------------------------
@@ -125,6 +125,18 @@ def jobs_page(request: HttpRequest) -> HttpResponse:
 @never_cache
 def job_status(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse(_job_payload(_get_job_for_user(request, pk), with_files=True))
+
+
+@login_required
+@require_POST
+def job_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    job = _get_job_for_user(request, pk)
+    n = deletion.delete_job(job, by=request.user)
+    messages.success(
+        request,
+        f"Job {pk} is deleted: {n} recording{'s' if n != 1 else ''} and {'their' if n != 1 else 'its'} results.",
+    )
+    return redirect("predictions:upload")
 
 
 def _job_payload(job: Job, *, with_files: bool = False) -> dict:

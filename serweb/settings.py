@@ -100,6 +100,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "predictions",
 ]
 
@@ -269,7 +272,14 @@ DISPATCH_WINDOW_PER_USER = env_int("DISPATCH_WINDOW_PER_USER", 2)
 SWEEP_INTERVAL_S = env_int("SWEEP_INTERVAL_S", 15)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-files": {"task": "predictions.sweep_stuck", "schedule": float(SWEEP_INTERVAL_S)},
+    "remove-expired-audio": {"task": "predictions.remove_expired_audio", "schedule": 3600.0},
 }
+CELERY_TASK_ROUTES.update(
+    {
+        "predictions.deliver_webhook": {"queue": "maintenance"},
+        "predictions.remove_expired_audio": {"queue": "maintenance"},
+    }
+)
 # A published file still queued this long after its message was sent is published again (a broker
 # that lost its messages); a duplicate message is harmless.  A file processing for longer than the
 # hard time limit has lost its worker and is re-queued.  After PROCESSING_MAX_ATTEMPTS deliveries it
@@ -277,6 +287,61 @@ CELERY_BEAT_SCHEDULE = {
 STUCK_QUEUED_S = env_int("STUCK_QUEUED_S", 90)
 STUCK_PROCESSING_S = env_int("STUCK_PROCESSING_S", CELERY_TASK_TIME_LIMIT + 30)
 PROCESSING_MAX_ATTEMPTS = env_int("PROCESSING_MAX_ATTEMPTS", 3)
+
+# --- Data retention ---------------------------------------------------------------------------------
+# Recordings older than this many days leave storage (their predictions stay); unset or 0 keeps them.
+AUDIO_RETENTION_DAYS = env_int("AUDIO_RETENTION_DAYS", 0) or None
+
+# --- REST API and webhooks --------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "predictions.api.auth.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["predictions.api.throttling.PerUserThrottle"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "predictions.api.errors.problem_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+# Requests per user (per client address before signing in), "N/second|minute|hour|day".
+API_RATE_LIMITS = {
+    "user": env_str("API_RATE_LIMIT", "120/minute"),
+    "uploads": env_str("API_UPLOAD_RATE_LIMIT", "30/minute"),
+    "anon": env_str("API_ANON_RATE_LIMIT", "20/minute"),
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "serweb API",
+    "DESCRIPTION": "Speech emotion recognition: upload recordings, poll jobs or receive a webhook, read predictions.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "predictions.models.Job.Status",
+        "FileStatusEnum": "predictions.models.AudioFile.Status",
+        "EmotionEnum": "predictions.models.EMOTION_CHOICES",
+    },
+}
+# Webhooks: attempts per job (the first included) and the back-off base (seconds, doubled each time).
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 5)
+WEBHOOK_RETRY_BASE_S = env_int("WEBHOOK_RETRY_BASE_S", 30)
+WEBHOOK_TIMEOUT_S = env_int("WEBHOOK_TIMEOUT_S", 10)
+# Callback URLs resolving to loopback, private, link-local or metadata addresses are refused unless
+# this is on (tests, or a private network you trust).
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+# The throttle counters live in the default cache: per process unless CACHE_URL names Redis.
+if env_str("CACHE_URL"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env_str("CACHE_URL")}}
 
 # --- Security (production values are on unless DEBUG) -----------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("SECURE_PROXY_SSL_HEADER", False) else None

@@ -1,4 +1,4 @@
-"""URL map: accounts (django.contrib.auth), the predictions app, admin, health check."""
+"""URL map: accounts (django.contrib.auth), the predictions app, the REST API, admin, health check."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -30,5 +30,8 @@ urlpatterns = [
     path("healthz/", views.healthz, name="healthz"),
     # Browsers ask for /favicon.ico whatever the page links to; point them at the static icon.
     path("favicon.ico", favicon),
+    path("api/", include("predictions.api.urls")),
     path("", include("predictions.urls")),
 ]
+
+handler404 = "predictions.api.errors.not_found"

@@ -1,11 +1,12 @@
 """End to end over real HTTP: a live server, a real ``celery worker`` process on Redis, PostgreSQL.
 
 Sign up, upload good and bad files through the real views, poll status.json until the job finishes,
-then check the rows the worker wrote.
+then check the rows the worker wrote.  The same through the REST API, with a webhook received on 127.0.0.1.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -18,8 +19,10 @@ import requests
 from conftest import PASSWORD, wav_bytes
 from django.conf import settings
 from django.db import connection
+from webhook_receiver import Receiver, verify
 
 from predictions.models import AudioFile, Prediction
+from predictions.models_api import WebhookSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -39,6 +42,9 @@ def celery_worker(live_server, model_version, private_storage, tmp_path):
         "UPLOAD_ROOT": str(settings.UPLOAD_ROOT),
         "MODEL_ROOT": str(settings.MODEL_ROOT),
         "DB_CONN_MAX_AGE": "0",
+        # The webhook receiver of the API test listens on 127.0.0.1; retry after 1 s, then 2 s.
+        "WEBHOOK_ALLOW_PRIVATE": "1",
+        "WEBHOOK_RETRY_BASE_S": "1",
     }
     log = open(tmp_path / "worker.log", "w+")  # noqa: SIM115
     worker = subprocess.Popen(
@@ -126,3 +132,51 @@ def test_uploads_over_http_are_analysed_by_a_real_worker_into_postgresql(
     assert AudioFile.objects.get(original_name="blip.wav").attempts == 1
     assert celery_worker.log_text().count("predictions.process_files[") == (2 if batch > 1 else 0)  # received + done
     assert s.get(f"{base}/history.csv", timeout=30).text.count("\n") == 5
+
+
+def test_a_job_sent_through_the_api_is_analysed_by_a_real_worker_and_its_webhook_retried(
+    live_server, celery_worker, rng, settings
+):
+    settings.WEBHOOK_ALLOW_PRIVATE = True  # the web process checks the callback URL when the job is sent
+    receiver = Receiver(codes=[500, 200])
+    base = live_server.url
+    sign_up(base)
+    created = requests.post(
+        f"{base}/api/v1/tokens", json={"username": "e2e", "password": PASSWORD, "name": "e2e"}, timeout=30
+    )
+    assert created.status_code == 201, created.text
+    auth = {"Authorization": f"Bearer {created.json()['token']}"}
+    files = [
+        ("files", ("api.wav", wav_bytes(rng, seconds=4), "audio/wav")),
+        ("files", ("api-fake.wav", b"definitely not audio\n" * 100, "audio/wav")),
+    ]
+    response = requests.post(
+        f"{base}/api/v1/jobs", files=files, data={"callback_url": receiver.url}, headers=auth, timeout=60
+    )
+    assert response.status_code == 202, response.text
+    job_url = f"{base}{response.headers['Location']}"
+
+    # The job first (a loaded machine may take minutes to start the worker), then its webhook: a 500,
+    # a retry after about a second, a 200.
+    for waiting_for, seconds in (("finished", 240), ("webhook", 60)):
+        deadline = time.monotonic() + seconds
+        while True:
+            job = requests.get(job_url, headers=auth, timeout=30).json()
+            done = job["status"] == "finished" if waiting_for == "finished" else job["webhook"]["state"] != "pending"
+            if done or time.monotonic() > deadline or celery_worker.poll() is not None:
+                break
+            time.sleep(0.5)
+    receiver.close()
+    context = f"worker exit {celery_worker.poll()}, {len(receiver.received)} received, job {job}"
+    by_name = {f["name"]: f for f in job["files"]}
+    assert job["status"] == "finished" and by_name["api.wav"]["status"] == "done"
+    assert by_name["api.wav"]["top_emotion"] == max(
+        by_name["api.wav"]["probabilities"], key=by_name["api.wav"]["probabilities"].get
+    )
+    assert "not a WAV, FLAC, OGG or MP3" in by_name["api-fake.wav"]["reason"]
+    assert job["webhook"]["state"] == "delivered", context
+    assert [a["status_code"] for a in job["webhook"]["attempts"]] == [500, 200]
+    assert len(receiver.received) == 2
+    secret = WebhookSettings.objects.get(user__username="e2e").signing_secret
+    assert all(verify(secret, hit.headers["Serweb-Signature"], hit.body) for hit in receiver.received)
+    assert json.loads(receiver.received[-1].body)["files"] == job["files"]

@@ -1,0 +1,75 @@
+"""Users own their data: deleting a job or a whole account removes its recordings and its rows.
+
+Rows go in one transaction; the recordings leave storage once it has committed (a rolled-back
+deletion must not lose audio).  Each deletion is logged with who, what and when, never file names
+or contents.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from predictions.models import AudioFile, Job
+
+logger = logging.getLogger(__name__)
+
+
+def remove_recordings(stored_names: Iterable[str]) -> int:
+    """Unlink stored recordings (names relative to UPLOAD_ROOT); returns how many were on disk."""
+    root = Path(settings.UPLOAD_ROOT)
+    removed = 0
+    for name in stored_names:
+        if not name:
+            continue
+        path = root / name
+        try:
+            path.unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass
+        except OSError:
+            logger.exception("could not remove a stored recording (%s)", name)
+    return removed
+
+
+def delete_job(job: Job, *, by) -> int:
+    """Delete the job, its files and predictions, then its recordings.  Returns the number of files."""
+    names = list(AudioFile.objects.filter(job=job).exclude(stored_name="").values_list("stored_name", flat=True))
+    job_id, owner_id = job.pk, job.user_id
+    with transaction.atomic():
+        n_files = AudioFile.objects.filter(job=job).count()
+        job.delete()
+        transaction.on_commit(lambda: _after_job_deleted(job_id, owner_id, by.pk, n_files, names))
+    return n_files
+
+
+def _after_job_deleted(job_id: int, owner_id: int, by_id: int, n_files: int, names: list[str]) -> None:
+    removed = remove_recordings(names)
+    logger.info(
+        "deletion: user %s deleted job %s of user %s (%d files, %d recordings removed from storage)",
+        by_id, job_id, owner_id, n_files, removed,
+    )  # fmt: skip
+
+
+def delete_account(user) -> None:
+    """Delete the user and everything of theirs (jobs, files, predictions, tokens, webhooks, recordings)."""
+    names = list(AudioFile.objects.filter(user=user).exclude(stored_name="").values_list("stored_name", flat=True))
+    user_id = user.pk
+    with transaction.atomic():
+        n_jobs = Job.objects.filter(user=user).count()
+        n_files = AudioFile.objects.filter(user=user).count()
+        user.delete()
+        transaction.on_commit(lambda: _after_account_deleted(user_id, n_jobs, n_files, names))
+
+
+def _after_account_deleted(user_id: int, n_jobs: int, n_files: int, names: list[str]) -> None:
+    removed = remove_recordings(names)
+    logger.info(
+        "deletion: user %s deleted their account (%d jobs, %d files, %d recordings removed from storage)",
+        user_id, n_jobs, n_files, removed,
+    )  # fmt: skip

@@ -1,0 +1,127 @@
+"""Webhooks: a finished job's JSON POSTed to a receiver on 127.0.0.1, signed (verified here as a user
+would), retried after a 500, bounded, and refused for private addresses unless the setting allows them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import upload_file, wav_bytes
+from django.test import Client
+from webhook_receiver import Receiver, verify
+
+from predictions import webhooks
+from predictions.models import Job
+from predictions.models_api import ApiToken, JobCallback, WebhookSettings
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def token(alice) -> str:
+    return ApiToken.issue(alice, "hooks")[1]
+
+
+@pytest.fixture
+def upload(django_capture_on_commit_callbacks, model_version, rng, token):
+    def post(**data):
+        files = [upload_file("clip.wav", wav_bytes(rng, seconds=2))]
+        with django_capture_on_commit_callbacks(execute=True):
+            return Client().post("/api/v1/jobs", {"files": files, **data}, HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    return post
+
+
+def test_finished_job_is_posted_signed_and_retried_after_a_500(alice, receiver, settings, token, upload):
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+    receiver.codes = [500, 200]
+    response = upload(callback_url=receiver.url)
+    assert response.status_code == 202
+    job_id = response.json()["id"]
+    assert len(receiver.received) == 2
+    secret = WebhookSettings.for_user(alice).signing_secret
+    for hit in receiver.received:
+        assert hit.path == "/hooks/serweb" and hit.headers["Serweb-Event"] == "job.finished"
+        assert verify(secret, hit.headers["Serweb-Signature"], hit.body)
+        assert not verify(secret, hit.headers["Serweb-Signature"], hit.body.replace(b"clip", b"clop"))
+        assert not verify("whsec_wrong", hit.headers["Serweb-Signature"], hit.body)
+    sent = json.loads(receiver.received[-1].body)
+    assert sent["id"] == job_id and sent["status"] == "finished" and sent["files"][0]["name"] == "clip.wav"
+    detail = Client().get(f"/api/v1/jobs/{job_id}", HTTP_AUTHORIZATION=f"Bearer {token}").json()
+    assert detail["webhook"]["state"] == "delivered"
+    assert [a["status_code"] for a in detail["webhook"]["attempts"]] == [500, 200]
+    assert "HTTP 500" in detail["webhook"]["attempts"][0]["error"]
+    web = Client()
+    web.force_login(alice)
+    page = web.get(f"/jobs/{job_id}/").content.decode()
+    assert receiver.url in page and "HTTP 500" in page and "delivered" in page
+
+
+def test_retries_are_bounded(receiver, settings, upload):
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+    settings.WEBHOOK_MAX_ATTEMPTS = 3
+    receiver.codes = [503]
+    upload(callback_url=receiver.url)
+    callback = JobCallback.objects.get()
+    assert len(receiver.received) == 3 and callback.attempts.count() == 3 and callback.state == "failed"
+    assert webhooks.deliver(callback.job_id) == webhooks.SKIPPED  # a redelivered task does nothing
+
+
+def test_the_users_default_webhook_is_used_without_a_callback_url(alice, receiver, settings, upload):
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+    WebhookSettings.objects.create(user=alice, default_url=receiver.url)
+    upload()
+    assert len(receiver.received) == 1 and JobCallback.objects.get().state == "delivered"
+
+
+def test_a_private_callback_is_refused_by_default(receiver, settings, upload):
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    response = upload(callback_url=receiver.url)
+    assert response.status_code == 400 and response["Content-Type"] == "application/problem+json"
+    assert "127.0.0.1, a loopback address" in response.json()["errors"]["callback_url"][0]
+    assert not Job.objects.exists() and receiver.received == []
+
+
+@pytest.mark.parametrize("url", ["not a url", "http://127.0.0.1/" + "a" * 600])
+def test_a_malformed_or_overlong_callback_is_a_400(upload, settings, url):
+    settings.WEBHOOK_ALLOW_PRIVATE = True  # so the address is no reason to refuse: the length must be
+    response = upload(callback_url=url)
+    assert response.status_code == 400 and "callback_url" in response.json()["errors"]
+    assert not Job.objects.exists()
+
+
+def test_the_address_is_checked_again_at_delivery(alice, receiver, settings, django_capture_on_commit_callbacks):
+    job = Job.objects.create(user=alice, status=Job.Status.FINISHED)
+    JobCallback.objects.create(job=job, url=receiver.url)
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    webhooks.notify_job_finished(job.pk)
+    callback = JobCallback.objects.get()
+    assert receiver.received == [] and callback.state == "failed"
+    assert "loopback" in callback.attempts.get().error
+
+
+@pytest.mark.parametrize(
+    "url,reason",
+    [
+        ("http://169.254.169.254/latest/meta-data/", "link-local"),
+        ("http://10.0.0.5/hook", "private"),
+        ("http://192.168.1.1/hook", "private"),
+        ("http://[::1]/hook", "loopback"),
+        ("http://[::ffff:127.0.0.1]/hook", "loopback"),
+        ("http://0.0.0.0/hook", "unspecified"),
+        ("http://100.64.0.1/hook", "reserved"),
+        ("http://localhost/hook", "loopback"),
+        ("ftp://example.org/hook", "http:// or https://"),
+    ],
+)
+def test_refused_callback_addresses(settings, url, reason):
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    with pytest.raises(webhooks.CallbackRefused, match=reason):
+        webhooks.check_callback_url(url)
