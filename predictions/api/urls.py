@@ -1,7 +1,7 @@
 """The API's URL map (``api`` namespace), included once from serweb/urls.py under /api/."""
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from predictions.api import views
 
@@ -9,7 +9,7 @@ app_name = "api"
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     path("v1/tokens", views.TokenList.as_view(), name="tokens"),
     path("v1/tokens/<int:pk>", views.TokenDetail.as_view(), name="token"),
     path("v1/jobs", views.JobList.as_view(), name="jobs"),
