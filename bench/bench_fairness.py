@@ -33,7 +33,7 @@ def _small_job_wait(big_user, small_user, *, big_files: int, big_seconds: float,
     for i in range(tries):
         t0 = time.perf_counter()
         small = jobs.create_job(small_user, [SimpleUploadedFile(f"short-{i}.wav", _clip_bytes(100 + i))])
-        _wait_done([small.pk], poll_s=0.05)
+        _wait_done([small.pk], timeout=3600, poll_s=0.05)
         waits.append(time.perf_counter() - t0)
         time.sleep(1)
     _wait_done([big_job.pk], timeout=3600, poll_s=0.5)

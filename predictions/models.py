@@ -88,6 +88,15 @@ class Job(models.Model):
         counts.update({r["status"]: r["n"] for r in rows})
         return counts
 
+    @classmethod
+    def status_for(cls, counts: dict[str, int]) -> str:
+        """The job's status from its files' counts: the one rule, for the stored status and the pages."""
+        if counts["done"] + counts["failed"] == sum(counts.values()):
+            return cls.Status.FINISHED
+        if counts["processing"] or counts["done"] or counts["failed"]:
+            return cls.Status.PROCESSING
+        return cls.Status.QUEUED
+
     def refresh_status(self) -> str:
         """Recompute the job status from its files and store it.
 
@@ -98,14 +107,7 @@ class Job(models.Model):
 
         with transaction.atomic():
             Job.objects.select_for_update().filter(pk=self.pk).values_list("pk").first()
-            c = self.counts()
-            total = sum(c.values())
-            if c["done"] + c["failed"] == total:
-                status = self.Status.FINISHED
-            elif c["processing"] or c["done"] or c["failed"]:
-                status = self.Status.PROCESSING
-            else:
-                status = self.Status.QUEUED
+            status = self.status_for(self.counts())
             finished_at = timezone.now() if status == self.Status.FINISHED else None
             changed = (
                 Job.objects.filter(pk=self.pk).exclude(status=status).update(status=status, finished_at=finished_at)

@@ -15,13 +15,11 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
-import mlcore
 from mlcore.labels import EMOTIONS
+from mlcore.models import DEFAULT_BUNDLE, FAST_BUNDLE
 from predictions.models import ModelVersion
 
 logger = logging.getLogger(__name__)
-
-MODELS_DIR = Path(mlcore.__file__).resolve().parent / "models"
 
 
 @dataclass(frozen=True)
@@ -37,10 +35,9 @@ class ShippedBundle:
 # Every bundle serweb ships, in the order set-up registers them (post_migrate on an empty registry,
 # and `manage.py register_model --default`).
 SHIPPED_BUNDLES: tuple[ShippedBundle, ...] = (
-    ShippedBundle(MODELS_DIR / "default", active=True),
-    ShippedBundle(MODELS_DIR / "fast", active=False),
+    ShippedBundle(DEFAULT_BUNDLE, active=True),
+    ShippedBundle(FAST_BUNDLE, active=False),
 )
-DEFAULT_BUNDLE = next(b.path for b in SHIPPED_BUNDLES if b.active)
 
 
 def register_bundle(path: Path | str, *, activate: bool = False) -> tuple[ModelVersion, bool]:

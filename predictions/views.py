@@ -9,8 +9,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db import connection
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -18,7 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mlcore.labels import EMOTIONS
-from predictions import access, deletion, history, jobs, live, timeline, verdicts
+from predictions import access, deletion, health, history, jobs, live, ranges, timeline, verdicts
 from predictions.forms import HistoryFilterForm, SignupForm, UploadForm
 from predictions.models import AudioFile, Job, ModelVersion, Prediction
 from predictions.uploads import ACCEPT
@@ -142,13 +141,8 @@ def job_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def _job_payload(job: Job, *, with_files: bool = False) -> dict:
     counts = job.counts()
     total = sum(counts.values())
-    finished = counts["done"] + counts["failed"] == total
-    if finished:
-        status = "finished"
-    elif counts["processing"] or counts["done"] or counts["failed"]:
-        status = "processing"
-    else:
-        status = "queued"
+    status = Job.status_for(counts)
+    finished = status == Job.Status.FINISHED
     payload: dict = {
         "id": job.pk,
         "status": status,
@@ -240,9 +234,6 @@ def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "predictions/model.html", context)
 
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
 @login_required
 @require_GET
 def prediction_audio(request: HttpRequest, pk: int) -> HttpResponse:
@@ -251,41 +242,10 @@ def prediction_audio(request: HttpRequest, pk: int) -> HttpResponse:
     path = f.path
     if path is None or not path.is_file():
         raise Http404("The recording is no longer stored.")
-    size = path.stat().st_size
-    handle = open(path, "rb")  # noqa: SIM115  (FileResponse closes it)
-    match = _RANGE.match(request.headers.get("Range", ""))
-    if match and (match[1] or match[2]):
-        if match[1]:
-            start, end = int(match[1]), min(int(match[2]) if match[2] else size - 1, size - 1)
-        else:
-            start, end = max(size - int(match[2]), 0), size - 1
-        if start > end or start >= size:
-            handle.close()
-            response = HttpResponse(status=416)
-            response["Content-Range"] = f"bytes */{size}"
-            return response
-        handle.seek(start)
-        response = StreamingHttpResponse(_read_range(handle, end - start + 1), status=206, content_type=f.content_type)
-        response["Content-Range"] = f"bytes {start}-{end}/{size}"
-        response["Content-Length"] = str(end - start + 1)
-    else:
-        response = FileResponse(handle, content_type=f.content_type or "application/octet-stream")
-    response["Accept-Ranges"] = "bytes"
+    response = ranges.file_response(request, path, f.content_type)
     response["Cache-Control"] = "private, max-age=3600"
     response["X-Content-Type-Options"] = "nosniff"
     return response
-
-
-def _read_range(handle, length: int):
-    try:
-        while length > 0:
-            chunk = handle.read(min(length, 1 << 16))
-            if not chunk:
-                break
-            length -= len(chunk)
-            yield chunk
-    finally:
-        handle.close()
 
 
 # --- History --------------------------------------------------------------------------------------------
@@ -359,27 +319,5 @@ def history_csv(request: HttpRequest) -> StreamingHttpResponse:
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
     """Database and (when configured) broker reachability; 503 naming what failed."""
-    result: dict[str, str] = {}
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        result["database"] = "ok"
-    except Exception as e:
-        result["database"] = f"error: {type(e).__name__}"
-    if not settings.CELERY_BROKER_URL.startswith("memory://"):
-        result["broker"] = _check_broker(settings.CELERY_BROKER_URL)
-    else:
-        result["broker"] = "not configured (tasks run in the web process)"
-    healthy = result["database"] == "ok" and not result["broker"].startswith("error")
+    result, healthy = health.report()
     return JsonResponse(result, status=200 if healthy else 503)
-
-
-def _check_broker(url: str) -> str:
-    from kombu import Connection
-
-    try:
-        with Connection(url, connect_timeout=2, transport_options={"socket_timeout": 2}) as conn:
-            conn.ensure_connection(max_retries=1, interval_start=0, timeout=3)
-        return "ok"
-    except Exception as e:
-        return f"error: {type(e).__name__}"

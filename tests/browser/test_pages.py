@@ -44,8 +44,6 @@ def test_a_new_user_uploads_three_files_and_explores_the_results(
 ):
     from audio_factory import voiced, write
 
-    from predictions.models import Prediction
-
     short = write(tmp_path / "short-take.wav", voiced(rng, seconds=2.5, f0=180.0))
     long = write(tmp_path / "long-take.wav", voiced(rng, seconds=9.0, f0=140.0))
     # Named like audio, so it passes the client-side check; only the server can tell it is not audio.
@@ -53,6 +51,15 @@ def test_a_new_user_uploads_three_files_and_explores_the_results(
     fake.write_text("These are meeting notes, not a recording.\n" * 20)
 
     page = new_page()
+    _sign_up_as_ada(page, shot)
+    _choose_three_files_and_upload(page, [short, long, fake], shot)
+    done = _job_finishes_with_two_done_and_one_failed(page, shot)
+    prediction, audio_url = _prediction_page_draws_and_plays(page, done, shot)
+    _history_filtered_to_one_emotion(page, prediction, shot)
+    _someone_else_gets_404(new_page, make_user, prediction, audio_url, shot)
+
+
+def _sign_up_as_ada(page, shot) -> None:
     page.goto("/accounts/signup/")
     shot(page, "signup")
     page.locator("#id_username").fill("ada")
@@ -62,7 +69,9 @@ def test_a_new_user_uploads_three_files_and_explores_the_results(
     expect(page).to_have_url(re.compile(r"/upload/$"))
     expect(page.locator(".site-nav__user")).to_contain_text("ada")
 
-    page.locator("#id_files").set_input_files([short, long, fake])
+
+def _choose_three_files_and_upload(page, files, shot) -> None:
+    page.locator("#id_files").set_input_files(files)
     items = page.locator("#upload-list li")
     expect(items).to_have_count(3)
     expect(items.nth(0)).to_contain_text("short-take.wav")
@@ -71,6 +80,8 @@ def test_a_new_user_uploads_three_files_and_explores_the_results(
     shot(page, "upload-files-chosen")
     page.get_by_role("button", name="Upload and analyse").click()
 
+
+def _job_finishes_with_two_done_and_one_failed(page, shot):
     # Tasks run eagerly inside the upload request: a cold process loads the model first, which on a busy
     # two-core machine can take a while.
     expect(page).to_have_url(re.compile(r"/jobs/\d+/$"), timeout=3 * TIMEOUT_MS)
@@ -90,6 +101,11 @@ def test_a_new_user_uploads_three_files_and_explores_the_results(
         "() => [...document.querySelectorAll('canvas.mini-chart')].every(c => c.getAttribute('aria-label'))"
     )
     shot(page, "job-finished")
+    return done
+
+
+def _prediction_page_draws_and_plays(page, done, shot):
+    from predictions.models import Prediction
 
     done.filter(has_text="long-take.wav").get_by_role("link", name=re.compile("Details")).click()
     expect(page).to_have_url(re.compile(r"/predictions/\d+/$"))
@@ -110,6 +126,11 @@ def test_a_new_user_uploads_three_files_and_explores_the_results(
     page.wait_for_function("() => document.getElementById('prediction-audio').readyState >= 1")
     assert page.locator("#prediction-audio").evaluate("a => a.duration") == pytest.approx(9.0, abs=0.1)
     shot(page, "prediction")
+    return prediction, audio_url
+
+
+def _history_filtered_to_one_emotion(page, prediction, shot) -> None:
+    from predictions.models import Prediction
 
     # History, filtered to one emotion: the charts and the CSV hold exactly those predictions.
     emotion = prediction.top_emotion
@@ -130,6 +151,8 @@ def test_a_new_user_uploads_three_files_and_explores_the_results(
     assert {r["top_emotion"] for r in rows} == {emotion}
     shot(page, "history-filtered")
 
+
+def _someone_else_gets_404(new_page, make_user, prediction, audio_url, shot) -> None:
     # Someone else gets a 404 for Ada's prediction and her audio.
     make_user("grace")
     other = new_page()

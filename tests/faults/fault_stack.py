@@ -41,19 +41,16 @@ def postgres_bin() -> Path | None:
 
 
 def clip(seconds: float, *, seed: int) -> bytes:
-    """A voiced, speech-like synthetic clip as 16-bit WAV bytes (22.05 kHz)."""
-    sr = 22050
+    """mlcore's speech-like test signal (a pitch of its own per seed) as 16-bit WAV bytes at 22.05 kHz."""
+    from mlcore.serving.smoke import voiced_clip
+
     rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * sr)) / sr
-    f0 = rng.uniform(110, 220) * (1 + 0.08 * np.sin(2 * np.pi * rng.uniform(2, 6) * t))
-    phase = 2 * np.pi * np.cumsum(f0) / sr
-    y = sum(np.sin(k * phase) / k for k in range(1, 8)) * (0.4 + 0.6 * np.sin(2 * np.pi * 2.5 * t) ** 2)
-    y = 0.3 * y / np.max(np.abs(y)) + 0.003 * rng.standard_normal(t.size)
+    y = voiced_clip(sr=22050, seconds=seconds, f0=float(rng.uniform(110, 220)), rng=rng)
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
-        w.setframerate(sr)
+        w.setframerate(22050)
         w.writeframes((np.clip(y, -1, 1) * 32767).astype("<i2").tobytes())
     return buf.getvalue()
 

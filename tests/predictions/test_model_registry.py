@@ -199,7 +199,7 @@ def test_the_repository_ships_a_default_bundle_that_is_activated_and_a_fast_one_
     assert active.bundle_path == "mlcore/models/default"
     # The fast bundle is registered; it is its own inactive version unless it is a byte-identical copy
     # of the default (one fingerprint, one version).
-    fast = ModelVersion.objects.get(fingerprint=load_bundle(registry.MODELS_DIR / "fast").fingerprint)
+    fast = ModelVersion.objects.get(fingerprint=load_bundle(registry.FAST_BUNDLE).fingerprint)
     assert fast == active or (not fast.is_active and fast.bundle_path == "mlcore/models/fast")
 
 
