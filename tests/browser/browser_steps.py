@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("SERWEB_CHROMIUM", "/usr/bin/chromium"))
@@ -36,6 +40,34 @@ INK_JS = """(id) => {
   for (const n of freq.values()) top = Math.max(top, n);
   return (d.length / 4) - top;
 }"""
+
+
+@contextmanager
+def chromium(extra_args: tuple[str, ...] = ()) -> Iterator:
+    """Debian's Chromium through Playwright, with ``extra_args``; skips the test when it is absent.
+
+    Playwright's sync API keeps an event loop in this thread, so Django would refuse the test body's ORM
+    calls as "async unsafe"; they are allowed only while the browser is up.
+    """
+    if not CHROMIUM.exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM}; install Debian's `chromium` (bash scripts/system-deps.sh)")
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *extra_args], headless=True
+            )
+            yield browser
+            browser.close()
+    finally:
+        if before is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
 
 
 def probabilities_for(top: str, *, confidence: float = 0.6) -> dict[str, float]:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from browser_steps import CHROMIUM, CHROMIUM_ARGS, INK_JS, PASSWORD, ROOT, TIMEOUT_MS, fake_result
+from browser_steps import INK_JS, PASSWORD, ROOT, TIMEOUT_MS, chromium, fake_result
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -44,25 +44,8 @@ def screenshot_dir(pytestconfig: pytest.Config) -> Path:
 def browser() -> Iterator:
     """Chromium for one test module.  Module-scoped so Playwright's event loop (and the browser) are gone
     before the other test folders run."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM}; install Debian's `chromium` (bash scripts/system-deps.sh)")
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=TIMEOUT_MS)
-    # Playwright's sync API keeps an event loop in this thread, so Django would refuse the test body's ORM
-    # calls as "async unsafe"; allowed only while the browser is up.
-    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-            yield browser
-            browser.close()
-    finally:
-        if before is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
+    with chromium() as browser:
+        yield browser
 
 
 class Shots:

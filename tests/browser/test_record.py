@@ -4,11 +4,10 @@ timeline points while the person is still speaking; a refused microphone gets a 
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
-from browser_steps import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, log_in
+from browser_steps import TIMEOUT_MS, chromium, log_in
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -17,12 +16,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     """Chromium whose microphone is a looped WAV of a voice (overrides conftest's `browser`)."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM}")
     import numpy as np
     from audio_factory import voiced, write
-    from playwright.sync_api import expect as expect_
-    from playwright.sync_api import sync_playwright
 
     voice = write(
         tmp_path_factory.mktemp("mic") / "voice.wav",
@@ -30,26 +25,14 @@ def browser(tmp_path_factory):
         sr=48000,
         subtype="PCM_16",
     )
-    args = [
-        *CHROMIUM_ARGS,
+    fake_microphone = (
         "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-audio-capture={voice}",
         "--autoplay-policy=no-user-gesture-required",
-    ]
-    expect_.set_options(timeout=TIMEOUT_MS)
-    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=args, headless=True)
-            yield browser
-            browser.close()
-    finally:
-        if before is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
+    )
+    with chromium(fake_microphone) as browser:
+        yield browser
 
 
 def test_a_person_records_4_seconds_listens_back_and_sends_the_take(active_model, page, make_user, shot):
