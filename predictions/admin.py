@@ -10,6 +10,7 @@ from mlcore.errors import MlcoreError
 from mlcore.serving.metrics import Metrics
 from predictions import registry
 from predictions.models import AudioFile, Job, ModelVersion, Prediction
+from predictions.models_api import ApiToken, JobCallback, WebhookAttempt
 
 
 class BundleUploadForm(forms.ModelForm):
@@ -150,3 +151,37 @@ class PredictionAdmin(ReadOnlyAdmin):
     list_select_related = ("file", "user", "model_version")
     exclude = ("envelope",)
     date_hierarchy = "uploaded_at"
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdmin):
+    """Tokens by owner, name and clear prefix (never the hash); an admin may revoke one by deleting it."""
+
+    list_display = ("prefix", "name", "user", "created_at", "last_used_at")
+    search_fields = ("prefix", "name", "user__username")
+    list_select_related = ("user",)
+    exclude = ("key_hash",)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("predictions.delete_apitoken")
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ("attempted_at", "status_code", "error")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(JobCallback)
+class JobCallbackAdmin(ReadOnlyAdmin):
+    """Each job's webhook delivery: where, its state, and every attempt."""
+
+    list_display = ("job", "url", "state")
+    list_filter = ("state",)
+    search_fields = ("url", "job__user__username")
+    list_select_related = ("job",)
+    inlines = [WebhookAttemptInline]

@@ -207,3 +207,16 @@ def test_the_shipped_bundle_is_not_registered_when_switched_off(db, settings):
     settings.REGISTER_DEFAULT_MODEL = False
     registry.register_default_bundle_on_first_setup()
     assert not ModelVersion.objects.exists()
+
+
+def test_the_admin_lists_tokens_by_prefix_never_their_secret_and_can_revoke_one(admin_client, alice):
+    from predictions.models_api import ApiToken
+
+    token, raw = ApiToken.issue(alice, "laptop")
+    listing = admin_client.get("/admin/predictions/apitoken/").content.decode()
+    assert token.prefix in listing and raw not in listing and token.key_hash not in listing
+    page = admin_client.get(f"/admin/predictions/apitoken/{token.pk}/change/").content.decode()
+    assert raw not in page and token.key_hash not in page
+    admin_client.post(f"/admin/predictions/apitoken/{token.pk}/delete/", {"post": "yes"})
+    assert not ApiToken.objects.exists()
+    assert Client().get("/api/v1/jobs", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 401
