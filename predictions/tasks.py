@@ -21,6 +21,7 @@ from typing import Any
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init, worker_ready
+from django import db
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.utils import timezone
 
@@ -51,6 +52,9 @@ def take_back_files(sender: Any = None, **kwargs: Any) -> None:
         processing.take_back(hostname, since=timezone.now())
     except Exception:
         logger.exception("could not take back the files of %s; the sweep will", hostname)
+    finally:
+        # This runs in the prefork parent: children it forks later must not inherit its database socket.
+        db.connections.close_all()
 
 
 TASK_OPTIONS = {"bind": True, "acks_late": True, "reject_on_worker_lost": True, "max_retries": MAX_RETRIES}
