@@ -93,7 +93,7 @@ def envelope_pairs(y: np.ndarray, *, points: int = ENVELOPE_POINTS) -> tuple[tup
     """Min/max waveform envelope of ``y`` in at most ``points`` columns."""
     from mlcore.data.audio import envelope
 
-    return tuple((float(lo), float(hi)) for lo, hi in envelope(y, points=points))
+    return tuple(map(tuple, envelope(y, points=points).tolist()))
 
 
 def _finite(x: float, places: int | None = None) -> float:

@@ -24,24 +24,10 @@ METRICS = {"test_accuracy": 0.5, "per_class": {"angry": 0.75}}
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real bundle: a small Keras Dense model on ``logmel-stats`` with a fitted scaler."""
-    import keras
-
-    extractor = get_extractor("logmel-stats")
-    features = np.random.default_rng(3).normal(size=(40, extractor.dim)).astype(np.float32)
-    keras.utils.set_random_seed(3)
-    model = keras.Sequential(
-        [keras.Input((extractor.dim,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(8, "softmax")]
-    )
+    """A real bundle (mlcore's test bundle: an untrained stats-MLP on ``logmel-stats``, fitted scaler)."""
     out = tmp_path_factory.mktemp("bundles") / "tiny"
-    return save_bundle(
-        out,
-        model=model,
-        extractor=extractor,
-        scaler=Standardizer.fit(features),
-        labels=EMOTIONS,
-        config=CONFIG,
-        metrics=METRICS,
+    return build_test_bundle(
+        out, name="tiny-roundtrip", seed=3, architecture="stats-mlp", fit_scaler=True, metrics=METRICS
     )
 
 
