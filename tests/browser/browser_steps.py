@@ -85,27 +85,14 @@ def fake_result(
 ):
     """An mlcore ``Analysis`` made up: ``top`` wins overall, ``windows`` names each window's winner; with
     ``uncertain_reason`` the model doubts its verdict."""
-    from mlcore.serving.analysis import Analysis, ModelIdentity, Window, ranked
+    from analysis_factory import made_up_analysis
 
-    tops = windows or [top]
-    step = seconds / len(tops)
-    probabilities = probabilities_for(top)
-    (first, p1), (second, p2) = ranked(probabilities)[:2]
-    return Analysis(
-        probabilities=probabilities,
-        emotion=first,
-        confidence=p1,
-        second_emotion=second,
-        second_confidence=p2,
-        uncertain=bool(uncertain_reason),
-        uncertain_reason=uncertain_reason,
-        speech_s=None,
+    return made_up_analysis(
+        probabilities_for(top),
         duration_s=seconds,
-        timeline=tuple(
-            Window(k * step, (k + 1) * step, probabilities_for(t, confidence=0.7)) for k, t in enumerate(tops)
-        ),
+        windows=[probabilities_for(t, confidence=0.7) for t in windows or [top]],
+        uncertain_reason=uncertain_reason,
         envelope=envelope,
-        model=ModelIdentity("browser-test", "f" * 64),
     )
 
 

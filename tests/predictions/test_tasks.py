@@ -197,24 +197,12 @@ def test_batched_uploads_give_the_same_results_as_one_task_per_file(
 
 
 def analysis(*, top: str, p: float, uncertain_reason: str = "", speech_s: float | None = None, duration_s=3.0):
-    """An mlcore Analysis made up for storing."""
-    from mlcore.serving.analysis import Analysis, ModelIdentity, Window, ranked
+    """An mlcore Analysis made up for storing: ``top`` at ``p``, the rest shared evenly."""
+    from analysis_factory import made_up_analysis
 
     probs = {e: (p if e == top else (1 - p) / 7) for e in EMOTIONS}
-    (first, p1), (second, p2) = ranked(probs)[:2]
-    return Analysis(
-        probabilities=probs,
-        emotion=first,
-        confidence=p1,
-        second_emotion=second,
-        second_confidence=p2,
-        uncertain=bool(uncertain_reason),
-        uncertain_reason=uncertain_reason,
-        speech_s=speech_s,
-        duration_s=duration_s,
-        timeline=(Window(0.0, duration_s, probs),),
-        envelope=((-0.5, 0.5),) * 4,
-        model=ModelIdentity("m", "0" * 64),
+    return made_up_analysis(
+        probs, duration_s=duration_s, uncertain_reason=uncertain_reason, speech_s=speech_s, envelope=((-0.5, 0.5),) * 4
     )
 
 
