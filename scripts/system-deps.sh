@@ -7,6 +7,8 @@ command -v chromium >/dev/null || need+=(chromium)
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
 command -v lame >/dev/null || need+=(lame)
 command -v oggenc >/dev/null || need+=(vorbis-tools)
+# Synthetic speech for the tests: the voice detector (Silero VAD) refuses tones and buzzes, as it should.
+command -v espeak-ng >/dev/null || need+=(espeak-ng)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 echo "installing Debian packages: ${need[*]}"
