@@ -105,6 +105,28 @@ def random_shift(y: np.ndarray, *, rng: np.random.Generator, max_shift_s: float,
     return out
 
 
+def codec_round_trip(y: np.ndarray, *, sr: int, codec: str, bitrate_k: int) -> np.ndarray:
+    """``y`` encoded with ``codec`` ("mp3" or "opus") at ``bitrate_k`` kbit/s and decoded again with
+    ffmpeg, as a phone, a messenger or a web page would hand it over.  Shape (n,) -> (n,)."""
+    import subprocess
+
+    args = {"mp3": ["-c:a", "libmp3lame", "-f", "mp3"], "opus": ["-c:a", "libopus", "-f", "ogg"]}[codec]
+    raw = ["-f", "f32le", "-ac", "1", "-ar", str(sr)]
+    quiet = ["ffmpeg", "-nostdin", "-loglevel", "error"]
+    encoded = subprocess.run(
+        [*quiet, *raw, "-i", "pipe:0", *args, "-b:a", f"{bitrate_k}k", "pipe:1"],
+        input=_mono(y).tobytes(),
+        capture_output=True,
+        check=True,
+    ).stdout
+    decoded = subprocess.run(
+        [*quiet, "-i", "pipe:0", *raw, "pipe:1"], input=encoded, capture_output=True, check=True
+    ).stdout
+    out = np.frombuffer(decoded, dtype=np.float32)
+    # Encoders add priming samples and pad the end: keep the input's length.
+    return _finite(np.pad(out[: y.size], (0, max(0, y.size - out.size))))
+
+
 Step = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
 
 _STEPS: dict[str, Step] = {
@@ -127,6 +149,12 @@ _STEPS: dict[str, Step] = {
         ),
         gain_db=float(rng.uniform(-12, 6)),
     ),
+    # The way a user's recording reaches us: a lossy codec at a low bitrate (MP3 32-96 k, Opus 12-32 k).
+    "codec": lambda y, sr, rng: (
+        codec_round_trip(y, sr=sr, codec="mp3", bitrate_k=int(rng.choice([32, 48, 64, 96])))
+        if rng.random() < 0.5
+        else codec_round_trip(y, sr=sr, codec="opus", bitrate_k=int(rng.choice([12, 16, 24, 32])))
+    ),
 }
 
 # Which transforms each original app used; each yields one copy of the original clip.
@@ -138,7 +166,22 @@ RECIPES: dict[str, tuple[str, ...]] = {
     # The pretrained encoder already saw many voices; two combined copies keep its (costly) feature
     # extraction affordable.
     "encoder": ("pitch+noise", "speed+room+gain"),
+    # ... and a third copy through a lossy codec (issue 15's comparison, README "Results").
+    "encoder-codec": ("pitch+noise", "speed+room+gain", "codec"),
 }
+
+
+def recipe_steps(recipe: str) -> tuple[str, ...]:
+    """The transforms of ``RECIPES[recipe]``; raises ``ValueError`` naming the known recipes."""
+    try:
+        return RECIPES[recipe]
+    except KeyError:
+        raise ValueError(f"Unknown augmentation recipe {recipe!r}; choose one of {', '.join(RECIPES)}.") from None
+
+
+def augment_step(y: np.ndarray, *, sr: int, rng: np.random.Generator, step: str) -> np.ndarray:
+    """One augmented copy of ``y`` by the transform named ``step``.  Shape (m,), float32."""
+    return _STEPS[step](_mono(y), sr, rng)
 
 
 def augment(y: np.ndarray, *, sr: int, rng: np.random.Generator, recipe: str) -> list[np.ndarray]:

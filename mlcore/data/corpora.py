@@ -2,6 +2,8 @@
 
 - RAVDESS (``mlcore.data.datasets``): 24 actors, 8 emotions, speech and song.
 - CREMA-D: 91 actors, 6 emotions (no calm, no surprised), names ``AAAA_SSS_EEE_LL.wav|flac``.
+- EmotionTTS Korean (``emotiontts-ko``): 15 speakers, 4 emotions, names ``SPEAKER_NNNNN_EMOTION.flac``.
+  **Evaluation only** (``EVAL_ONLY``): the one look at a language outside training; never trained or tuned on.
 
 Speakers are named ``corpus:id`` (``ravdess:07``, ``crema-d:1042``) so two corpora never share one.
 Every split here is by speaker: a voice is on one side only.
@@ -19,12 +21,19 @@ from mlcore.data import datasets
 from mlcore.errors import DatasetError
 from mlcore.labels import EMOTIONS
 
-RAVDESS, CREMA_D = "ravdess", "crema-d"
+RAVDESS, CREMA_D, KOREAN = "ravdess", "crema-d", "emotiontts-ko"
 CORPORA = (RAVDESS, CREMA_D)
-ENV_DIRS = {RAVDESS: "SERWEB_RAVDESS_DIR", CREMA_D: "SERWEB_CREMA_D_DIR"}
+EVAL_ONLY = (KOREAN,)
+ENV_DIRS = {RAVDESS: "SERWEB_RAVDESS_DIR", CREMA_D: "SERWEB_CREMA_D_DIR", KOREAN: "SERWEB_EMOTIONTTS_KO_DIR"}
 # Beside the checkout, where the project's machines keep them (relative to the repository root).
 _REPO = Path(__file__).resolve().parents[2]
-DEFAULT_DIRS = {RAVDESS: _REPO / "../shared/data/ravdess-speech", CREMA_D: _REPO / "../shared/data/crema-d"}
+DEFAULT_DIRS = {
+    RAVDESS: _REPO / "../shared/data/ravdess-speech",
+    CREMA_D: _REPO / "../shared/data/crema-d",
+    KOREAN: _REPO / "../shared/data/emotiontts-ko",
+}
+KOREAN_EMOTIONS = ("neutral", "happy", "angry", "sad")
+_KOREAN_RE = re.compile(r"^([a-z]{3})_(\d{5})_(neutral|happy|angry|sad)\.(wav|flac)$")
 
 CREMA_EMOTIONS = {"ANG": "angry", "DIS": "disgust", "FEA": "fearful", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
 CREMA_SENTENCES = frozenset({"IEO", "TIE", "IOM", "IWW", "TAI", "MTI", "IWL", "ITH", "DFA", "ITS", "TSI", "WSI"})
@@ -104,13 +113,30 @@ def list_ravdess(root: str | Path, *, actors: set[int] | None = None) -> list[Ro
     return [Row(path=c.path, emotion=c.emotion, speaker=f"{RAVDESS}:{c.actor:02d}", corpus=RAVDESS) for c in clips]
 
 
+def list_korean(root: str | Path) -> list[Row]:
+    """The EmotionTTS Korean sample as rows (evaluation only), sorted by speaker then name."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"EmotionTTS Korean folder {root} does not exist; set {ENV_DIRS[KOREAN]}.")
+    rows = []
+    for path in sorted(root.rglob("*.*")):
+        match = _KOREAN_RE.match(path.name)
+        if match and path.is_file():
+            rows.append(Row(path=path, emotion=match.group(3), speaker=f"{KOREAN}:{match.group(1)}", corpus=KOREAN))
+    if not rows:
+        raise DatasetError(f"No EmotionTTS Korean clips (SPEAKER_NNNNN_EMOTION.flac) under {root}.")
+    return rows
+
+
 def list_corpus(corpus: str, root: str | Path) -> list[Row]:
-    """Rows of ``corpus`` (one of ``CORPORA``) under ``root``."""
+    """Rows of ``corpus`` (one of ``CORPORA`` or ``EVAL_ONLY``) under ``root``."""
     if corpus == RAVDESS:
         return list_ravdess(root)
     if corpus == CREMA_D:
         return list_crema(root)
-    raise DatasetError(f"Unknown corpus {corpus!r}; choose one of {', '.join(CORPORA)}.")
+    if corpus == KOREAN:
+        return list_korean(root)
+    raise DatasetError(f"Unknown corpus {corpus!r}; choose one of {', '.join(CORPORA + EVAL_ONLY)}.")
 
 
 def corpus_dir(corpus: str) -> Path:

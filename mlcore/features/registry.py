@@ -27,7 +27,7 @@ _MODULES = {
     "whisper-stats": "mlcore.features.whisper_stats",
 }
 # Bumped whenever an extractor's output changes for the same parameters (invalidates feature caches).
-REVISION = 2
+REVISION = 3
 
 
 def register(cls: type) -> type:

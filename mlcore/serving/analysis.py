@@ -15,6 +15,7 @@ import numpy as np
 
 from mlcore.errors import FeatureError
 from mlcore.labels import EMOTIONS
+from mlcore.serving.segments import Segment
 
 # Columns of the waveform drawing: enough for a wide screen, small enough to store with each result.
 ENVELOPE_POINTS = 800
@@ -27,6 +28,8 @@ class Window:
     start_s: float
     end_s: float
     probabilities: dict[str, float]
+    # Share of the window the voice detector marked as speech (0-1): the window's vote.
+    speech: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,10 @@ class ModelIdentity:
 
 @dataclass(frozen=True)
 class Analysis:
-    """The judgement on one recording.  ``probabilities`` holds the eight EMOTIONS in order, summing to 1."""
+    """The judgement on one recording.  ``probabilities`` holds the eight EMOTIONS in order, summing to 1:
+    the speech-weighted average of the windows.  The headline (``emotion``, ``confidence``) is the
+    timeline's summary: the emotion held longest after smoothing (``segments``), with ``share`` of the
+    speech, judged on its own windows; for a recording of one mood it is the top of ``probabilities``."""
 
     probabilities: dict[str, float]
     emotion: str
@@ -57,6 +63,10 @@ class Analysis:
     # (min, max) sample value per drawing column, at most ENVELOPE_POINTS of them.
     envelope: tuple[tuple[float, float], ...]
     model: ModelIdentity
+    # Spans of one emotion after smoothing the windows over time, in order, covering the recording.
+    segments: tuple[Segment, ...] = ()
+    # The headline emotion's share of the recording's speech (1.0 for a recording of one mood).
+    share: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form: plain types, finite floats only (raises ``FeatureError`` otherwise), window
@@ -76,9 +86,21 @@ class Analysis:
                     "start_s": _finite(w.start_s, 3),
                     "end_s": _finite(w.end_s, 3),
                     "probabilities": {e: _finite(w.probabilities[e], 6) for e in EMOTIONS},
+                    "speech": _finite(w.speech, 3),
                 }
                 for w in self.timeline
             ],
+            "segments": [
+                {
+                    "start_s": _finite(s.start_s, 3),
+                    "end_s": _finite(s.end_s, 3),
+                    "emotion": s.emotion,
+                    "confidence": _finite(s.confidence, 6),
+                    "speech_s": _finite(s.speech_s, 3),
+                }
+                for s in self.segments
+            ],
+            "share": _finite(self.share, 6),
             "envelope": [[_finite(lo, 4), _finite(hi, 4)] for lo, hi in self.envelope],
             "model": {"name": self.model.name, "fingerprint": self.model.fingerprint},
         }

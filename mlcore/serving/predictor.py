@@ -19,17 +19,20 @@ import numpy as np
 
 from mlcore.data.audio import DEFAULT_MAX_DURATION_S, load_audio, validate_audio
 from mlcore.errors import BundleError, FeatureError, MlcoreError, NoSpeechError
-from mlcore.features.speech import MIN_SPEECH_S, voiced_frames
+from mlcore.features.speech import MIN_SPEECH_S, THRESHOLD, counted_speech, on_grid, speech_probabilities, window_shares
 from mlcore.labels import EMOTIONS
 from mlcore.models import DEFAULT_BUNDLE
 from mlcore.serving.analysis import Analysis, ModelIdentity, Window, envelope_pairs, ranked
 from mlcore.serving.bundle import Bundle, load_bundle
 from mlcore.serving.calibration import UncertaintyRule, apply_temperature
-from mlcore.serving.windows import frame_activity, pool_probabilities, window_bounds, window_features, window_weights
+from mlcore.serving.segments import headline, segments, smooth_path
+from mlcore.serving.windows import pool_probabilities, window_bounds, window_features
 from mlcore.windowing import WindowSettings
 
 # Rows per model call: large enough to amortise per-call overhead, small enough to bound memory.
 MODEL_BATCH = 1024
+# The grid of the speech mask for extractors without a frame hop of their own (about 23 ms at 22050 Hz).
+DEFAULT_MASK_HOP = 512
 
 AudioSource = str | Path | bytes | BinaryIO | np.ndarray
 Backend = Literal["auto", "numpy", "keras"]
@@ -78,8 +81,8 @@ class _Clip:
     duration_s: float
     bounds: list[tuple[int, int]]
     features: np.ndarray  # (n_windows, *feature_shape)
-    weights: np.ndarray  # (n_windows,)
-    speech_s: float | None
+    weights: np.ndarray  # (n_windows,): each window's share of speech, its vote
+    speech_s: float
     envelope: tuple[tuple[float, float], ...]
 
 
@@ -106,12 +109,16 @@ class Predictor:
                 f"features have {self._feature_shape[-1]}."
             )
         self._run, self.backend = _load_model(self.bundle, backend=backend, feature_shape=self._feature_shape)
-        # A bundle built on a pretrained encoder pools over detected speech (and refuses recordings
-        # without any); it checks and loads the encoder now, so a missing or corrupt encoder is
-        # reported when the model is loaded, with the instruction to install it.
-        self.detects_speech = hasattr(self.extractor, "load")
-        if self.detects_speech:
+        # Every bundle is gated by the voice detector; one built on a pretrained encoder also pools over
+        # the detected speech.  Both are checked and loaded now, so a missing or corrupt file is reported
+        # when the model is loaded, with the instruction to install it.
+        from mlcore.models import vad
+
+        vad.load()
+        self.pools_speech = hasattr(self.extractor, "load")
+        if self.pools_speech:
             self.extractor.load()
+        self.mask_hop = int(getattr(self.extractor, "hop_length", DEFAULT_MASK_HOP))
         self.temperature = float(self.bundle.config.get("temperature") or 1.0)
         rule = self.bundle.config.get("uncertain_rule")
         self.uncertainty = UncertaintyRule.from_json(rule) if rule else None
@@ -154,20 +161,30 @@ class Predictor:
         return result
 
     def analyse_many(
-        self, sources: Sequence[AudioSource], *, max_duration_s: float | None = None
+        self, sources: Sequence[AudioSource], *, max_duration_s: float | None = None, require_voice: bool = True
     ) -> list[Analysis | MlcoreError]:
         """Judge several recordings with one batched model call; a bad recording fails alone, its
-        place in the result holding the error."""
-        return self._judge(sources, max_duration_s=max_duration_s, with_envelope=True)
+        place in the result holding the error.  ``require_voice=False`` judges even what the voice
+        detector refuses: only for checking that a bundle runs (``smoke_test``), never for users."""
+        return self._judge(sources, max_duration_s=max_duration_s, with_envelope=True, require_voice=require_voice)
 
     def _judge(
-        self, sources: Sequence[AudioSource], *, max_duration_s: float | None, with_envelope: bool
+        self,
+        sources: Sequence[AudioSource],
+        *,
+        max_duration_s: float | None,
+        with_envelope: bool,
+        require_voice: bool = True,
     ) -> list[Analysis | MlcoreError]:
         limit = DEFAULT_MAX_DURATION_S if max_duration_s is None else max_duration_s
         prepared: list[_Clip | MlcoreError] = []
         for source in sources:
             try:
-                prepared.append(self._prepare(source, max_duration_s=limit, with_envelope=with_envelope))
+                prepared.append(
+                    self._prepare(
+                        source, max_duration_s=limit, with_envelope=with_envelope, require_voice=require_voice
+                    )
+                )
             except MlcoreError as e:
                 prepared.append(e)
         clips = [c for c in prepared if isinstance(c, _Clip)]
@@ -205,34 +222,39 @@ class Predictor:
             for r in self._judge(sources, max_duration_s=max_duration_s, with_envelope=False)
         ]
 
-    def _prepare(self, source: AudioSource, *, max_duration_s: float, with_envelope: bool) -> _Clip:
+    def _prepare(
+        self, source: AudioSource, *, max_duration_s: float, with_envelope: bool, require_voice: bool = True
+    ) -> _Clip:
         if isinstance(source, np.ndarray):
             y = validate_audio(source, sr=self.sr, max_duration_s=max_duration_s)
         else:
             y = load_audio(source, sr=self.sr, max_duration_s=max_duration_s)
-        speech_s = None
-        if self.detects_speech:
-            hop = int(self.extractor.hop_length)
-            speech = voiced_frames(y, hop=hop)
-            speech_s = float(speech.sum() * hop / self.sr)
-            if speech_s < MIN_SPEECH_S:
-                raise NoSpeechError(
-                    f"No speech detected: only {speech_s:.1f} s of this recording sounds like a voice (at least "
-                    f"{MIN_SPEECH_S:.1f} s is needed). Record closer to the microphone or upload a recording of speech."
-                )
         w = self.windows
         bounds = window_bounds(n_samples=y.size, sr=self.sr, window_s=w.window_s, hop_s=w.hop_s)
+        hop = self.mask_hop
+        # One detector, one mask: what is pooled, how much each window votes, and whether there is a voice.
+        mask = on_grid(speech_probabilities(y, sr=self.sr), n_samples=y.size, sr=self.sr, hop=hop) > THRESHOLD
+        speech = counted_speech(mask, bounds, hop=hop)
+        speech_s = float(speech.sum() * hop / self.sr)
+        if speech_s < MIN_SPEECH_S and require_voice:
+            raise NoSpeechError(
+                f"No speech detected ({speech_s:.1f} s of voice found; at least {MIN_SPEECH_S:.1f} s is needed). "
+                "Music, tones and noise are not judged: upload a recording of someone speaking, or record "
+                "closer to the microphone."
+            )
         try:
-            features = window_features(self.extractor, y, bounds)
+            if self.pools_speech:
+                features = self.extractor.window_features(y, bounds, speech=speech)
+            else:
+                features = window_features(self.extractor, y, bounds)
         except MlcoreError:
             raise
         except (ValueError, FloatingPointError, IndexError) as e:
             # A numerical corner case in one recording must not sink a whole batch.
             raise FeatureError(f"Features could not be computed for this recording ({e}).") from e
-        if self.detects_speech:
-            weights = window_weights(speech, bounds, frame=hop)  # windows vote by their share of speech
-        else:
-            weights = window_weights(frame_activity(y), bounds)
+        weights = window_shares(speech, bounds, hop=hop)  # windows vote by their share of speech
+        if not weights.any():
+            weights = np.ones(len(bounds))  # only without the voice gate (the smoke test)
         return _Clip(
             duration_s=y.size / self.sr,
             bounds=bounds,
@@ -252,16 +274,28 @@ class Predictor:
         return apply_temperature(out, self.temperature) if self.temperature != 1.0 else out
 
     def _assemble(self, clip: _Clip, probabilities: np.ndarray) -> Analysis:
-        pooled = _as_dict(pool_probabilities(probabilities, clip.weights))
-        (first, p1), (second, p2) = ranked(pooled)[:2]
-        reason = self.uncertainty.reason(pooled, speech_s=clip.speech_s) if self.uncertainty else ""
+        pooled = pool_probabilities(probabilities, clip.weights)
+        bounds_s = [(start / self.sr, end / self.sr) for start, end in clip.bounds]
+        window_speech = np.array([share * (b - a) for share, (a, b) in zip(clip.weights, bounds_s, strict=True)])
+        path = smooth_path(probabilities, clip.weights)
+        spans = segments(path, probabilities, bounds_s, window_speech)
+        # The headline is the timeline's summary: the emotion held longest, judged on its own windows
+        # (a recording of one mood: all of them, as before), never an average of different moods.
+        emotion, share = headline(spans)
+        own = np.isin(path, [EMOTIONS.index(emotion)])
+        basis = _as_dict(pool_probabilities(probabilities[own], clip.weights[own]) if len(spans) > 1 else pooled)
+        (first, p1), (second, p2) = ranked(basis)[:2]
+        if first != emotion:  # smoothing kept an emotion that is not the top of its windows' average
+            second, p2 = first, p1
+        p1 = basis[emotion]
+        reason = self.uncertainty.reason(basis, speech_s=clip.speech_s) if self.uncertainty else ""
         timeline = tuple(
-            Window(start / self.sr, end / self.sr, _as_dict(p))
-            for (start, end), p in zip(clip.bounds, probabilities, strict=True)
+            Window(a, b, _as_dict(p), speech=float(share))
+            for (a, b), p, share in zip(bounds_s, probabilities, clip.weights, strict=True)
         )
         return Analysis(
-            probabilities=pooled,
-            emotion=first,
+            probabilities=_as_dict(pooled),
+            emotion=emotion,
             confidence=p1,
             second_emotion=second,
             second_confidence=p2,
@@ -272,6 +306,8 @@ class Predictor:
             timeline=timeline,
             envelope=clip.envelope,
             model=self.identity,
+            segments=tuple(spans),
+            share=float(share),
         )
 
 

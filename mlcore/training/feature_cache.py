@@ -54,7 +54,7 @@ def _clip_features(job: tuple[str, dict[str, Any], str | None, int, str]) -> lis
     from mlcore.features.registry import REVISION, extractor_from_json
 
     def key(recipe: str | None) -> Path:
-        parts: list[Any] = [spec, REVISION, recipe, seed, Path(path).name] + (["copies"] if recipe else [])
+        parts: list[Any] = [spec, REVISION, recipe, seed, Path(path).name] + (["copy"] if recipe else [])
         digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode())
         return Path(cache_dir) / f"{digest.hexdigest()[:24]}.npy"
 
@@ -64,13 +64,21 @@ def _clip_features(job: tuple[str, dict[str, Any], str | None, int, str]) -> lis
 
     out = _cached(key(None), lambda: [extractor(audio())])
     if recipe:
-        from mlcore.data.augment import augment
+        from mlcore.data.augment import augment_step, recipe_steps
 
-        # One generator per clip and seed: the same copies whatever the fold or process order.
-        rng = np.random.default_rng([seed, int(hashlib.md5(Path(path).name.encode()).hexdigest()[:8], 16)])
-        out += _cached(
-            key(recipe), lambda: [extractor(a) for a in augment(audio(), sr=extractor.sr, rng=rng, recipe=recipe)]
-        )
+        # Each copy is cached on its own, with a generator of its own (clip, seed, transform and its
+        # occurrence): the same copies whatever the fold or process order, and a recipe that adds a
+        # transform reuses the copies of the one without it.
+        clip_hash = int(hashlib.md5(Path(path).name.encode()).hexdigest()[:8], 16)
+        seen: dict[str, int] = {}
+        for step in recipe_steps(recipe):
+            k = seen[step] = seen.get(step, -1) + 1
+            step_hash = int(hashlib.md5(step.encode()).hexdigest()[:8], 16)
+            rng = np.random.default_rng([seed, clip_hash, step_hash, k])
+            out += _cached(
+                key(f"{step}#{k}"),
+                lambda rng=rng, step=step: [extractor(augment_step(audio(), sr=extractor.sr, rng=rng, step=step))],
+            )
     return out
 
 

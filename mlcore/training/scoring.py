@@ -41,6 +41,8 @@ def compute_metrics(y_true: np.ndarray, probs: np.ndarray, *, labels: tuple[str,
 
 def corpus_emotions(corpus: str) -> tuple[str, ...]:
     """The emotions ``corpus`` has, in EMOTIONS order (scores on a corpus are over these)."""
+    if corpus == corpora.KOREAN:
+        return tuple(e for e in EMOTIONS if e in corpora.KOREAN_EMOTIONS)
     return EMOTIONS if corpus == corpora.RAVDESS else corpora.SHARED_EMOTIONS
 
 

@@ -34,12 +34,19 @@ def test_an_analysis_carries_the_judgement_its_timeline_drawing_and_model(predic
     ranked = sorted(a.probabilities.items(), key=lambda kv: -kv[1])
     assert list(a.probabilities) == list(EMOTIONS)
     assert sum(a.probabilities.values()) == pytest.approx(1.0, abs=1e-6)
-    assert (a.emotion, a.confidence) == ranked[0] and (a.second_emotion, a.second_confidence) == ranked[1]
+    assert ranked[0][1] >= ranked[1][1]
+    # The headline is the timeline's summary: the emotion held longest by seconds of speech.
+    held: dict[str, float] = {}
+    for s in a.segments:
+        held[s.emotion] = held.get(s.emotion, 0.0) + s.speech_s
+    assert a.emotion == max(held, key=held.get) and a.share == pytest.approx(held[a.emotion] / sum(held.values()))
+    assert a.segments[0].start_s == 0.0 and a.segments[-1].end_s == pytest.approx(9.0, abs=1e-3)
+    assert all(x.end_s == y.start_s for x, y in zip(a.segments, a.segments[1:], strict=False))
     assert a.duration_s == pytest.approx(9.0, abs=1e-3)
     # 9 s in 4 s windows every 2 s: starts 0, 2, 4 and one aligned to the end (5 s).
     assert [(w.start_s, w.end_s) for w in a.timeline] == [(0.0, 4.0), (2.0, 6.0), (4.0, 8.0), (5.0, 9.0)]
     assert len(a.envelope) == ENVELOPE_POINTS and all(lo <= hi for lo, hi in a.envelope)
-    assert max(hi for _, hi in a.envelope) == pytest.approx(0.3, abs=0.02)  # the clips' peak, after 16-bit
+    assert max(hi for _, hi in a.envelope) == pytest.approx(0.5, abs=0.02)  # the clips' peak, after 16-bit
     assert (a.model.name, a.model.fingerprint) == (predictor.name, predictor.fingerprint)
 
 
@@ -52,7 +59,9 @@ def test_to_dict_is_json_with_finite_numbers_and_round_trips_the_figures(predict
     assert d["model"] == {"name": predictor.name, "fingerprint": predictor.fingerprint}
     assert d["timeline"][0]["start_s"] == 0.0 and set(d["timeline"][0]["probabilities"]) == set(EMOTIONS)
     assert len(d["envelope"]) == len(a.envelope) and len(d["envelope"][0]) == 2
-    assert d["uncertain"] is a.uncertain and d["speech_s"] is None  # logmel-stats has no speech detector
+    assert d["uncertain"] is a.uncertain and d["speech_s"] == pytest.approx(a.speech_s)  # every model is gated
+    assert d["segments"][0]["emotion"] == a.segments[0].emotion and d["share"] == pytest.approx(a.share)
+    assert 0.0 <= d["timeline"][0]["speech"] <= 1.0
 
 
 def test_to_dict_refuses_a_value_that_is_not_a_finite_number(predictor, rng) -> None:

@@ -95,7 +95,7 @@ def test_speech_gets_a_judgement_that_is_a_distribution(predictor, rng):
     assert prediction.emotion == max(prediction.probabilities, key=prediction.probabilities.get)
     assert prediction.confidence == pytest.approx(prediction.probabilities[prediction.emotion])
     assert prediction.duration_s == pytest.approx(3.0)
-    assert prediction.speech_s == pytest.approx(3.0, abs=0.1)
+    assert prediction.speech_s == pytest.approx(3.0, abs=0.3)
     assert prediction.model == "tiny-encoder-test"
     assert predictor.backend == "numpy"  # the head is served without TensorFlow
 
@@ -154,8 +154,8 @@ def test_a_20_second_recording_has_a_timeline_of_windows(predictor, rng):
     first = np.array(list(timeline[0].probabilities.values()))
     assert any(np.abs(np.array(list(w.probabilities.values())) - first).max() > 1e-3 for w in timeline[1:])
     assert tops.min() > 0
-    # The clip's judgement is the windows' average (every window is all speech, so equal weights).
-    mean = np.mean([list(w.probabilities.values()) for w in timeline], axis=0)
+    # The clip's probabilities are the windows' average, each weighted by its share of speech.
+    mean = np.average([list(w.probabilities.values()) for w in timeline], axis=0, weights=[w.speech for w in timeline])
     np.testing.assert_allclose(list(prediction.probabilities.values()), mean, atol=1e-6)
 
 
