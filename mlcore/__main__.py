@@ -26,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "train on every speaker of the corpora and write a calibrated bundle",
     ),
     "evaluate": ("mlcore.training.evaluate", "evaluate a bundle on held-out actors"),
+    "mood-changes": (
+        "mlcore.training.changes",
+        "window and boundary accuracy on joined recordings of held-out speakers that change mood",
+    ),
     "predict": ("mlcore.serving.cli", "predict emotions for audio files (CSV or JSON)"),
 }
 

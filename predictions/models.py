@@ -217,6 +217,10 @@ class Prediction(models.Model):
     # Seconds of speech the model's speech detector found; null for models without one.
     speech_s = models.FloatField(null=True, blank=True)
     timeline = models.JSONField(default=list, blank=True)
+    # The timeline smoothed into spans of one emotion ({start_s, end_s, emotion, confidence, speech_s}),
+    # and the headline emotion's share of the speech: the headline is the emotion held longest.
+    segments = models.JSONField(default=list, blank=True)
+    share = models.FloatField(null=True, blank=True)
     envelope = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -194,6 +194,8 @@ def save_prediction(f: AudioFile, version: ModelVersion, analysis: Analysis) -> 
                 "uncertain_reason": data["uncertain_reason"][:200] if data["uncertain"] else "",
                 "speech_s": data["speech_s"],
                 "timeline": data["timeline"],
+                "segments": data["segments"],
+                "share": data["share"],
                 "envelope": data["envelope"],
             },
         )

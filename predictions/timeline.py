@@ -62,6 +62,26 @@ def segments(timeline: list[dict], duration_s: float) -> list[Segment]:
     return out
 
 
+def stored_segments(prediction) -> list[Segment]:
+    """The engine's smoothed segments (the timeline after its switching penalty), for predictions made
+    since the engine stores them; older ones fall back to runs of each window's top emotion."""
+    stored = prediction.segments or []
+    try:
+        spans = [Segment(float(s["start_s"]), float(s["end_s"]), str(s["emotion"]), float(s["confidence"])) for s in stored]
+    except (KeyError, TypeError, ValueError):
+        spans = []
+    return spans or segments(prediction.timeline, prediction.duration_s)
+
+
+def summary(spans: list[Segment], *, emotion: str, share: float | None) -> str:
+    """The headline of a recording that changes mood, in words: "angry for 45% of the speech: angry
+    0:00-0:16, sad 0:16-0:31, ..."; "" for a recording of one mood."""
+    if len(spans) < 2:
+        return ""
+    head = f"{emotion} for {pct(share)} of the speech" if share is not None else emotion
+    return head + ": " + ", ".join(f"{s.emotion} {clock(s.start_s)}-{clock(s.end_s)}" for s in spans)
+
+
 def _segment(timeline: list[dict], run: list[int], bounds: list[float]) -> Segment:
     emotion = _top(timeline[run[0]]["probabilities"])
     mean = sum(float(timeline[k]["probabilities"].get(emotion, 0.0)) for k in run) / len(run)

@@ -80,14 +80,17 @@ def verdict(prediction) -> Verdict:
     notion, a top probability under UNCERTAIN_FALLBACK_TOP is shown as uncertain with that reason."""
     probabilities = prediction.probabilities
     ranked = sorted(EMOTIONS, key=lambda e: (-float(probabilities.get(e, 0.0)), EMOTIONS.index(e)))
-    top, second = ranked[0], ranked[1]
+    top = prediction.top_emotion or ranked[0]
+    # The headline of a recording that changes mood is the emotion held longest, which need not be the
+    # top of the whole recording's average: the runner-up is the best of the others.
+    second = next(e for e in ranked if e != top)
     p_top = float(prediction.confidence)
     doubt = ""
     if prediction.uncertain:
         doubt = prediction.uncertain_reason or "the model is unsure"
     elif not model_gives_doubt(prediction.model_version) and p_top < settings.UNCERTAIN_FALLBACK_TOP:
         doubt = f"top probability {pct(p_top)} is below {pct(settings.UNCERTAIN_FALLBACK_TOP)}"
-    return Verdict(prediction.top_emotion or top, p_top, second, float(probabilities.get(second, 0.0)), doubt)
+    return Verdict(top, p_top, second, float(probabilities.get(second, 0.0)), doubt)
 
 
 _CORPUS_NAMES = {"ravdess": "RAVDESS", "crema-d": "CREMA-D"}
@@ -126,7 +129,24 @@ def model_facts(version) -> dict:
         "unseen": unseen,
         "accuracy": accuracy,
         "speaker_held_out": bool(unseen) and "speaker" in protocol,
+        "away": _away(metrics),
     }
+
+
+def _away(metrics: dict) -> list[tuple[str, float]]:
+    """How often the model is right on recordings from elsewhere: leave-one-corpus-out (a corpus it never
+    heard, mean of both directions) and a language it never heard (over all eight emotions, as a user
+    sees it)."""
+    out = []
+    loco = metrics.get("leave_one_corpus_out")
+    values = [m.get("accuracy") for m in loco.values() if isinstance(m, dict)] if isinstance(loco, dict) else []
+    values = [float(v) for v in values if isinstance(v, (int, float))]
+    if values:
+        out.append(("a corpus it never heard", sum(values) / len(values)))
+    language = metrics.get("unseen_language")
+    if isinstance(language, dict) and isinstance(language.get("accuracy_all_eight"), (int, float)):
+        out.append(("Korean speech, a language it never heard", float(language["accuracy_all_eight"])))
+    return out
 
 
 def model_note(version) -> str:
@@ -140,7 +160,10 @@ def model_note(version) -> str:
     if facts["unseen"] and facts["speaker_held_out"]:
         mean = sum(a for _, a in facts["unseen"]) / len(facts["unseen"])
         figures = ", ".join(f"{c} {pct(a)}" for c, a in facts["unseen"])
-        note += f"; right {pct(mean)} of the time on speakers it never heard ({figures})"
+        note += f"; right {pct(mean)} of the time on new speakers of those corpora ({figures})"
+        if facts["away"]:
+            away = ", ".join(f"{what}: {pct(a)}" for what, a in facts["away"])
+            note += f", and less often on recordings made elsewhere ({away})"
     elif facts["accuracy"] is not None:
         note += f"; right {pct(facts['accuracy'])} of the time on its test set"
     else:

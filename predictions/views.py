@@ -185,7 +185,7 @@ def prediction_detail(request: HttpRequest, pk: int) -> HttpResponse:
     probabilities = prediction.probabilities
     verdict = verdicts.verdict(prediction)
     shows_timeline = timeline.shows_timeline(prediction.timeline, prediction.duration_s)
-    segments = timeline.segments(prediction.timeline, prediction.duration_s) if shows_timeline else []
+    segments = timeline.stored_segments(prediction) if shows_timeline else []
     chart_data = {
         "labels": list(EMOTIONS),
         "probabilities": [probabilities[e] for e in EMOTIONS],
@@ -206,6 +206,7 @@ def prediction_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "rows": rows,
         "has_timeline": shows_timeline,
         "segments": segments,
+        "summary": timeline.summary(segments, emotion=prediction.top_emotion, share=prediction.share),
         "model_note": verdicts.model_note(prediction.model_version),
     }
     return render(request, "predictions/prediction.html", context)

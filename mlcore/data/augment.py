@@ -157,6 +157,11 @@ _STEPS: dict[str, Step] = {
     ),
 }
 
+# One copy per clip, by a transform drawn per clip: a third of the extraction of three copies, the same
+# variety over a corpus.
+_MIXED = ("pitch+noise", "speed+room+gain", "codec")
+_STEPS["mixed"] = lambda y, sr, rng: _STEPS[_MIXED[int(rng.integers(len(_MIXED)))]](y, sr, rng)
+
 # Which transforms each original app used; each yields one copy of the original clip.
 RECIPES: dict[str, tuple[str, ...]] = {
     "cnn1d": ("noise", "stretch", "pitch", "speed", "shift"),
@@ -168,6 +173,8 @@ RECIPES: dict[str, tuple[str, ...]] = {
     "encoder": ("pitch+noise", "speed+room+gain"),
     # ... and a third copy through a lossy codec (issue 15's comparison, README "Results").
     "encoder-codec": ("pitch+noise", "speed+room+gain", "codec"),
+    # One copy per clip, its transform drawn from the three above.
+    "encoder-mixed": ("mixed",),
 }
 
 

@@ -14,9 +14,12 @@ import numpy as np
 from mlcore.errors import BundleError
 
 
-def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """Softmax(log p / T), row-wise: the same as dividing the logits by T.  Shape kept."""
+def apply_temperature(probs: np.ndarray, temperature: float, bias: np.ndarray | None = None) -> np.ndarray:
+    """Softmax(log p / T + b), row-wise: the same as dividing the logits by T and adding a per-class
+    bias ``b`` (shape (C,); none by default).  Shape kept."""
     logp = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, None)) / temperature
+    if bias is not None:
+        logp = logp + np.asarray(bias, dtype=np.float64)
     logp -= logp.max(axis=-1, keepdims=True)
     p = np.exp(logp)
     return p / p.sum(axis=-1, keepdims=True)

@@ -120,6 +120,10 @@ class Predictor:
             self.extractor.load()
         self.mask_hop = int(getattr(self.extractor, "hop_length", DEFAULT_MASK_HOP))
         self.temperature = float(self.bundle.config.get("temperature") or 1.0)
+        bias = self.bundle.config.get("class_bias")
+        self.class_bias = np.asarray(bias, dtype=np.float64) if bias else None
+        if self.class_bias is not None and self.class_bias.shape != (len(EMOTIONS),):
+            raise BundleError(f"Bundle {self.name}: class_bias must hold one number per emotion.")
         rule = self.bundle.config.get("uncertain_rule")
         self.uncertainty = UncertaintyRule.from_json(rule) if rule else None
 
@@ -270,8 +274,10 @@ class Predictor:
         out = np.concatenate([self._run(x[i : i + MODEL_BATCH]) for i in range(0, len(x), MODEL_BATCH)])
         out = np.clip(out[:, self._columns].astype(np.float64), 0.0, None)
         out = out / out.sum(axis=1, keepdims=True)
-        # Temperature scaling fitted on held-out speakers (1.0 for uncalibrated bundles).
-        return apply_temperature(out, self.temperature) if self.temperature != 1.0 else out
+        # Temperature (and per-class bias) fitted on held-out speakers and corpora (none when uncalibrated).
+        if self.temperature == 1.0 and self.class_bias is None:
+            return out
+        return apply_temperature(out, self.temperature, self.class_bias)
 
     def _assemble(self, clip: _Clip, probabilities: np.ndarray) -> Analysis:
         pooled = pool_probabilities(probabilities, clip.weights)

@@ -35,6 +35,7 @@ from mlcore.training.calibrate import (
     choose_thresholds,
     expected_calibration_error,
     fit_temperature,
+    fit_temperature_and_bias,
     nll,
     reliability_diagram,
 )
@@ -139,51 +140,101 @@ def cross_validate(
         "folds": fold_results,
         "cv": per_corpus(y, oof, corpus_of),
     }
-    result["calibration"] = calibrate(oof, y, speakers=feats.speakers[originals][scored], out_dir=out_dir)
+    away: list[tuple[np.ndarray, np.ndarray]] = []
     if loco:
-        result["leave_one_corpus_out"] = leave_one_corpus_out(feats, arch_name=arch_name, seeds=seeds, epochs=epochs)
+        result["leave_one_corpus_out"], away = leave_one_corpus_out(
+            feats, arch_name=arch_name, seeds=seeds, epochs=epochs
+        )
+    result["calibration"] = calibrate(oof, y, speakers=feats.speakers[originals][scored], away=away, out_dir=out_dir)
     return result
 
 
-def calibrate(oof: np.ndarray, y: np.ndarray, *, speakers: np.ndarray, out_dir: Path | None = None) -> dict[str, Any]:
-    """Temperature and ``uncertain`` thresholds from out-of-fold predictions, with their effect.
+def calibrate(
+    oof: np.ndarray,
+    y: np.ndarray,
+    *,
+    speakers: np.ndarray,
+    away: list[tuple[np.ndarray, np.ndarray]] | None = None,
+    out_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Temperature, per-class bias and ``uncertain`` thresholds from held-out predictions, with their effect.
 
-    The temperature is fitted on the predictions for half of the speakers (every other one) and its
-    effect is reported on the other half's, then refitted on all for the bundle.
+    ``oof`` are out-of-fold predictions (speakers the model never heard, corpora it did: "home");
+    ``away`` the leave-one-corpus-out predictions, one (probs, labels) pair per direction (corpora it
+    never heard).  Fitted on home alone the temperature makes home honest and leaves away
+    over-confident; so when ``away`` is given the temperature and a per-class bias are fitted on home
+    and away together (each weighing the same).  The held-out check fits on half of the home speakers
+    and one direction and scores the other half and the other direction, for both recipes; the bundle
+    gets the recipe with the lower mean check ECE, refitted on everything.  Every ECE is over all eight
+    emotions, as a user sees them.
     """
+    away = away or []
     ordered = sorted(set(speakers.tolist()))
     fit_half = np.isin(speakers, ordered[::2])
     eval_half = ~fit_half
     t_half = fit_temperature(oof[fit_half], y[fit_half])
     temperature = fit_temperature(oof, y)
-    calibrated = apply_temperature(oof, temperature)
-    rule, coverage = choose_thresholds(calibrated, y)
+    bias = np.zeros(oof.shape[1])
+    check: dict[str, Any] = {
+        "temperature_fitted_on_half": t_half,
+        "nll_before": nll(oof[eval_half], y[eval_half]),
+        "nll_after": nll(apply_temperature(oof[eval_half], t_half), y[eval_half]),
+        "ece_before": expected_calibration_error(oof[eval_half], y[eval_half]),
+        "ece_after": expected_calibration_error(apply_temperature(oof[eval_half], t_half), y[eval_half]),
+    }
+    recipe = "temperature on held-out speakers"
+    if len(away) == 2:
+        (pa, ya), (pb, yb) = away
+        t_home_only = fit_temperature(oof[fit_half], y[fit_half])
+        t_both, b_both = fit_temperature_and_bias([(oof[fit_half], y[fit_half]), (pa, ya)])
+        scored = {"home": (oof[eval_half], y[eval_half]), "away": (pb, yb)}
+        for name, (t, b) in {"temperature": (t_home_only, None), "temperature_and_bias": (t_both, b_both)}.items():
+            check[name] = {
+                where: expected_calibration_error(apply_temperature(p, t, b), yy) for where, (p, yy) in scored.items()
+            }
+        if np.mean(list(check["temperature_and_bias"].values())) < np.mean(list(check["temperature"].values())):
+            recipe = "temperature and per-class bias on held-out speakers and held-out corpora"
+            temperature, bias = fit_temperature_and_bias([(oof, y), *away])
+    calibrated = apply_temperature(oof, temperature, bias)
+    away_p = np.concatenate([p for p, _ in away]) if away else np.zeros((0, oof.shape[1]))
+    away_y = np.concatenate([yy for _, yy in away]) if away else np.zeros(0, dtype=int)
+    away_cal = apply_temperature(away_p, temperature, bias) if away else away_p
+    # The uncertain thresholds are chosen where home and away judgements are both represented.
+    rule, coverage = choose_thresholds(np.concatenate([calibrated, away_cal]), np.concatenate([y, away_y]))
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        reliability_diagram({"raw": (oof, y), "calibrated": (calibrated, y)}, out_dir / "reliability.png")
-    return {
+        curves = {"held-out speakers, raw": (oof, y), "held-out speakers, calibrated": (calibrated, y)}
+        if away:
+            curves |= {"held-out corpora, raw": (away_p, away_y), "held-out corpora, calibrated": (away_cal, away_y)}
+        reliability_diagram(curves, out_dir / "reliability.png")
+    result = {
+        "recipe": recipe,
         "temperature": temperature,
+        "class_bias": [round(float(v), 4) for v in bias],
         "ece_before": expected_calibration_error(oof, y),
         "ece_after": expected_calibration_error(calibrated, y),
         "nll_before": nll(oof, y),
         "nll_after": nll(calibrated, y),
-        "held_out_check": {
-            "temperature_fitted_on_half": t_half,
-            "nll_before": nll(oof[eval_half], y[eval_half]),
-            "nll_after": nll(apply_temperature(oof[eval_half], t_half), y[eval_half]),
-            "ece_before": expected_calibration_error(oof[eval_half], y[eval_half]),
-            "ece_after": expected_calibration_error(apply_temperature(oof[eval_half], t_half), y[eval_half]),
-        },
+        "held_out_check": check,
         "uncertain_rule": rule.to_json(),
         "uncertain_coverage": coverage,
     }
+    if away:
+        result |= {
+            "ece_away_before": expected_calibration_error(away_p, away_y),
+            "ece_away_after": expected_calibration_error(away_cal, away_y),
+        }
+    return result
 
 
 def leave_one_corpus_out(
     feats: CorpusFeatures, *, arch_name: str, seeds: int = 1, epochs: int | None = None
-) -> dict[str, Any]:
-    """Train on one corpus (all its speakers), test on every clip of the other, over shared emotions."""
+) -> tuple[dict[str, Any], list[tuple[np.ndarray, np.ndarray]]]:
+    """Train on one corpus (all its speakers), test on every clip of the other, scored over shared
+    emotions.  Also returns, per direction, the eight-emotion predictions on the target's clips of
+    emotions the source has (what calibration away from home is fitted on)."""
     out = {}
+    predictions = []
     names = sorted(set(feats.corpora.tolist()))
     for source in names:
         for target in names:
@@ -193,9 +244,14 @@ def leave_one_corpus_out(
             test = feats.select((feats.corpora == target) & ~feats.augmented)
             probs = _fit_predict(arch_name, train, test, seeds=seeds, epochs=epochs, desc=f"{source}->{target}")
             m = restricted_metrics(test.y, probs, corpora.SHARED_EMOTIONS)
+            known = np.isin(test.y, np.unique(train.y))
+            m["accuracy_all_eight"] = float((probs[known].argmax(axis=1) == test.y[known]).mean())
+            m["ece_all_eight"] = expected_calibration_error(probs[known], test.y[known])
+            m["predicted"] = {e: int((probs.argmax(axis=1) == i).sum()) for i, e in enumerate(EMOTIONS)}
             out[f"{source}->{target}"] = m
+            predictions.append((probs[known], test.y[known]))
             print(f"leave-one-corpus-out {source}->{target}: accuracy {m['accuracy']:.3f}", flush=True)
-    return out
+    return out, predictions
 
 
 def train_bundle(
@@ -238,6 +294,7 @@ def train_bundle(
         # The pretrained encoder the features need (name, revision, sha256), for people reading the bundle.
         "encoder": getattr(extractor, "encoder", None),
         "temperature": calibration.get("temperature", 1.0),
+        "class_bias": calibration.get("class_bias"),
         "uncertain_rule": calibration.get("uncertain_rule"),
     }
     metrics = _bundle_metrics(cv) if cv else {}

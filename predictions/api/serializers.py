@@ -184,8 +184,23 @@ class TimelineWindowSerializer(serializers.Serializer):
     probabilities = ProbabilitiesSerializer()
 
 
+class SegmentSerializer(serializers.Serializer):
+    start_s = serializers.FloatField()
+    end_s = serializers.FloatField()
+    emotion = serializers.ChoiceField(choices=list(EMOTIONS))
+    confidence = serializers.FloatField(help_text="Mean probability of the emotion over the span's windows.")
+    speech_s = serializers.FloatField(help_text="Seconds of speech in the span.")
+
+
 class PredictionDetailSerializer(PredictionSerializer):
     timeline = TimelineWindowSerializer(many=True)
+    segments = SegmentSerializer(
+        many=True,
+        help_text="The timeline smoothed into spans of one emotion; top_emotion is the one held longest.",
+    )
+    share = serializers.FloatField(
+        allow_null=True, help_text="The share of the speech that top_emotion holds (1.0 for one mood)."
+    )
     audio_removed_at = serializers.DateTimeField(
         source="file.audio_removed_at",
         allow_null=True,
@@ -193,7 +208,7 @@ class PredictionDetailSerializer(PredictionSerializer):
     )
 
     class Meta(PredictionSerializer.Meta):
-        fields = (*PredictionSerializer.Meta.fields, "timeline", "audio_removed_at")
+        fields = (*PredictionSerializer.Meta.fields, "timeline", "segments", "share", "audio_removed_at")
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):

@@ -89,9 +89,22 @@ def test_the_prediction_page_notes_what_the_model_was_trained_on_and_links_to_it
     if "corpora" in metrics:  # the shipped model: its own figures, not hard-coded ones
         ravdess = pct(metrics["cv"]["ravdess accuracy"])
         assert f"RAVDESS ({metrics['corpora']['ravdess']['speakers']} speakers)" in note
-        assert f"RAVDESS {ravdess})" in note and "of the time on speakers it never heard (" in note
+        assert f"RAVDESS {ravdess})" in note and "of the time on new speakers of those corpora (" in note
     model_page = alice_client.get(f"/models/{model_version.pk}/").content.decode()
     assert note in model_page
+
+
+def test_the_model_note_says_how_it_does_away_from_home_in_plain_words(plain_model):
+    plain_model.metrics = {
+        "corpora": {"ravdess": {"speakers": 20}, "crema-d": {"speakers": 50}},
+        "cv": {"protocol": "5-fold speaker-held-out", "ravdess accuracy": 0.8, "crema-d accuracy": 0.7},
+        "leave_one_corpus_out": {"crema-d->ravdess": {"accuracy": 0.5}, "ravdess->crema-d": {"accuracy": 0.4}},
+        "unseen_language": {"accuracy": 0.6, "accuracy_all_eight": 0.41},
+    }
+    note = model_note(plain_model)
+    assert "right 75% of the time on new speakers of those corpora (RAVDESS 80%, CREMA-D 70%)" in note
+    assert "less often on recordings made elsewhere (a corpus it never heard: 45%" in note
+    assert "Korean speech, a language it never heard: 41%)" in note
 
 
 def test_the_model_note_survives_metrics_of_any_shape(plain_model):
