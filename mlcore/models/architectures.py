@@ -38,6 +38,9 @@ class TrainSettings:
     mixup_alpha: float = 0.0
     weight_decay: float = 0.0
     spec_augment: bool = False  # time/frequency masks on (batch, frames, bands) training batches
+    # Each training speaker's features centred on the population's mean (their own mean removed), so the
+    # head learns what changes with emotion within a voice, not which voice it is (serving: unchanged).
+    centre_speakers: bool = False
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ top of class-balanced weights.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from dataclasses import asdict
@@ -29,16 +30,8 @@ from mlcore.data import corpora
 from mlcore.data.corpora import Row
 from mlcore.features.registry import extractor_to_json, get_extractor
 from mlcore.labels import EMOTIONS
-from mlcore.models.architectures import ARCHITECTURES, get_architecture
-from mlcore.serving.calibration import apply_temperature
-from mlcore.training.calibrate import (
-    choose_thresholds,
-    expected_calibration_error,
-    fit_temperature,
-    fit_temperature_and_bias,
-    nll,
-    reliability_diagram,
-)
+from mlcore.models.architectures import ARCHITECTURES, Architecture, get_architecture
+from mlcore.training.calibrate import calibrate, expected_calibration_error
 from mlcore.training.feature_cache import CorpusFeatures, corpus_features
 from mlcore.training.fit import fit, predict_proba
 from mlcore.training.scoring import per_corpus, restricted_metrics
@@ -55,11 +48,18 @@ def _test_rows(feats: CorpusFeatures, test_speakers: set[str]) -> CorpusFeatures
     return feats.select(np.isin(feats.speakers, sorted(test_speakers)) & ~feats.augmented)
 
 
+def architecture(arch_name: str, train_params: dict[str, Any] | None = None) -> Architecture:
+    """The named architecture, with ``train_params`` overriding its ``TrainSettings`` (for comparisons)."""
+    arch = get_architecture(arch_name)
+    return dataclasses.replace(arch, train=dataclasses.replace(arch.train, **train_params)) if train_params else arch
+
+
 def _fit_predict(
-    arch_name: str, train: CorpusFeatures, test: CorpusFeatures, *, seeds: int, epochs: int | None, desc: str
+    arch: Architecture, train: CorpusFeatures, test: CorpusFeatures, *, seeds: int, epochs: int | None, desc: str
 ) -> np.ndarray:
     """Mean probabilities of ``seeds`` heads trained on ``train``, on ``test``."""
-    arch = get_architecture(arch_name)
+    if arch.train.centre_speakers:
+        train = train.centred_by_speaker()
     probs = []
     for s in range(seeds):
         model, scaler, _ = fit(
@@ -81,6 +81,7 @@ def cross_validate(
     out_dir: Path | None = None,
     feature_params: dict[str, Any] | None = None,
     only_fold: int | None = None,
+    train_params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Speaker-held-out CV per corpus, leave-one-corpus-out, calibration and thresholds (see module doc).
 
@@ -88,7 +89,7 @@ def cross_validate(
     ``only_fold`` (1-based) runs that fold alone, for models too slow for all of them; the scores and
     calibration are then over that fold's speakers only, and the result says so.
     """
-    arch = get_architecture(arch_name)
+    arch = architecture(arch_name, train_params)
     extractor = get_extractor(arch.features, **(arch.feature_params | (feature_params or {})))
     recipe = arch.train.augment if augment else None
     all_speakers = set(corpora.speakers(rows))
@@ -103,7 +104,7 @@ def cross_validate(
             continue
         t0 = time.time()
         train, test = _train_rows(feats, all_speakers - test_speakers), _test_rows(feats, test_speakers)
-        probs = _fit_predict(arch_name, train, test, seeds=seeds, epochs=epochs, desc=f"fold {k + 1}/{n_folds}")
+        probs = _fit_predict(arch, train, test, seeds=seeds, epochs=epochs, desc=f"fold {k + 1}/{n_folds}")
         mask = np.isin(feats.speakers, sorted(test_speakers)) & originals
         oof[index_of[mask]] = probs
         scores = per_corpus(test.y, probs, test.corpora)
@@ -128,6 +129,7 @@ def cross_validate(
             + (f"; fold {only_fold} only" if only_fold is not None else "")
         ),
         "architecture": arch_name,
+        "train_settings": dataclasses.asdict(arch.train) | ({"augment": None} if not augment else {}),
         "features": extractor_to_json(extractor),
         "seeds": seeds,
         "corpora": {
@@ -142,93 +144,13 @@ def cross_validate(
     }
     away: list[tuple[np.ndarray, np.ndarray]] = []
     if loco:
-        result["leave_one_corpus_out"], away = leave_one_corpus_out(
-            feats, arch_name=arch_name, seeds=seeds, epochs=epochs
-        )
+        result["leave_one_corpus_out"], away = leave_one_corpus_out(feats, arch=arch, seeds=seeds, epochs=epochs)
     result["calibration"] = calibrate(oof, y, speakers=feats.speakers[originals][scored], away=away, out_dir=out_dir)
     return result
 
 
-def calibrate(
-    oof: np.ndarray,
-    y: np.ndarray,
-    *,
-    speakers: np.ndarray,
-    away: list[tuple[np.ndarray, np.ndarray]] | None = None,
-    out_dir: Path | None = None,
-) -> dict[str, Any]:
-    """Temperature, per-class bias and ``uncertain`` thresholds from held-out predictions, with their effect.
-
-    ``oof`` are out-of-fold predictions (speakers the model never heard, corpora it did: "home");
-    ``away`` the leave-one-corpus-out predictions, one (probs, labels) pair per direction (corpora it
-    never heard).  Fitted on home alone the temperature makes home honest and leaves away
-    over-confident; so when ``away`` is given the temperature and a per-class bias are fitted on home
-    and away together (each weighing the same).  The held-out check fits on half of the home speakers
-    and one direction and scores the other half and the other direction, for both recipes; the bundle
-    gets the recipe with the lower mean check ECE, refitted on everything.  Every ECE is over all eight
-    emotions, as a user sees them.
-    """
-    away = away or []
-    ordered = sorted(set(speakers.tolist()))
-    fit_half = np.isin(speakers, ordered[::2])
-    eval_half = ~fit_half
-    t_half = fit_temperature(oof[fit_half], y[fit_half])
-    temperature = fit_temperature(oof, y)
-    bias = np.zeros(oof.shape[1])
-    check: dict[str, Any] = {
-        "temperature_fitted_on_half": t_half,
-        "nll_before": nll(oof[eval_half], y[eval_half]),
-        "nll_after": nll(apply_temperature(oof[eval_half], t_half), y[eval_half]),
-        "ece_before": expected_calibration_error(oof[eval_half], y[eval_half]),
-        "ece_after": expected_calibration_error(apply_temperature(oof[eval_half], t_half), y[eval_half]),
-    }
-    recipe = "temperature on held-out speakers"
-    if len(away) == 2:
-        (pa, ya), (pb, yb) = away
-        t_home_only = fit_temperature(oof[fit_half], y[fit_half])
-        t_both, b_both = fit_temperature_and_bias([(oof[fit_half], y[fit_half]), (pa, ya)])
-        scored = {"home": (oof[eval_half], y[eval_half]), "away": (pb, yb)}
-        for name, (t, b) in {"temperature": (t_home_only, None), "temperature_and_bias": (t_both, b_both)}.items():
-            check[name] = {
-                where: expected_calibration_error(apply_temperature(p, t, b), yy) for where, (p, yy) in scored.items()
-            }
-        if np.mean(list(check["temperature_and_bias"].values())) < np.mean(list(check["temperature"].values())):
-            recipe = "temperature and per-class bias on held-out speakers and held-out corpora"
-            temperature, bias = fit_temperature_and_bias([(oof, y), *away])
-    calibrated = apply_temperature(oof, temperature, bias)
-    away_p = np.concatenate([p for p, _ in away]) if away else np.zeros((0, oof.shape[1]))
-    away_y = np.concatenate([yy for _, yy in away]) if away else np.zeros(0, dtype=int)
-    away_cal = apply_temperature(away_p, temperature, bias) if away else away_p
-    # The uncertain thresholds are chosen where home and away judgements are both represented.
-    rule, coverage = choose_thresholds(np.concatenate([calibrated, away_cal]), np.concatenate([y, away_y]))
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        curves = {"held-out speakers, raw": (oof, y), "held-out speakers, calibrated": (calibrated, y)}
-        if away:
-            curves |= {"held-out corpora, raw": (away_p, away_y), "held-out corpora, calibrated": (away_cal, away_y)}
-        reliability_diagram(curves, out_dir / "reliability.png")
-    result = {
-        "recipe": recipe,
-        "temperature": temperature,
-        "class_bias": [round(float(v), 4) for v in bias],
-        "ece_before": expected_calibration_error(oof, y),
-        "ece_after": expected_calibration_error(calibrated, y),
-        "nll_before": nll(oof, y),
-        "nll_after": nll(calibrated, y),
-        "held_out_check": check,
-        "uncertain_rule": rule.to_json(),
-        "uncertain_coverage": coverage,
-    }
-    if away:
-        result |= {
-            "ece_away_before": expected_calibration_error(away_p, away_y),
-            "ece_away_after": expected_calibration_error(away_cal, away_y),
-        }
-    return result
-
-
 def leave_one_corpus_out(
-    feats: CorpusFeatures, *, arch_name: str, seeds: int = 1, epochs: int | None = None
+    feats: CorpusFeatures, *, arch: Architecture, seeds: int = 1, epochs: int | None = None
 ) -> tuple[dict[str, Any], list[tuple[np.ndarray, np.ndarray]]]:
     """Train on one corpus (all its speakers), test on every clip of the other, scored over shared
     emotions.  Also returns, per direction, the eight-emotion predictions on the target's clips of
@@ -242,7 +164,7 @@ def leave_one_corpus_out(
                 continue
             train = feats.select(feats.corpora == source)
             test = feats.select((feats.corpora == target) & ~feats.augmented)
-            probs = _fit_predict(arch_name, train, test, seeds=seeds, epochs=epochs, desc=f"{source}->{target}")
+            probs = _fit_predict(arch, train, test, seeds=seeds, epochs=epochs, desc=f"{source}->{target}")
             m = restricted_metrics(test.y, probs, corpora.SHARED_EMOTIONS)
             known = np.isin(test.y, np.unique(train.y))
             m["accuracy_all_eight"] = float((probs[known].argmax(axis=1) == test.y[known]).mean())
@@ -265,16 +187,19 @@ def train_bundle(
     augment: bool = True,
     name: str | None = None,
     feature_params: dict[str, Any] | None = None,
+    train_params: dict[str, Any] | None = None,
 ) -> Path:
     """Train ``arch_name`` on every row (and training copies) and write a bundle to ``out``."""
     from mlcore.serving.bundle import save_bundle
     from mlcore.training.curves import confusion_png, history_artifacts
 
-    arch = get_architecture(arch_name)
+    arch = architecture(arch_name, train_params)
     extractor = get_extractor(arch.features, **(arch.feature_params | (feature_params or {})))
     recipe = arch.train.augment if augment else None
     speakers = set(corpora.speakers(rows))
     feats = corpus_features(rows, extractor=extractor, recipe=recipe, augment_speakers=speakers)
+    if arch.train.centre_speakers:
+        feats = feats.centred_by_speaker()
     t0 = time.time()
     model, scaler, history = fit(
         arch, feats, epochs=epochs, seed=seed, desc=f"train {arch_name}", row_weights=feats.corpus_weights()
@@ -379,6 +304,12 @@ def _common(p: argparse.ArgumentParser) -> None:
         default=None,
         help="extractor parameters as JSON, e.g. '{\"layers\": [2, 3, 4]}'",
     )
+    p.add_argument(
+        "--train-params",
+        type=json.loads,
+        default=None,
+        help='training settings overrides as JSON, e.g. \'{"centre_speakers": true, "augment": "encoder-mixed"}\'',
+    )
 
 
 def add_arguments_cv_corpora(p: argparse.ArgumentParser) -> None:
@@ -402,6 +333,7 @@ def run_cv_corpora(args: argparse.Namespace) -> int:
         out_dir=args.out.parent,
         feature_params=args.feature_params,
         only_fold=args.only_fold,
+        train_params=args.train_params,
     )
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     for corpus, m in result["cv"].items():
@@ -432,6 +364,7 @@ def run_train_corpora(args: argparse.Namespace) -> int:
         augment=not args.no_augment,
         name=args.name,
         feature_params=args.feature_params,
+        train_params=args.train_params,
     )
     print(f"bundle written to {args.out}")
     return 0

@@ -97,6 +97,15 @@ class CorpusFeatures:
         names, inverse, counts = np.unique(self.corpora, return_inverse=True, return_counts=True)
         return (len(self.corpora) / (len(names) * counts))[inverse].astype(np.float32)
 
+    def centred_by_speaker(self) -> CorpusFeatures:
+        """Each speaker's rows (originals and copies) moved so that their mean is the mean of all rows."""
+        X = self.X.copy()
+        overall = X.mean(axis=0)
+        for speaker in np.unique(self.speakers):
+            m = self.speakers == speaker
+            X[m] += overall - X[m].mean(axis=0)
+        return CorpusFeatures(X, self.y, self.speakers, self.corpora, self.augmented)
+
     def select(self, mask: np.ndarray) -> CorpusFeatures:
         return CorpusFeatures(self.X[mask], self.y[mask], self.speakers[mask], self.corpora[mask], self.augmented[mask])
 

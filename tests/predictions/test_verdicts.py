@@ -133,6 +133,14 @@ def test_segments_join_windows_of_one_emotion_and_tile_the_recording():
     assert all(a.end_s == b.start_s for a, b in zip(segs, segs[1:], strict=False))
 
 
+def test_a_recording_that_changes_mood_is_summarised_by_the_emotion_held_longest():
+    spans = [timeline.Segment(0.0, 16.2, "angry", 0.7), timeline.Segment(16.2, 31.0, "sad", 0.6)]
+    assert timeline.summary(spans, emotion="angry", share=0.52) == (
+        "angry for 52% of the speech: angry 0:00-0:16, sad 0:16-0:31"
+    )
+    assert timeline.summary(spans[:1], emotion="angry", share=1.0) == ""
+
+
 def test_the_timeline_is_hidden_for_a_clip_shorter_than_one_window():
     assert not timeline.shows_timeline(_windows(["sad"]), 3.0)
     assert not timeline.shows_timeline(_windows(["sad", "sad"]), 3.5)
@@ -145,7 +153,9 @@ def test_a_long_recordings_timeline_lists_segments_and_exports_csv_and_json(
     post_upload(alice_client, [upload_file("long.wav", wav_bytes(rng, seconds=9))])
     prediction = Prediction.objects.get()
     html = alice_client.get(f"/predictions/{prediction.pk}/").content.decode()
-    segs = timeline.segments(prediction.timeline, prediction.duration_s)
+    # The engine's smoothed segments, as stored with the prediction, are what the page lists.
+    segs = timeline.stored_segments(prediction)
+    assert prediction.segments and [s.emotion for s in segs] == [s["emotion"] for s in prediction.segments]
     assert html.count('class="segment"') == len(segs) >= 1
     assert f'<span class="segment__label">{segs[0].label}</span>' in html
     response = alice_client.get(f"/predictions/{prediction.pk}/timeline.csv")
