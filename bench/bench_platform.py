@@ -73,10 +73,10 @@ def _clip_bytes(seed: int, seconds: float = 4.0) -> bytes:
     import numpy as np
     import soundfile as sf
 
-    from mlcore.serving.smoke import voiced_clip
+    from tests.audio_factory import spoken  # synthetic speech (espeak-ng): the voice detector refuses tones
 
     rng = np.random.default_rng(seed)
-    y = voiced_clip(sr=SR, seconds=seconds, f0=120 + 80 * rng.random(), rng=rng)
+    y = spoken(rng, seconds=seconds, sr=SR, f0=120 + 80 * rng.random())
     buf = io.BytesIO()
     sf.write(buf, y.astype("float32"), SR, format="WAV", subtype="PCM_16")
     return buf.getvalue()

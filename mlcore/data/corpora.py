@@ -163,3 +163,16 @@ def speaker_folds(rows: Sequence[Row], *, n_folds: int = 5) -> list[set[str]]:
             folds[i].update(ids[start:end])
             start = end
     return folds
+
+
+def parse_speakers(text: str) -> set[str]:
+    """``"ravdess:17-20,crema-d:1041-1050"`` -> the speaker names (``ravdess:17`` ... ``crema-d:1050``)."""
+    out: set[str] = set()
+    for part in text.split(","):
+        corpus, _, span = part.strip().partition(":")
+        if corpus not in CORPORA + EVAL_ONLY or not span:
+            raise DatasetError(f"{part.strip()!r} is not CORPUS:FIRST-LAST, e.g. ravdess:17-20 or crema-d:1041-1050.")
+        lo, _, hi = span.partition("-")
+        width = 2 if corpus == RAVDESS else 4
+        out.update(f"{corpus}:{i:0{width}d}" for i in range(int(lo), int(hi or lo) + 1))
+    return out

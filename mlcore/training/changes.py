@@ -21,6 +21,7 @@ import numpy as np
 
 from mlcore.data import corpora
 from mlcore.data.corpora import Row
+from mlcore.labels import EMOTIONS
 
 
 def _recordings(
@@ -57,48 +58,67 @@ def _truth_at(blocks: list[tuple[float, float, str]], t: float) -> str:
     return next((e for a, b, e in blocks if a <= t < b), blocks[-1][2])
 
 
-def mood_changes(bundle: Path, rows: list[Row], *, n: int = 20, block_s: float = 15.0, seed: int = 0) -> dict[str, Any]:
-    """The figures described in the module docstring, for ``n`` recordings of ``rows``' speakers."""
+def mood_changes(
+    bundle: Path,
+    rows: list[Row],
+    *,
+    n: int = 20,
+    block_s: float = 15.0,
+    seed: int = 0,
+    penalties: tuple[float, ...] = (0.0, 2.0, 4.0, 8.0),
+) -> dict[str, Any]:
+    """The figures described in the module docstring, for ``n`` recordings of ``rows``' speakers, for
+    each switching penalty in ``penalties`` (0: each window's own top emotion, no smoothing).  The
+    headline of the old serving (the average of every window) is reported beside them."""
     from mlcore.serving.predictor import Predictor
+    from mlcore.serving.segments import headline, segments, smooth_path
 
     predictor = Predictor(bundle)
     rng = np.random.default_rng(seed)
-    raw_right = smooth_right = windows = head_right = average_right = 0
-    boundary_errors: list[float] = []
+    judged = []
     clip_rows: dict[Path, Row] = {}
     for y, blocks, used in _recordings(rows, n=n, block_s=block_s, sr=predictor.sr, rng=rng):
         a = predictor.analyse(y)
-        truth = [_truth_at(blocks, (w.start_s + w.end_s) / 2) for w in a.timeline]
-        raw = [max(w.probabilities, key=w.probabilities.get) for w in a.timeline]
-        windows += len(truth)
-        raw_right += sum(t == r for t, r in zip(truth, raw, strict=True))
-        smooth = [
-            _truth_at([(s.start_s, s.end_s, s.emotion) for s in a.segments], (w.start_s + w.end_s) / 2)
-            for w in a.timeline
-        ]
-        smooth_right += sum(t == s for t, s in zip(truth, smooth, strict=True))
-        longest = max(blocks, key=lambda b: b[1] - b[0])[2]
-        head_right += a.emotion == longest
-        average_right += max(a.probabilities, key=a.probabilities.get) == longest  # the old headline
-        cuts = [s.start_s for s in a.segments[1:]]
-        for _, end, _ in blocks[:-1]:
-            boundary_errors.append(min((abs(end - c) for c in cuts), default=float(a.duration_s)))
+        probs = np.array([[w.probabilities[e] for e in EMOTIONS] for w in a.timeline])
+        weights = np.array([w.speech for w in a.timeline])
+        bounds = [(w.start_s, w.end_s) for w in a.timeline]
+        judged.append((a, probs, weights, bounds, blocks))
         clip_rows.update({r.path: r for r in used})
+    by_penalty = {}
+    for penalty in penalties:
+        right = windows = head_right = 0
+        errors: list[float] = []
+        for a, probs, weights, bounds, blocks in judged:
+            spans = segments(smooth_path(probs, weights, switch_penalty=penalty), probs, bounds, weights * 4.0)
+            cut = [(s.start_s, s.end_s, s.emotion) for s in spans]
+            for start, end in bounds:
+                windows += 1
+                right += _truth_at(blocks, (start + end) / 2) == _truth_at(cut, (start + end) / 2)
+            head_right += headline(spans)[0] == max(blocks, key=lambda b: b[1] - b[0])[2]
+            cuts = [s.start_s for s in spans[1:]]
+            errors += [min((abs(end - c) for c in cuts), default=a.duration_s) for _, end, _ in blocks[:-1]]
+        by_penalty[str(penalty)] = {
+            "window_accuracy": right / windows,
+            "headline_accuracy": head_right / n,
+            "boundary_error_median_s": float(np.median(errors)),
+            "boundary_error_mean_s": float(np.mean(errors)),
+        }
+    average_right = sum(
+        max(a.probabilities, key=a.probabilities.get) == max(blocks, key=lambda b: b[1] - b[0])[2]
+        for a, _, _, _, blocks in judged
+    )
     clips = list(clip_rows.values())
-    right = 0
-    for r, result in zip(clips, predictor.predict_many([r.path for r in clips]), strict=True):
-        right += not isinstance(result, Exception) and result.emotion == r.emotion
+    right = sum(
+        not isinstance(result, Exception) and result.emotion == r.emotion
+        for r, result in zip(clips, predictor.predict_many([r.path for r in clips]), strict=True)
+    )
     return {
         "recordings": n,
         "block_s": block_s,
-        "windows": windows,
-        "window_accuracy_raw": raw_right / windows,
-        "window_accuracy_smoothed": smooth_right / windows,
-        "headline_accuracy": head_right / n,
-        "headline_accuracy_average_of_windows": average_right / n,
+        "windows": sum(len(j[3]) for j in judged),
         "clip_accuracy": right / len(clips),
-        "boundary_error_median_s": float(np.median(boundary_errors)),
-        "boundary_error_mean_s": float(np.mean(boundary_errors)),
+        "headline_accuracy_average_of_windows": average_right / n,
+        "by_switch_penalty": by_penalty,
         "speakers": sorted({r.speaker for r in clips}),
     }
 
@@ -112,17 +132,8 @@ def add_arguments_mood_changes(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--recordings", type=int, default=20)
     p.add_argument("--block-s", type=float, default=15.0)
+    p.add_argument("--penalties", default="0,2,4,8", help="switching penalties to compare (0: no smoothing)")
     p.add_argument("--out", type=Path, help="write the figures as JSON here")
-
-
-def _speakers(text: str) -> set[str]:
-    out: set[str] = set()
-    for part in text.split(","):
-        corpus, _, span = part.strip().partition(":")
-        lo, _, hi = span.partition("-")
-        width = 2 if corpus == corpora.RAVDESS else 4
-        out.update(f"{corpus}:{i:0{width}d}" for i in range(int(lo), int(hi or lo) + 1))
-    return out
 
 
 def run_mood_changes(args: argparse.Namespace) -> int:
@@ -130,13 +141,14 @@ def run_mood_changes(args: argparse.Namespace) -> int:
 
     config = json.loads((args.bundle / "config.json").read_text())
     heard = {s for names in config.get("train_corpora", {}).values() for s in names}
-    wanted = _speakers(args.speakers)
+    wanted = corpora.parse_speakers(args.speakers)
     if wanted & heard:
         raise DatasetError(f"{', '.join(sorted(wanted & heard))} trained this bundle: choose held-out speakers.")
     rows = []
     for corpus in sorted({s.split(":")[0] for s in wanted}):
         rows += [r for r in corpora.list_corpus(corpus, corpora.corpus_dir(corpus)) if r.speaker in wanted]
-    figures = mood_changes(args.bundle, rows, n=args.recordings, block_s=args.block_s)
+    penalties = tuple(float(x) for x in args.penalties.split(","))
+    figures = mood_changes(args.bundle, rows, n=args.recordings, block_s=args.block_s, penalties=penalties)
     print(json.dumps(figures, indent=1))
     if args.out:
         args.out.write_text(json.dumps(figures, indent=1) + "\n")

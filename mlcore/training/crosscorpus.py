@@ -345,6 +345,10 @@ def run_cv_corpora(args: argparse.Namespace) -> int:
 
 def add_arguments_train_corpora(p: argparse.ArgumentParser) -> None:
     _common(p)
+    p.add_argument(
+        "--hold-out",
+        help="speakers left out of training, e.g. 'ravdess:17-20,crema-d:1041-1050' (a bundle to test on them)",
+    )
     p.add_argument("--cv", type=Path, help="cv.json from cv-corpora: its calibration and figures go in the bundle")
     p.add_argument("--name")
     p.add_argument("--out", type=Path, required=True)
@@ -355,8 +359,12 @@ def run_train_corpora(args: argparse.Namespace) -> int:
     if args.cv:
         cv = json.loads(args.cv.read_text())
         cv["_dir"] = str(args.cv.parent)
+    rows = _rows(args)
+    if args.hold_out:
+        held = corpora.parse_speakers(args.hold_out)
+        rows = [r for r in rows if r.speaker not in held]
     train_bundle(
-        _rows(args),
+        rows,
         arch_name=args.arch,
         out=args.out,
         cv=cv,

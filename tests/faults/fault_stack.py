@@ -41,11 +41,11 @@ def postgres_bin() -> Path | None:
 
 
 def clip(seconds: float, *, seed: int) -> bytes:
-    """mlcore's speech-like test signal (a pitch of its own per seed) as 16-bit WAV bytes at 22.05 kHz."""
-    from mlcore.serving.smoke import voiced_clip
+    """Synthetic speech (``audio_factory.spoken``, a pitch of its own per seed) as 16-bit WAV bytes at 22.05 kHz."""
+    from audio_factory import spoken
 
     rng = np.random.default_rng(seed)
-    y = voiced_clip(sr=22050, seconds=seconds, f0=float(rng.uniform(110, 220)), rng=rng)
+    y = spoken(rng, seconds=seconds, sr=22050, f0=float(rng.uniform(110, 220)))
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
         w.setnchannels(1)

@@ -11,6 +11,7 @@ from mlcore.training.calibrate import (
     choose_thresholds,
     expected_calibration_error,
     fit_temperature,
+    fit_temperature_and_bias,
     nll,
     reliability_diagram,
 )
@@ -53,6 +54,19 @@ def test_a_temperature_fitted_on_one_split_improves_nll_and_ece_on_another(rng):
     assert ece_after < 0.04
     # Dividing every logit by one number never changes which emotion wins.
     np.testing.assert_array_equal(calibrated.argmax(axis=1), test_probs.argmax(axis=1))
+
+
+def test_a_per_class_bias_fitted_away_from_home_corrects_a_model_that_favours_one_emotion(rng):
+    # "Away": the model over-answers class 5 (as the shipped one answered "fearful" for unfamiliar voices).
+    probs, y = _held_out(rng, 3000)
+    shifted = apply_temperature(probs, 1.0, np.where(np.arange(N_CLASSES) == 5, 2.0, 0.0))
+    home, away = (probs[:1500], y[:1500]), (shifted[:1500], y[:1500])
+    t, bias = fit_temperature_and_bias([home, away])
+    assert bias[5] == min(bias) and bias[5] < -0.2 and abs(bias.sum()) < 1e-6  # halfway: home has no shift
+    fresh = shifted[1500:], y[1500:]
+    t_only = fit_temperature(*home)
+    assert nll(apply_temperature(fresh[0], t, bias), fresh[1]) < nll(apply_temperature(fresh[0], t_only), fresh[1])
+    assert (apply_temperature(fresh[0], t, bias).argmax(axis=1) == 5).mean() < (fresh[0].argmax(axis=1) == 5).mean()
 
 
 def test_a_calibrated_model_keeps_a_temperature_near_one(rng):

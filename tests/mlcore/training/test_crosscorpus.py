@@ -95,12 +95,16 @@ def test_every_fold_holds_out_speakers_of_both_corpora_and_no_speaker_twice(run,
 def test_calibration_is_fitted_on_held_out_predictions_and_reported(run):
     calibration = run["cv"]["calibration"]
     assert 0.05 <= calibration["temperature"] <= 20.0
-    # Fitted on these very predictions: the NLL can only go down (T = 1 was a candidate).
-    assert calibration["nll_after"] <= calibration["nll_before"] + 1e-6
-    for key in ("ece_before", "ece_after"):
+    for key in ("ece_before", "ece_after", "ece_away_before", "ece_away_after"):
         assert 0.0 <= calibration[key] <= 1.0
+    # Fitted on home and away together: away (the corpus a model never heard) can only get more honest.
+    assert calibration["ece_away_after"] <= calibration["ece_away_before"] + 1e-6 or calibration["recipe"].startswith(
+        "temperature on"
+    )
+    assert len(calibration["class_bias"]) == 8 and abs(sum(calibration["class_bias"])) < 1e-3
     check = calibration["held_out_check"]
-    assert set(check) == {"temperature_fitted_on_half", "nll_before", "nll_after", "ece_before", "ece_after"}
+    assert {"temperature_fitted_on_half", "temperature", "temperature_and_bias"} <= set(check)
+    assert set(check["temperature"]) == set(check["temperature_and_bias"]) == {"home", "away"}
     assert set(calibration["uncertain_rule"]) == {"min_top", "min_margin", "little_speech_s"}
     assert 0.0 <= calibration["uncertain_coverage"]["flagged_fraction"] <= 1.0
     png = run["tmp"] / "cv" / "reliability.png"
