@@ -1,0 +1,176 @@
+"""Whisper-base's encoder served by ONNX Runtime: the graph cached on disk, single-threaded sessions, batches.
+
+The graph (``mlcore.models.whisper_onnx``) is built from the verified weights at first use and written
+to the cache folder with a sidecar holding its own sha256 and the weights' (``.onnx.sha256.json``); a
+graph whose bytes, weights, layer count or builder version do not match its sidecar is rebuilt.  A
+process that finds a valid graph never reads the 145 MB ``model.bin`` (it only checks that the
+encoder is installed, at the right size): the graph's own sha256 proves it is the one built from the
+verified weights.  Only fp32: the features equal the NumPy reference's (``mlcore.models.whisper``,
+the test oracle) to float32 rounding.
+
+Cache folder: ``$SERWEB_ENCODER_CACHE``, else ``$XDG_CACHE_HOME/serweb``, else ``~/.cache/serweb``.
+Threads: ``$SERWEB_ORT_THREADS`` per session (default 1: one worker process per core, each session on
+one thread, gave the most clips per second per core; ``python -m bench encoder``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlcore.models.encoder import WHISPER_BASE, EncoderRef, cached_encoder_weights, installed_model_parts
+from mlcore.models.whisper import CHUNK_SAMPLES, HOP, log_mel
+from mlcore.models.whisper_onnx import GRAPH_VERSION, build_encoder_graph, state_names
+
+CACHE_ENV = "SERWEB_ENCODER_CACHE"
+THREADS_ENV = "SERWEB_ORT_THREADS"
+D_MODEL = 512
+MAX_FRAMES = 1500
+# Equal-length chunks run through the graph together, at most this many per call (a 10 s chunk's
+# activations are a few MB; attention scores are 8 x 500 x 500 floats per chunk).
+MAX_BATCH = 8
+
+
+def cache_dir() -> Path:
+    """Where built graphs are kept (created on first write)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "serweb"
+
+
+def ort_threads() -> int:
+    return max(1, int(os.environ.get(THREADS_ENV) or 1))
+
+
+def graph_path(n_layers: int, ref: EncoderRef = WHISPER_BASE) -> Path:
+    """The cached graph of the first ``n_layers`` layers of ``ref``'s encoder."""
+    return cache_dir() / f"whisper-base-{ref.sha256[:12]}-{n_layers}-layers-v{GRAPH_VERSION}.onnx"
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256.json")
+
+
+def _expected(n_layers: int, ref: EncoderRef) -> dict[str, Any]:
+    return {"weights_sha256": ref.sha256, "n_layers": n_layers, "graph_version": GRAPH_VERSION}
+
+
+def _read_cached(path: Path, expected: dict[str, Any]) -> bytes | None:
+    """The graph's bytes when it and its sidecar exist and agree; None otherwise."""
+    try:
+        meta = json.loads(_sidecar(path).read_text())
+        data = path.read_bytes()
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or {k: meta.get(k) for k in expected} != expected:
+        return None
+    return data if hashlib.sha256(data).hexdigest() == meta.get("onnx_sha256") else None
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    # Several worker processes may build at once: each writes a whole file and renames it into place.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cached_graph(n_layers: int, ref: EncoderRef = WHISPER_BASE) -> bytes:
+    """The serialised ONNX graph of ``n_layers`` layers, from the cache or built (and cached) now.
+
+    Raises ``EncoderError`` when the encoder is not installed (or, when building, is not the verified one).
+    An unwritable cache folder only costs a rebuild in the next process.
+    """
+    installed_model_parts(ref)
+    path, expected = graph_path(n_layers, ref), _expected(n_layers, ref)
+    data = _read_cached(path, expected)
+    if data is not None:
+        return data
+    data = build_encoder_graph(cached_encoder_weights(), n_layers=n_layers).SerializeToString()
+    meta = {**expected, "onnx_sha256": hashlib.sha256(data).hexdigest()}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomically(path, data)
+        _write_atomically(_sidecar(path), json.dumps(meta, indent=1).encode())
+    except OSError:
+        pass
+    return data
+
+
+def session(graph: bytes, *, threads: int | None = None) -> Any:
+    """An ONNX Runtime CPU session on ``graph``, ``threads`` intra-op threads (default ``ort_threads()``)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or ort_threads()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+
+
+class OrtEncoder:
+    """The first ``n_layers`` layers of Whisper-base's encoder on ONNX Runtime.
+
+    Same contract as ``mlcore.models.whisper.WhisperEncoder`` (``hidden_states``, ``encode``), plus
+    ``encode_many``, which runs the equally long chunks of several signals through the graph together.
+    ``session.run`` releases the GIL, so threads may call one encoder at once.
+    """
+
+    def __init__(self, n_layers: int, *, threads: int | None = None, graph: bytes | None = None) -> None:
+        self.n_layers = n_layers
+        self._session = session(graph if graph is not None else cached_graph(n_layers), threads=threads)
+        self._outputs = state_names(n_layers)
+        self.max_frames = MAX_FRAMES
+
+    def hidden_states_batch(self, mels: np.ndarray) -> list[np.ndarray]:
+        """States of a batch of equally long mels (batch, frames, 80): n_layers + 1 arrays (batch, ceil(frames / 2), 512)."""
+        if mels.shape[1] > 2 * self.max_frames:
+            raise ValueError(f"at most {2 * self.max_frames} mel frames (30 s) per call, got {mels.shape[1]}")
+        feed = np.ascontiguousarray(mels.transpose(0, 2, 1), dtype=np.float32)
+        return self._session.run(self._outputs, {"mel": feed})
+
+    def hidden_states(self, mel: np.ndarray) -> list[np.ndarray]:
+        """As ``WhisperEncoder.hidden_states``: ``mel`` (frames, 80) -> n_layers + 1 arrays (ceil(frames / 2), 512)."""
+        return [s[0] for s in self.hidden_states_batch(mel[None])]
+
+    def encode(self, y: np.ndarray) -> list[np.ndarray]:
+        """As ``WhisperEncoder.encode``: 10 s chunks (run together), states concatenated."""
+        return self.encode_many([y])[0]
+
+    def encode_many(self, signals: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
+        """``encode`` of each signal; the chunks of every signal grouped by length, ``MAX_BATCH`` per call."""
+        chunks = [[y[i : i + CHUNK_SAMPLES] for i in range(0, max(len(y), 1), CHUNK_SAMPLES)] for y in signals]
+        mels = {
+            (s, c): log_mel(chunk) for s, cs in enumerate(chunks) for c, chunk in enumerate(cs) if len(chunk) >= 2 * HOP
+        }
+        states: dict[tuple[int, int], list[np.ndarray]] = {}
+        by_length: dict[int, list[tuple[int, int]]] = {}
+        for key, mel in mels.items():
+            by_length.setdefault(mel.shape[0], []).append(key)
+        for keys in by_length.values():
+            for i in range(0, len(keys), MAX_BATCH):
+                batch = keys[i : i + MAX_BATCH]
+                out = self.hidden_states_batch(np.stack([mels[k] for k in batch]))
+                for j, key in enumerate(batch):
+                    states[key] = [layer[j] for layer in out]
+        results = []
+        for s, cs in enumerate(chunks):
+            per_chunk = [states[(s, c)] for c in range(len(cs)) if (s, c) in states]
+            if not per_chunk:
+                results.append([np.zeros((0, D_MODEL), np.float32) for _ in range(self.n_layers + 1)])
+            else:
+                results.append([np.concatenate(layer) for layer in zip(*per_chunk, strict=True)])
+        return results
