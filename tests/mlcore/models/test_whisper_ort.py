@@ -3,6 +3,7 @@ clips of several lengths, batches, the pooled ``whisper-stats`` features, and th
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -114,54 +115,59 @@ def test_serving_runs_on_onnx_runtime():
 # --- the cached graph ------------------------------------------------------------------------------
 
 
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256.json")
+
+
 def test_the_graph_is_built_once_then_read_back_without_the_weights(cache, monkeypatch):
     first = cached_graph(1)
     path = graph_path(1)
-    meta = json.loads(path.with_name(path.name + ".sha256.json").read_text())
-    assert path.read_bytes() == first
+    assert first == str(path) and path.parent == cache
+    meta = json.loads(_sidecar(path).read_text())
     assert meta["weights_sha256"] == encoder.WHISPER_BASE.sha256 and meta["n_layers"] == 1
+    assert meta["onnx_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    data = path.with_name(path.name + ".data")
+    assert meta["data_sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
+    assert data.stat().st_size > 4e6  # the weights live beside the graph, mapped by ONNX Runtime
 
-    def no_weights() -> None:
+    def no_weights(*args: object) -> None:
         raise AssertionError("a cached graph must not need the weights")
 
-    monkeypatch.setattr(whisper_ort, "cached_encoder_weights", no_weights)
+    monkeypatch.setattr(whisper_ort, "load_encoder_weights", no_weights)
     assert cached_graph(1) == first
+    assert sorted(p.name for p in cache.iterdir()) == sorted([path.name, data.name, _sidecar(path).name])
 
 
-def test_a_damaged_cached_graph_is_rebuilt(cache, rng):
-    good = cached_graph(1)
-    path = graph_path(1)
-    damaged = bytearray(good)
-    damaged[len(damaged) // 2] ^= 0xFF
-    path.write_bytes(bytes(damaged))
-    assert cached_graph(1) == good == path.read_bytes()
-    mel = log_mel(_speech(rng, 1.0))
-    np.testing.assert_array_equal(OrtEncoder(1).hidden_states(mel)[1], OrtEncoder(1, graph=good).hidden_states(mel)[1])
+@pytest.mark.parametrize("suffix", ["", ".data"])
+def test_a_damaged_cached_graph_is_rebuilt(cache, rng, suffix):
+    path = Path(cached_graph(1))
+    damaged = path.with_name(path.name + suffix)
+    good = damaged.read_bytes()
+    flipped = bytearray(good)
+    flipped[len(flipped) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(flipped))
+    assert cached_graph(1) == str(path) and damaged.read_bytes() == good
 
 
 def test_a_graph_recorded_for_other_weights_is_rebuilt(cache, monkeypatch):
-    good = cached_graph(1)
-    sidecar = graph_path(1).with_name(graph_path(1).name + ".sha256.json")
+    path = Path(cached_graph(0))
+    sidecar = _sidecar(path)
     sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "weights_sha256": "0" * 64}))
-    built = []
-    monkeypatch.setattr(whisper_ort, "build_encoder_graph", lambda w, n_layers: built.append(n_layers) or _Proto(good))
-    assert cached_graph(1) == good and built == [1]
+    loads = []
+    real = whisper_ort.load_encoder_weights
+    monkeypatch.setattr(whisper_ort, "load_encoder_weights", lambda *a: loads.append(a) or real(*a))
+    assert cached_graph(0) == str(path) and len(loads) == 1
     assert json.loads(sidecar.read_text())["weights_sha256"] == encoder.WHISPER_BASE.sha256
 
 
-class _Proto:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def SerializeToString(self) -> bytes:  # noqa: N802 (onnx's name)
-        return self.data
-
-
-def test_an_unwritable_cache_folder_still_serves(tmp_path, monkeypatch):
+def test_an_unwritable_cache_folder_still_serves(weights, tmp_path, monkeypatch, rng):
     blocker = tmp_path / "file"
     blocker.write_text("")
     monkeypatch.setenv(whisper_ort.CACHE_ENV, str(blocker / "cache"))  # a folder under a file cannot exist
-    assert len(cached_graph(0)) > 0
+    graph = cached_graph(0)
+    assert isinstance(graph, bytes)
+    mel = log_mel(_speech(rng, 1.0))
+    _assert_close(OrtEncoder(0, graph=graph).hidden_states(mel), WhisperEncoder(weights, n_layers=0).hidden_states(mel))
 
 
 def test_a_cached_graph_does_not_hide_a_missing_encoder(cache, monkeypatch, fresh_encoder_caches):
