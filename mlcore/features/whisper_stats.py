@@ -25,7 +25,7 @@ from mlcore.features.registry import register
 from mlcore.features.speech import speech_frames, voiced_frames
 from mlcore.models.encoder import WHISPER_BASE, EncoderRef, known_encoder
 from mlcore.models.whisper import CHUNK_SAMPLES, ENCODER_HOP, SR
-from mlcore.models.whisper_ort import MAX_BATCH, OrtEncoder
+from mlcore.models.whisper_ort import CHUNKS_PER_CALL, OrtEncoder
 
 ALL_LAYERS = tuple(range(7))
 # Chunks of a long recording encoded at once (threads); SERWEB_ENCODER_THREADS overrides the CPU count.
@@ -137,7 +137,7 @@ def _encode_chunks(encoder: OrtEncoder, y: np.ndarray, offsets: range) -> Iterat
     """Hidden states of each chunk, in order: equal chunks batched through the graph, and on a multi-core
     machine several batches at once (a session releases the GIL)."""
     threads = min(len(offsets), ENCODER_THREADS)
-    size = max(1, min(MAX_BATCH, -(-len(offsets) // threads)))
+    size = max(1, min(CHUNKS_PER_CALL, -(-len(offsets) // threads)))
     batches = ([y[o : o + CHUNK_SAMPLES] for o in offsets[i : i + size]] for i in range(0, len(offsets), size))
     if threads <= 1:
         for batch in batches:

@@ -35,9 +35,12 @@ CACHE_ENV = "SERWEB_ENCODER_CACHE"
 THREADS_ENV = "SERWEB_ORT_THREADS"
 D_MODEL = 512
 MAX_FRAMES = 1500
-# Equal-length chunks run through the graph together, at most this many per call (a 10 s chunk's
-# activations are a few MB; attention scores are 8 x 500 x 500 floats per chunk).
-MAX_BATCH = 8
+# Equally long clips or chunks run through the graph together, up to this many mel frames (20 s) per
+# call: five 4 s clips, two 10 s chunks.  On one thread a batch saves only Python and call overhead
+# (1-4 %); past 20 s the attention scores (8 x frames / 2 squared floats per item) outgrow the caches
+# and a batch of eight 10 s chunks was 8 % slower per chunk.
+MAX_BATCH_FRAMES = 2000
+CHUNKS_PER_CALL = max(1, MAX_BATCH_FRAMES // (CHUNK_SAMPLES // HOP))
 
 
 def cache_dir() -> Path:
@@ -131,6 +134,9 @@ def session(graph: str | bytes, *, threads: int | None = None) -> Any:
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
+    # Without the arena, a batch's buffers go back to the system after the call (no slower, measured):
+    # the arena kept the largest batch's attention scores for the life of the worker.
+    options.enable_cpu_mem_arena = False
     return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
 
@@ -164,7 +170,7 @@ class OrtEncoder:
         return self.encode_many([y])[0]
 
     def encode_many(self, signals: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
-        """``encode`` of each signal; the chunks of every signal grouped by length, ``MAX_BATCH`` per call."""
+        """``encode`` of each signal; the chunks of every signal grouped by length, ``MAX_BATCH_FRAMES`` per call."""
         chunks = [[y[i : i + CHUNK_SAMPLES] for i in range(0, max(len(y), 1), CHUNK_SAMPLES)] for y in signals]
         mels = {
             (s, c): log_mel(chunk) for s, cs in enumerate(chunks) for c, chunk in enumerate(cs) if len(chunk) >= 2 * HOP
@@ -173,9 +179,10 @@ class OrtEncoder:
         by_length: dict[int, list[tuple[int, int]]] = {}
         for key, mel in mels.items():
             by_length.setdefault(mel.shape[0], []).append(key)
-        for keys in by_length.values():
-            for i in range(0, len(keys), MAX_BATCH):
-                batch = keys[i : i + MAX_BATCH]
+        for length, keys in by_length.items():
+            per_call = max(1, MAX_BATCH_FRAMES // length)
+            for i in range(0, len(keys), per_call):
+                batch = keys[i : i + per_call]
                 out = self.hidden_states_batch(np.stack([mels[k] for k in batch]))
                 for j, key in enumerate(batch):
                     states[key] = [layer[j] for layer in out]

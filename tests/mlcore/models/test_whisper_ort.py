@@ -16,7 +16,7 @@ from mlcore.features import whisper_stats
 from mlcore.features.whisper_stats import WhisperStats
 from mlcore.models import encoder, whisper_ort
 from mlcore.models.encoder import cached_encoder_weights
-from mlcore.models.whisper import WhisperEncoder, log_mel
+from mlcore.models.whisper import CHUNK_SAMPLES, WhisperEncoder, log_mel
 from mlcore.models.whisper_ort import OrtEncoder, cached_graph, graph_path
 
 SR = 16000
@@ -94,6 +94,20 @@ def test_a_batch_of_mixed_lengths_gives_each_signal_what_it_gets_alone(ort_encod
     assert together[4][0].shape == (0, 512)  # too short for one frame, as the reference
 
 
+def test_a_long_recordings_chunks_go_through_the_graph_two_at_a_time(ort_encoder, rng, monkeypatch):
+    y = _speech(rng, 35.0)  # chunks of 10, 10, 10 and 5 s
+    expected = ort_encoder.encode(y)
+    sizes: list[int] = []
+    run = ort_encoder.hidden_states_batch
+    monkeypatch.setattr(ort_encoder, "hidden_states_batch", lambda mels: sizes.append(len(mels)) or run(mels))
+    monkeypatch.setattr(whisper_stats, "ENCODER_THREADS", 1)
+    chunks = list(whisper_stats._encode_chunks(ort_encoder, y, range(0, y.size, CHUNK_SAMPLES)))
+    assert sizes == [2, 1, 1]  # two equal chunks per call; the 5 s tail has no equal partner
+    assert [len(c[0]) for c in chunks] == [500, 500, 500, 250]
+    for layer, states in zip(expected, zip(*chunks, strict=True), strict=True):
+        np.testing.assert_array_equal(np.concatenate(states), layer)
+
+
 def test_pooled_features_equal_those_pooled_from_the_numpy_encoder(weights, rng, monkeypatch):
     extractor = WhisperStats(stats=("mean", "std"))  # the shipped layers 2-4
     y = np.concatenate([_speech(rng, 26.0), 0.0005 * rng.standard_normal(2 * SR).astype(np.float32)])
@@ -108,8 +122,17 @@ def test_pooled_features_equal_those_pooled_from_the_numpy_encoder(weights, rng,
     assert moved.max() < 1e-5
 
 
-def test_serving_runs_on_onnx_runtime():
+def test_serving_runs_on_onnx_runtime_one_thread_per_session(ort_encoder, monkeypatch):
     assert isinstance(WhisperStats().load(), OrtEncoder)
+    assert ort_encoder._session.get_session_options().intra_op_num_threads == 1
+    monkeypatch.setenv(whisper_ort.THREADS_ENV, "2")
+    assert whisper_ort.ort_threads() == 2
+
+
+def test_more_than_30_seconds_of_mel_in_one_call_is_refused(ort_encoder):
+    ort_encoder.hidden_states(np.zeros((3000, 80), np.float32))
+    with pytest.raises(ValueError, match="30 s"):
+        ort_encoder.hidden_states(np.zeros((3001, 80), np.float32))
 
 
 # --- the cached graph ------------------------------------------------------------------------------
