@@ -14,10 +14,12 @@ from audio_factory import voiced
 from mlcore.errors import EncoderError
 from mlcore.features import whisper_stats
 from mlcore.features.whisper_stats import WhisperStats
-from mlcore.models import encoder, whisper_ort
+from mlcore.labels import EMOTIONS
+from mlcore.models import DEFAULT_BUNDLE, encoder, whisper_ort
 from mlcore.models.encoder import cached_encoder_weights
 from mlcore.models.whisper import CHUNK_SAMPLES, WhisperEncoder, log_mel
 from mlcore.models.whisper_ort import OrtEncoder, cached_graph, graph_path
+from mlcore.serving.predictor import Predictor
 
 SR = 16000
 # The shipped default pools layers 2-4, so it runs the first four layers.
@@ -120,6 +122,19 @@ def test_pooled_features_equal_those_pooled_from_the_numpy_encoder(weights, rng,
     # Window by window, the feature vector moves by less than 1e-5 of its length.
     moved = np.linalg.norm((ours - reference).astype(np.float64), axis=1) / np.linalg.norm(reference, axis=1)
     assert moved.max() < 1e-5
+
+
+def test_the_shipped_models_probabilities_equal_those_from_the_numpy_encoder(weights, rng, monkeypatch):
+    predictor = Predictor(DEFAULT_BUNDLE)
+    recordings = [_speech(rng, 4.0), _speech(rng, 6.3), _speech(rng, 21.0)]
+    ours = predictor.analyse_many(recordings)
+    monkeypatch.setattr(whisper_stats, "_encoder", lambda n: WhisperEncoder(weights, n_layers=n))
+    reference = predictor.analyse_many(recordings)
+    for a, b in zip(ours, reference, strict=True):
+        assert len(a.timeline) == len(b.timeline) and a.emotion == b.emotion
+        for x, y in [(a, b), *zip(a.timeline, b.timeline, strict=True)]:
+            assert max(abs(x.probabilities[e] - y.probabilities[e]) for e in EMOTIONS) < 1e-4
+    assert len(ours[2].timeline) == 10
 
 
 def test_serving_runs_on_onnx_runtime_one_thread_per_session(ort_encoder, monkeypatch):
