@@ -10,7 +10,7 @@ at the right size): the sidecar's sha256 prove it is the graph built from the ve
 fp32: the features equal the NumPy reference's (``mlcore.models.whisper``, the test oracle) to float32
 rounding.
 
-Cache folder: ``$SERWEB_ENCODER_CACHE``, else ``$XDG_CACHE_HOME/serweb``, else ``~/.cache/serweb``.
+Cache folder: ``$SERWEB_ENCODER_CACHE``, else ``$SERWEB_CACHE_DIR/encoder`` (default ``~/.cache/serweb/encoder``).
 Threads: ``$SERWEB_ORT_THREADS`` per session (default 1: one worker process per core, each session on
 one thread, gave the most clips per second per core; ``python -m bench encoder``).
 """
@@ -47,8 +47,8 @@ def cache_dir() -> Path:
     """Where built graphs are kept (created on first write)."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "serweb"
+    # Beside the training feature cache (``$SERWEB_CACHE_DIR/features``).
+    return Path(os.environ.get("SERWEB_CACHE_DIR") or Path.home() / ".cache" / "serweb") / "encoder"
 
 
 def ort_threads() -> int:

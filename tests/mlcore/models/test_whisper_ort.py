@@ -214,3 +214,11 @@ def test_a_cached_graph_does_not_hide_a_missing_encoder(cache, monkeypatch, fres
     monkeypatch.setattr(encoder, "_package_parts", lambda: None)
     with pytest.raises(EncoderError, match="is not installed"):
         cached_graph(1)
+
+
+def test_the_graph_cache_sits_beside_the_feature_cache_unless_named(tmp_path, monkeypatch):
+    monkeypatch.delenv(whisper_ort.CACHE_ENV, raising=False)
+    monkeypatch.setenv("SERWEB_CACHE_DIR", str(tmp_path))
+    assert whisper_ort.cache_dir() == tmp_path / "encoder"
+    monkeypatch.setenv(whisper_ort.CACHE_ENV, str(tmp_path / "elsewhere"))
+    assert graph_path(4).parent == tmp_path / "elsewhere"
