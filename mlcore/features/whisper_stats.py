@@ -3,7 +3,7 @@
 For each chosen encoder layer, the mean (and optionally the standard deviation) over the frames the
 voice detector (``mlcore.features.speech``, Silero VAD) marks as speech; frames of silence, noise or music do
 not count.  A long recording
-is encoded once, 10 s at a time (chunks in parallel threads: NumPy releases the GIL), and each analysis
+is encoded once, 10 s at a time (ONNX Runtime: equal chunks batched, batches in parallel threads), and each analysis
 window pools its own frames from running sums, so memory grows with the number of windows, not with
 the frames.
 """
@@ -23,8 +23,9 @@ import numpy as np
 
 from mlcore.features.registry import register
 from mlcore.features.speech import speech_frames
-from mlcore.models.encoder import WHISPER_BASE, EncoderRef, cached_encoder_weights, known_encoder
-from mlcore.models.whisper import CHUNK_SAMPLES, ENCODER_HOP, SR, WhisperEncoder
+from mlcore.models.encoder import WHISPER_BASE, EncoderRef, known_encoder
+from mlcore.models.whisper import CHUNK_SAMPLES, ENCODER_HOP, SR
+from mlcore.models.whisper_ort import CHUNKS_PER_CALL, OrtEncoder
 
 ALL_LAYERS = tuple(range(7))
 # Chunks of a long recording encoded at once (threads); SERWEB_ENCODER_THREADS overrides the CPU count.
@@ -32,8 +33,8 @@ ENCODER_THREADS = max(1, int(os.environ.get("SERWEB_ENCODER_THREADS") or os.cpu_
 
 
 @functools.lru_cache(maxsize=4)
-def _encoder(n_layers: int) -> WhisperEncoder:
-    return WhisperEncoder(cached_encoder_weights(), n_layers=n_layers)
+def _encoder(n_layers: int) -> OrtEncoder:
+    return OrtEncoder(n_layers)
 
 
 @register
@@ -90,7 +91,7 @@ class WhisperStats:
             )
         return x[..., np.concatenate(columns)]
 
-    def load(self) -> WhisperEncoder:
+    def load(self) -> OrtEncoder:
         """Verify and load the encoder now (raises ``EncoderError`` with install instructions)."""
         known_encoder(self.encoder_ref)
         return _encoder(max(self.layers))
@@ -143,19 +144,22 @@ class WhisperStats:
         return np.concatenate(per_layer, axis=1).astype(np.float32)
 
 
-def _encode_chunks(encoder: WhisperEncoder, y: np.ndarray, offsets: range) -> Iterator[list[np.ndarray]]:
-    """Hidden states of each chunk, in order; several chunks at once on a multi-core machine."""
-    chunks = (y[o : o + CHUNK_SAMPLES] for o in offsets)
+def _encode_chunks(encoder: OrtEncoder, y: np.ndarray, offsets: range) -> Iterator[list[np.ndarray]]:
+    """Hidden states of each chunk, in order: equal chunks batched through the graph, and on a multi-core
+    machine several batches at once (a session releases the GIL)."""
     threads = min(len(offsets), ENCODER_THREADS)
+    size = max(1, min(CHUNKS_PER_CALL, -(-len(offsets) // threads)))
+    batches = ([y[o : o + CHUNK_SAMPLES] for o in offsets[i : i + size]] for i in range(0, len(offsets), size))
     if threads <= 1:
-        yield from map(encoder.encode, chunks)
+        for batch in batches:
+            yield from encoder.encode_many(batch)
         return
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        # At most ``threads`` chunks in flight, so memory stays bounded on hour-long recordings.
+        # At most ``threads`` batches in flight, so memory stays bounded on hour-long recordings.
         pending: deque = deque()
-        for chunk in chunks:
-            pending.append(pool.submit(encoder.encode, chunk))
+        for batch in batches:
+            pending.append(pool.submit(encoder.encode_many, batch))
             if len(pending) >= threads:
-                yield pending.popleft().result()
+                yield from pending.popleft().result()
         while pending:
-            yield pending.popleft().result()
+            yield from pending.popleft().result()

@@ -108,14 +108,28 @@ def _model_parts(ref: EncoderRef, directory: str | Path | None) -> list[Path]:
     return parts
 
 
-def _read_verified(parts: list[Path], ref: EncoderRef) -> bytes:
-    """The joined bytes of ``parts``, refused unless they have ``ref``'s size and sha256."""
+def _check_size(parts: list[Path], ref: EncoderRef) -> list[Path]:
     size = sum(p.stat().st_size for p in parts)
     if size != ref.size:
         raise EncoderError(
             f"The speech encoder's model.bin ({', '.join(map(str, parts))}) is {size:,} bytes, not the expected "
             f"{ref.size:,}: it is truncated or a different file; reinstall it: {INSTALL_HINT}."
         )
+    return parts
+
+
+def installed_model_parts(ref: EncoderRef = WHISPER_BASE, *, directory: str | Path | None = None) -> list[Path]:
+    """The files of the installed ``model.bin``, refused (``EncoderError``) when missing or of the wrong size.
+
+    A cheap check (no hashing) for a process that runs a graph already built from verified weights.
+    """
+    ref = known_encoder(ref)
+    return _check_size(_model_parts(ref, directory), ref)
+
+
+def _read_verified(parts: list[Path], ref: EncoderRef) -> bytes:
+    """The joined bytes of ``parts``, refused unless they have ``ref``'s size and sha256."""
+    _check_size(parts, ref)
     data = b"".join(p.read_bytes() for p in parts)
     digest = hashlib.sha256(data).hexdigest()
     if digest != ref.sha256:

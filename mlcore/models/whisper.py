@@ -163,3 +163,7 @@ class WhisperEncoder:
         if not per_chunk:
             return [np.zeros((0, self._positions.shape[1]), np.float32) for _ in range(self.n_layers + 1)]
         return [np.concatenate(layer) for layer in zip(*per_chunk, strict=True)]
+
+    def encode_many(self, signals: list[np.ndarray]) -> list[list[np.ndarray]]:
+        """``encode`` of each signal, one by one (the interface of the ONNX Runtime encoder, which batches)."""
+        return [self.encode(y) for y in signals]
