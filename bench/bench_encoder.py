@@ -153,6 +153,9 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         layers = max(json.loads((Path(bundle) / "features.json").read_text())["params"]["layers"])
     runtimes = encoder_runtimes.measure(layers=layers, clips=args.clips, repeats=args.repeats, tmp=tmp)
 
+    _say("0b. the voice detector alone (Silero VAD on ONNX Runtime), 4 s clips")
+    vad = measure_vad(clips=args.clips, repeats=args.repeats)
+
     n, repeats = str(args.clips), str(args.repeats)
     _say(f"1. {args.clips} clips x {args.repeats} repeats: encoder, fast, original")
     encoder, _ = run_child("serweb", str(bundle), n, repeats)
@@ -181,6 +184,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     return {
         "note": note,
         "runtimes": runtimes,
+        "vad": vad,
         "clips": args.clips,
         "repeats": args.repeats,
         "per_clip": {"encoder": encoder, "fast": fast, "original": original},
@@ -201,6 +205,22 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             "first_s": first["wall_s"] <= TARGET_FIRST_S,
         },
     }
+
+
+def measure_vad(*, clips: int, repeats: int) -> dict[str, Any]:
+    """CPU ms of the voice detector per 4 s clip at 16 kHz (median of ``repeats`` passes over ``clips``)."""
+    from mlcore.models import vad
+
+    rng = np.random.default_rng(5)
+    ys = [speech_like(rng, sr=vad.SR) for _ in range(clips)]
+    vad.speech_probabilities(ys[0])  # session created outside the timing
+    times = []
+    for _ in range(repeats):
+        t0 = time.process_time()
+        for y in ys:
+            vad.speech_probabilities(y)
+        times.append((time.process_time() - t0) * 1000 / clips)
+    return {"cpu_ms_per_clip": statistics.median(times)}
 
 
 def print_table(r: dict[str, Any]) -> None:
@@ -225,6 +245,9 @@ def print_table(r: dict[str, Any]) -> None:
     row("   (a) encoder bundle: predict_many", *per_clip(enc), "<= 40 ms cpu", met["clip_cpu_ms"], enc)
     row("   (b) fast bundle: predict_many", *per_clip(fast), child=fast)
     row("   (c) original: librosa + model.predict x1", *per_clip(orig), child=orig)
+    vad_ms = r["vad"]["cpu_ms_per_clip"]
+    row("   (d) voice detector alone (in (a) and (b))", "", f"{vad_ms:.1f} ms")
+    print(f"       its share of (a): {vad_ms / enc['cpu_ms_per_clip']:.0%} of the cpu time")
     for key, label in (("encoder/fast", "(a)/(b)"), ("encoder/original", "(a)/(c)")):
         ratio = r["ratios"][key]
         row(f"   {label} cost, {key}", f"{ratio['wall']:.2f}x", f"{ratio['cpu']:.2f}x")

@@ -40,14 +40,11 @@ def threads_env(n: int) -> dict[str, str]:
 
 
 def speech_like(rng: np.random.Generator, *, seconds: float = 4.0, sr: int = SR) -> np.ndarray:
-    """Voiced harmonics with vibrato, syllable-rate envelope, pauses and breath noise.  Shape (n,)."""
-    t = np.arange(int(seconds * sr)) / sr
-    f0 = rng.uniform(100, 260) * (1 + 0.08 * np.sin(2 * np.pi * rng.uniform(3, 6) * t))
-    phase = 2 * np.pi * np.cumsum(f0) / sr
-    y = sum(np.sin(k * phase) / k**1.2 for k in range(1, 12))
-    syllables = np.clip(np.sin(2 * np.pi * rng.uniform(2.5, 4.5) * t + rng.uniform(0, 6)), 0, None) ** 0.7
-    y = y * syllables + 0.02 * rng.standard_normal(t.size)
-    return (0.4 * y / np.max(np.abs(y))).astype(np.float32)
+    """Synthetic speech (espeak-ng, ``tests/audio_factory.spoken``): the voice detector refuses tones, as
+    it should, so the bench speaks.  Shape (n,)."""
+    from tests.audio_factory import spoken
+
+    return spoken(rng, seconds=seconds, sr=sr, f0=float(rng.uniform(100, 260)))
 
 
 def _clips(n: int, seed: int = 7, *, sr: int = SR) -> list[np.ndarray]:
