@@ -258,21 +258,27 @@ def test_a_recording_without_speech_fails_with_the_no_speech_reason_while_speech
     settings.INFERENCE_BATCH_SIZE = batch_size
     cough = quiet_room(rng)
     cough[16000:17600] += voiced(rng, seconds=0.1, sr=16000)  # 0.1 s of voice in 3 s of hiss
+    from nonspeech import NON_SPEECH
+
     files = [
         upload_file("room.wav", wav_of(quiet_room(rng))),
         upload_file("cough.wav", wav_of(cough)),
+        upload_file("tone.wav", wav_of(NON_SPEECH["tone 440 Hz"](16000, 3.0, rng))),
+        upload_file("music.wav", wav_of(NON_SPEECH["notes with drums"](16000, 3.0, rng))),
         upload_file("talk.wav", wav_bytes(rng, seconds=3, sr=16000)),
     ]
     post_upload(alice_client, files)
     job = Job.objects.get()
     by_name = files_by_name(job_status(alice_client, job.pk))
-    for name, found in (("room.wav", "0.0"), ("cough.wav", "0.1")):
+    for name in ("room.wav", "cough.wav", "tone.wav", "music.wav"):
+        error = by_name[name]["error"]
         assert by_name[name]["status"] == "failed" and by_name[name]["url"] is None
-        assert by_name[name]["error"].startswith(f"No speech detected: only {found} s of this recording sounds like")
-        assert "upload a recording of speech" in by_name[name]["error"]
+        assert error.startswith("No speech detected (") and " s of voice found;" in error
+        assert float(error.removeprefix("No speech detected (").split(" s")[0]) < 0.3
+        assert "upload a recording of someone speaking" in error
     assert by_name["talk.wav"]["status"] == "done"
     assert AudioFile.objects.get(original_name="room.wav").attempts == 1  # final, not retried
-    assert "No speech detected: only 0.1 s" in alice_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "No speech detected (" in alice_client.get(f"/jobs/{job.pk}/").content.decode()
     assert "No speech detected: only 0.0 s" in alice_client.get("/history.csv").getvalue().decode()
 
 
