@@ -219,3 +219,21 @@ def test_real_folds_over_both_corpora_never_share_a_speaker(ravdess_dir, crema_d
         for b in folds[i + 1 :]:
             assert not a & b
     assert sum(len(f) for f in folds) == len({r.speaker for r in rows})
+
+
+def test_speaker_ranges_name_speakers_of_each_corpus():
+    assert corpora.parse_speakers("ravdess:17-18,crema-d:1041") == {"ravdess:17", "ravdess:18", "crema-d:1041"}
+    with pytest.raises(DatasetError, match="CORPUS:FIRST-LAST"):
+        corpora.parse_speakers("voxceleb:1-3")
+
+
+def test_the_korean_set_is_for_evaluation_only_and_parsed_by_name(tmp_path):
+    assert corpora.KOREAN in corpora.EVAL_ONLY and corpora.KOREAN not in corpora.CORPORA
+    (tmp_path / "ema").mkdir()
+    for name in ("ema_00001_neutral.flac", "ema_00301_sad.flac", "notes.txt"):
+        (tmp_path / "ema" / name).write_bytes(b"")
+    rows = corpora.list_korean(tmp_path)
+    assert [(r.emotion, r.speaker, r.corpus) for r in rows] == [
+        ("neutral", "emotiontts-ko:ema", "emotiontts-ko"),
+        ("sad", "emotiontts-ko:ema", "emotiontts-ko"),
+    ]
