@@ -140,7 +140,7 @@ class AudioFile(models.Model):
     size = models.BigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)
     content_type = models.CharField(max_length=50, blank=True)
-    # Seconds of audio, probed on upload (accepted files only): the per-user daily allowance sums it.
+    # Seconds of audio, probed on upload (accepted files only); the daily allowance is charged in AudioCharge.
     audio_s = models.FloatField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     error = models.TextField(blank=True)
@@ -241,3 +241,4 @@ class Prediction(models.Model):
 
 # API tokens and webhooks live in their own module; importing it here registers them with the app.
 from predictions.models_api import ApiToken, JobCallback, WebhookAttempt, WebhookSettings  # noqa: E402, F401
+from predictions.models_usage import AudioCharge  # noqa: E402, F401

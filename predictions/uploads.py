@@ -263,6 +263,12 @@ def probe(path: Path, kind: str, limits: Limits) -> tuple[str, float]:
     return "", seconds
 
 
+def refuse(item: Incoming, reason: str) -> None:
+    """Turn a stored file into a refused one: its recording removed, the reason kept."""
+    remove_stored([item])
+    item.stored_name, item.audio_s, item.error = "", None, reason
+
+
 def remove_stored(incoming: Iterable[Incoming]) -> None:
     for item in incoming:
         if item.stored_name:

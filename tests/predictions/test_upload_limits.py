@@ -10,7 +10,7 @@ import pytest
 from conftest import upload_file, wav_bytes, zip_bytes
 from zip_factory import quoted_overlap_zip, shared_kernel_zip
 
-from predictions.models import AudioFile, Job
+from predictions.models import AudioCharge, Job
 
 # An active model, as on any real instance: files that pass the upload checks are analysed (and stay
 # stored) rather than failed for want of a model.
@@ -85,7 +85,7 @@ def test_the_daily_allowance_counts_audio_accepted_in_the_last_24_hours_only(
     post_upload(bob_client, [upload_file("bob.wav", wav_bytes(rng, seconds=2.0))])
     assert accepted(Job.objects.order_by("id").last()) == ["bob.wav"]
     # A day later, the first upload no longer counts.
-    AudioFile.objects.filter(job__user__username="alice").update(created_at=second.created_at - timedelta(hours=25))
+    AudioCharge.objects.filter(user__username="alice").update(charged_at=second.created_at - timedelta(hours=25))
     post_upload(alice_client, [upload_file("c.wav", wav_bytes(rng, seconds=2.0))])
     assert accepted(Job.objects.order_by("id").last()) == ["c.wav"]
 
