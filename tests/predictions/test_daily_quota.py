@@ -73,4 +73,3 @@ def test_deleting_jobs_does_not_give_back_the_allowance_they_used(alice_client, 
     post_upload(alice_client, [upload_file("b.wav", wav_bytes(rng, seconds=2.0))])
     b = AudioFile.objects.get(original_name="b.wav")
     assert b.stored_name == "" and "have uploaded 4 s" in b.error
-
