@@ -331,6 +331,8 @@ SPECTACULAR_SETTINGS = {
         "FileStatusEnum": "predictions.models.AudioFile.Status",
         "EmotionEnum": "predictions.models.EMOTION_CHOICES",
     },
+    # <id:pk> (predictions.ids): the ids the API accepts, as the schema states them.
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}},
 }
 # Webhooks: attempts per job (the first included) and the back-off base (seconds, doubled each time).
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 5)

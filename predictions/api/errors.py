@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
@@ -55,6 +56,11 @@ def problem_exception_handler(exc, context):
     """DRF's handler (which sets WWW-Authenticate, Retry-After …), its body rewritten as a problem."""
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found, or not yours.")
+    elif isinstance(exc, TooManyFilesSent | TooManyFieldsSent | RequestDataTooBig):
+        # Raised while DRF parses the body: the pages' reason (how many files one request may hold).
+        from predictions.request_errors import reason
+
+        exc = exceptions.ParseError(reason(exc))
     elif isinstance(exc, DjangoValidationError):
         # Raised by the shared services (upload rules, quotas): the person gets the service's own words.
         exc = exceptions.ValidationError({"request": exc.messages})
