@@ -41,6 +41,10 @@ NOT_AUDIO = (
     "Upload the original audio file."
 )
 NO_NAME = "(no name)"
+NOT_FINITE = (
+    "The recording holds samples that are not numbers (infinite or NaN values), so it cannot be analysed; "
+    "the program that wrote it failed. Export or record it again."
+)
 
 
 @dataclass
@@ -260,7 +264,17 @@ def probe(path: Path, kind: str, limits: Limits) -> tuple[str, float]:
         ), 0.0
     if seconds > limits.max_duration_s:
         return too_long_message(seconds, limits.max_duration_s), seconds
+    if info.subtype in ("FLOAT", "DOUBLE") and not _all_finite(path):
+        return NOT_FINITE, seconds
     return "", seconds
+
+
+def _all_finite(path: Path) -> bool:
+    """Whether every sample of a floating-point file is a number (integer formats always are)."""
+    import numpy as np
+    import soundfile as sf
+
+    return all(np.isfinite(block).all() for block in sf.blocks(str(path), blocksize=1 << 16, dtype="float64"))
 
 
 def refuse(item: Incoming, reason: str) -> None:
