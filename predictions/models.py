@@ -239,6 +239,22 @@ class Prediction(models.Model):
         return {e: getattr(self, f"p_{e}") for e in EMOTIONS}
 
 
+class QueueHeartbeat(models.Model):
+    """When a worker last took a task from a queue: ``/healthz/?deep=1`` tells a stalled queue from a busy one."""
+
+    queue = models.CharField(max_length=50, primary_key=True)
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.queue} consumed at {self.seen_at:%Y-%m-%d %H:%M:%S}"
+
+    @classmethod
+    def beat(cls, queue: str) -> None:
+        from django.utils import timezone
+
+        cls.objects.update_or_create(queue=queue, defaults={"seen_at": timezone.now()})
+
+
 # API tokens and webhooks live in their own module; importing it here registers them with the app.
 from predictions.models_api import ApiToken, JobCallback, WebhookAttempt, WebhookSettings  # noqa: E402, F401
 from predictions.models_usage import AudioCharge  # noqa: E402, F401

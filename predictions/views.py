@@ -325,6 +325,7 @@ def history_csv(request: HttpRequest) -> StreamingHttpResponse:
 @require_GET
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Database and (when configured) broker reachability; 503 naming what failed."""
-    result, healthy = health.report()
+    """Database and (when configured) broker reachability; with ``?deep=1`` also whether the inference
+    queue is being consumed.  503 naming what failed."""
+    result, healthy = health.report(deep=request.GET.get("deep") == "1")
     return JsonResponse(result, status=200 if healthy else 503)

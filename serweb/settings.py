@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from kombu import Exchange, Queue
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -223,6 +225,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "maintenance"
+# What a worker started without -Q consumes: analysis and the sweep.  Webhooks have a queue (and a
+# worker process) of their own, so a slow receiver never holds an analysis slot (-Q webhooks).
+CELERY_TASK_QUEUES = [Queue(q, Exchange(q), routing_key=q) for q in ("inference", "maintenance")]
+WEBHOOK_QUEUE = "webhooks"
 CELERY_TASK_ROUTES = {
     "predictions.process_file": {"queue": "inference"},
     "predictions.process_files": {"queue": "inference"},
@@ -276,7 +282,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_TASK_ROUTES.update(
     {
-        "predictions.deliver_webhook": {"queue": "maintenance"},
+        "predictions.deliver_webhook": {"queue": WEBHOOK_QUEUE},
         "predictions.remove_expired_audio": {"queue": "maintenance"},
     }
 )
@@ -287,6 +293,9 @@ CELERY_TASK_ROUTES.update(
 STUCK_QUEUED_S = env_int("STUCK_QUEUED_S", 90)
 STUCK_PROCESSING_S = env_int("STUCK_PROCESSING_S", CELERY_TASK_TIME_LIMIT + 30)
 PROCESSING_MAX_ATTEMPTS = env_int("PROCESSING_MAX_ATTEMPTS", 3)
+# /healthz/?deep=1 is 503 when a published file has waited this long and no worker has taken a file
+# from the inference queue for as long (a worker consuming the wrong queues, or none at all).
+INFERENCE_STALL_S = env_int("INFERENCE_STALL_S", 300)
 
 # --- Data retention ---------------------------------------------------------------------------------
 # Recordings older than this many days leave storage (their predictions stay); unset or 0 keeps them.
