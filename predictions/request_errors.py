@@ -6,11 +6,13 @@ request with more file parts than ``DATA_UPLOAD_MAX_NUMBER_FILES``, and cannot r
 passes 1 KB (a file name of about 1,000 characters).  ``UploadNamesMiddleware`` keeps unusable names as
 ``(no name)`` so the file is judged by its content like any other; ``bad_request`` (``handler400``)
 says which limit a refused request hit.  ``server_error`` (``handler500``) answers 503 with
-``Retry-After`` while the database cannot be reached: the request failed for a reason that passes.
+``Retry-After`` while the database cannot be reached, and 507 when the disk is full: the request
+failed for a reason that passes, and nothing of it was kept.
 """
 
 from __future__ import annotations
 
+import errno
 import sys
 
 from django.conf import settings
@@ -25,14 +27,26 @@ from predictions.uploads import NO_NAME
 
 # Seconds a client is asked to wait while the database is unreachable.
 RETRY_AFTER_S = 30
+OUT_OF_SPACE = (
+    "The server is out of space, so this request was not carried out and nothing of it was kept. Try again later."
+)
 UNAVAILABLE = (
     "serweb cannot reach its database at the moment, so this request was not carried out. Try again in a minute."
 )
 
 
-class _NamePreservingParser(MultiPartParser):
+class NamePreservingParser(MultiPartParser):
     def sanitize_file_name(self, file_name: str) -> str:
         return super().sanitize_file_name(file_name) or NO_NAME
+
+    def parse(self):
+        try:
+            return super().parse()
+        except Exception:
+            # Django closes the files it finished, not the one being written when it failed (a full
+            # disk): close that too, so its temporary file is removed now, not when the request is freed.
+            self._close_files()
+            raise
 
 
 class UploadNamesMiddleware:
@@ -49,7 +63,7 @@ class UploadNamesMiddleware:
 
 
 def _parse(request: HttpRequest, meta, data):
-    return _NamePreservingParser(meta, data, request.upload_handlers, request.encoding).parse()
+    return NamePreservingParser(meta, data, request.upload_handlers, request.encoding).parse()
 
 
 def reason(exception: Exception | None) -> str:
@@ -83,21 +97,30 @@ def database_unavailable(exc: BaseException | None) -> bool:
     return isinstance(exc, OperationalError | InterfaceError)
 
 
-def unavailable_response(request: HttpRequest) -> HttpResponse:
-    """503 with Retry-After: a problem for /api/ URLs, else the plain page (no database needed)."""
+def out_of_space(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is a full disk (or quota): while the request was read, or a file stored."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def unavailable_response(request: HttpRequest, exc: BaseException | None = None) -> HttpResponse:
+    """503 with Retry-After (database down) or 507 (disk full): a problem for /api/ URLs, else the plain
+    page (no database needed)."""
+    status, message = (507, OUT_OF_SPACE) if out_of_space(exc) else (503, UNAVAILABLE)
     if request.path.startswith("/api/"):
         from predictions.api.errors import CONTENT_TYPE, problem
 
-        response: HttpResponse = JsonResponse(problem(503, UNAVAILABLE), status=503, content_type=CONTENT_TYPE)
+        response: HttpResponse = JsonResponse(problem(status, message), status=status, content_type=CONTENT_TYPE)
     else:
-        body = loader.get_template("503.html").render({"message": UNAVAILABLE, "retry_after_s": RETRY_AFTER_S})
-        response = HttpResponse(body, status=503)
+        body = loader.get_template("503.html").render({"message": message, "retry_after_s": RETRY_AFTER_S})
+        response = HttpResponse(body, status=status)
     response["Retry-After"] = str(RETRY_AFTER_S)
     return response
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    """handler500: 503 with Retry-After while the database is down, else the plain 500 page."""
-    if database_unavailable(sys.exc_info()[1]):
-        return unavailable_response(request)
+    """handler500: 503 with Retry-After while the database is down, 507 when the disk is full, else the
+    plain 500 page."""
+    exc = sys.exc_info()[1]
+    if database_unavailable(exc) or out_of_space(exc):
+        return unavailable_response(request, exc)
     return HttpResponse(loader.get_template("500.html").render(), status=500)

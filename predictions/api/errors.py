@@ -12,7 +12,7 @@ from django.views import defaults
 from rest_framework import exceptions, serializers
 from rest_framework.views import exception_handler
 
-from predictions.request_errors import database_unavailable, reason, unavailable_response
+from predictions.request_errors import database_unavailable, out_of_space, reason, unavailable_response
 
 logger = logging.getLogger(__name__)
 
@@ -65,9 +65,9 @@ def problem_exception_handler(exc, context):
         # Raised by the shared services (upload rules, quotas): the person gets the service's own words.
         exc = exceptions.ValidationError({"request": exc.messages})
     response = exception_handler(exc, context)
-    if response is None and database_unavailable(exc):
-        logger.error("API %s: the database is unreachable (%s)", context.get("view").__class__.__name__, exc)
-        return unavailable_response(context["request"])
+    if response is None and (database_unavailable(exc) or out_of_space(exc)):
+        logger.error("API %s: %s", context.get("view").__class__.__name__, exc)
+        return unavailable_response(context["request"], exc)
     if response is None:
         # Anything unexpected: logged with its traceback, answered as a problem rather than an HTML page.
         logger.exception("API error in %s", context.get("view").__class__.__name__, exc_info=exc)
