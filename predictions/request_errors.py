@@ -1,6 +1,6 @@
 """Requests Django cannot parse, turned into reasons a person can act on.
 
-Django drops a file part whose name is ``.``/``..`` or only unprintable characters (and, since it
+Django drops a file part whose name is empty, ``.``/``..`` or only unprintable characters (and, since it
 leaves that part's bytes unread, then fails the whole request with a bare "Bad Request"), refuses a
 request with more file parts than ``DATA_UPLOAD_MAX_NUMBER_FILES``, and cannot read a part whose header
 passes 1 KB (a file name of about 1,000 characters).  ``UploadNamesMiddleware`` keeps unusable names as
@@ -13,13 +13,14 @@ failed for a reason that passes, and nothing of it was kept.
 from __future__ import annotations
 
 import errno
+import re
 import sys
 
 from django.conf import settings
 from django.core.exceptions import TooManyFilesSent
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.http.multipartparser import MultiPartParser, MultiPartParserError
+from django.http.multipartparser import MAX_TOTAL_HEADER_SIZE, MultiPartParser, MultiPartParserError
 from django.shortcuts import render
 from django.template import loader
 
@@ -36,6 +37,10 @@ UNAVAILABLE = (
 
 
 class NamePreservingParser(MultiPartParser):
+    def __init__(self, META, input_data, upload_handlers, encoding=None) -> None:
+        super().__init__(META, input_data, upload_handlers, encoding)
+        self._input_data = _NamelessFilesNamed(self._input_data, self._boundary)
+
     def sanitize_file_name(self, file_name: str) -> str:
         return super().sanitize_file_name(file_name) or NO_NAME
 
@@ -47,6 +52,49 @@ class NamePreservingParser(MultiPartParser):
             # disk): close that too, so its temporary file is removed now, not when the request is freed.
             self._close_files()
             raise
+
+
+class _NamelessFilesNamed:
+    """A multipart body whose file parts sent with an empty name (``filename=""``) are named ``(no name)``:
+    Django drops such parts unread, and the person would never learn what became of the file.
+
+    Only part headers are rewritten (from a boundary line to the blank line after it; a file's content
+    cannot hold a boundary line).  The last bytes read are held back until the next read, so a header
+    split across two reads is rewritten whole.
+    """
+
+    _FILENAME = re.compile(rb'(;\s*filename=)""')
+
+    def __init__(self, stream, boundary: bytes) -> None:
+        self._stream, self._marker = stream, b"--" + boundary + b"\r\n"
+        self._hold = len(self._marker) + MAX_TOTAL_HEADER_SIZE + 4
+        self._ready, self._pending, self._eof = b"", b"", False
+
+    def _rewrite(self, data: bytes) -> bytes:
+        out, pos = [], 0
+        while (start := data.find(self._marker, pos)) != -1:
+            end = data.find(b"\r\n\r\n", start)
+            if end == -1:
+                break
+            out += [data[pos:start], self._FILENAME.sub(rb'\1"' + NO_NAME.encode() + rb'"', data[start:end])]
+            pos = end
+        return b"".join([*out, data[pos:]])
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._eof and (size is None or size < 0 or len(self._ready) < size):
+            chunk = self._stream.read(1 << 16)
+            if not chunk:
+                self._eof = True
+                self._ready += self._rewrite(self._pending)
+                self._pending = b""
+                break
+            data = self._rewrite(self._pending + chunk)  # a header rewritten before is left as it is
+            cut = max(0, len(data) - self._hold)
+            self._ready, self._pending = self._ready + data[:cut], data[cut:]
+        if size is None or size < 0:
+            size = len(self._ready)
+        data, self._ready = self._ready[:size], self._ready[size:]
+        return data
 
 
 class UploadNamesMiddleware:

@@ -146,6 +146,36 @@ def test_files_named_dot_or_unprintable_are_judged_by_content_under_a_placeholde
     assert "not a WAV, FLAC, OGG or MP3" in refused(job)["(no name)"]
 
 
+@pytest.mark.parametrize("url", ["/upload/", "/api/v1/jobs"])
+def test_a_file_sent_with_an_empty_name_gets_a_name_and_is_judged_by_content(
+    alice, alice_client, rng, django_capture_on_commit_callbacks, url
+):
+    from predictions.models_api import ApiToken
+
+    # Large enough that the header of the third part falls past the parser's first read.
+    parts = [("", wav_bytes(rng, seconds=3.0)), ("ok.wav", wav_bytes(rng)), ("", b"not audio at all")]
+    body, content_type = multipart(parts)
+    token = ApiToken.issue(alice, "t")[1]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_client.generic(
+            "POST", url, body, content_type=content_type, HTTP_AUTHORIZATION=f"Bearer {token}"
+        )
+    assert response.status_code in (202, 302)
+    files = list(Job.objects.get().files.order_by("id"))
+    assert [f.original_name for f in files] == ["(no name)", "ok.wav", "(no name)"]
+    assert files[0].stored_name and files[0].audio_s == pytest.approx(3.0, abs=0.01)
+    assert "not a WAV, FLAC, OGG or MP3" in files[2].error
+    # The bytes of every file arrived whole.
+    assert [f.size for f in files[:2]] == [len(parts[0][1]), len(parts[1][1])]
+
+
+def test_an_empty_nameless_part_is_no_file_chosen_not_a_file(alice_client):
+    body, content_type = multipart([("", b"")])
+    response = alice_client.generic("POST", "/upload/", body, content_type=content_type)
+    assert response.status_code == 400 and "This field is required" in response.content.decode()
+    assert not Job.objects.exists()
+
+
 def test_a_file_name_of_a_kilobyte_refuses_the_request_with_a_reason_to_rename(alice_client, rng):
     body, content_type = multipart([("a" * 1000 + ".wav", wav_bytes(rng)), ("ok.wav", wav_bytes(rng))])
     response = alice_client.generic("POST", "/upload/", body, content_type=content_type)
