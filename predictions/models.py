@@ -250,9 +250,14 @@ class QueueHeartbeat(models.Model):
 
     @classmethod
     def beat(cls, queue: str) -> None:
+        """Record that a worker took a task from ``queue``: one write in 5 s at most, never a lock wait."""
+        from datetime import timedelta
+
         from django.utils import timezone
 
-        cls.objects.update_or_create(queue=queue, defaults={"seen_at": timezone.now()})
+        now = timezone.now()
+        if not cls.objects.filter(queue=queue, seen_at__lt=now - timedelta(seconds=5)).update(seen_at=now):
+            cls.objects.get_or_create(queue=queue, defaults={"seen_at": now})
 
 
 # API tokens and webhooks live in their own module; importing it here registers them with the app.
