@@ -250,7 +250,7 @@ class QueueHeartbeat(models.Model):
 
     @classmethod
     def beat(cls, queue: str) -> None:
-        """Record that a worker took a task from ``queue``: one write in 5 s at most, never a lock wait."""
+        """Record that a worker took a task from ``queue`` (one write in 5 s at most: not a hot row)."""
         from datetime import timedelta
 
         from django.utils import timezone
