@@ -11,11 +11,16 @@ class PredictionsConfig(AppConfig):
     verbose_name = "Emotion predictions"
 
     def ready(self) -> None:
+        from django.urls import register_converter
+
         from predictions import (
             checks,  # noqa: F401  (registers the system checks)
             tasks,  # noqa: F401  (registers the tasks the dispatcher publishes by name)
         )
+        from predictions.ids import IdConverter
         from predictions.registry import register_default_bundle_on_first_setup
+
+        register_converter(IdConverter, "id")  # before any URLconf is read: <id:pk> in both URL maps
 
         post_migrate.connect(register_default_bundle_on_first_setup, sender=self)
         user_logged_in.connect(_say_logged_in)

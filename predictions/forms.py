@@ -10,7 +10,7 @@ from django.contrib.auth.forms import UserCreationForm
 
 from mlcore.labels import EMOTIONS
 from predictions.models import ModelVersion
-from predictions.uploads import ACCEPT
+from predictions.uploads import ACCEPT, NO_NAME
 
 
 class SignupForm(UserCreationForm):
@@ -29,7 +29,11 @@ class MultipleFileField(forms.FileField):
 
     def clean(self, data, initial=None):
         single = super().clean
-        if isinstance(data, (list, tuple)) and data:
+        if isinstance(data, (list, tuple)):
+            # An empty part without a name is what a browser sends for "no file chosen" (the parser
+            # names it; see request_errors): not a file.  A nameless part with content is one.
+            data = [d for d in data if not (d.name == NO_NAME and d.size == 0)] or None
+        if isinstance(data, (list, tuple)):
             return [single(d, initial) for d in data]
         return [single(data, initial)]
 

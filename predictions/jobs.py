@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from predictions import dispatch, uploads
+from predictions import dispatch, quotas, uploads
 from predictions.models import AudioFile, Job
 
 
@@ -24,7 +24,9 @@ def create_job(
     dispatcher allows.
 
     ``into`` adds the files to one of the user's existing jobs instead (a live recording's later chunks).
-    Stored files are removed only when their rows never committed.  Publishing happens after COMMIT
+    Stored files are removed only when their rows never committed.  The daily allowance is settled
+    in the same transaction as the rows (``quotas.settle_daily``), so concurrent uploads cannot both
+    spend it.  Publishing happens after COMMIT
     and cannot fail the request: with the broker down the files stay queued, unpublished, and the
     sweep publishes them when it is back.
     """
@@ -34,6 +36,10 @@ def create_job(
         with transaction.atomic():
             if into is not None and into.user_id != user.pk:
                 raise ValueError("a job can only receive its own user's files")
+            late = quotas.settle_daily(user, [item.audio_s if item.stored_name else None for item in incoming])
+            for item, reason in zip(incoming, late, strict=True):
+                if reason:
+                    uploads.refuse(item, reason)
             job = into or Job.objects.create(user=user, name=name[: Job._meta.get_field("name").max_length])
             rows = [
                 AudioFile(

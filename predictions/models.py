@@ -140,7 +140,7 @@ class AudioFile(models.Model):
     size = models.BigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)
     content_type = models.CharField(max_length=50, blank=True)
-    # Seconds of audio, probed on upload (accepted files only): the per-user daily allowance sums it.
+    # Seconds of audio, probed on upload (accepted files only); the daily allowance is charged in AudioCharge.
     audio_s = models.FloatField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     error = models.TextField(blank=True)
@@ -243,5 +243,27 @@ class Prediction(models.Model):
         return {e: getattr(self, f"p_{e}") for e in EMOTIONS}
 
 
+class QueueHeartbeat(models.Model):
+    """When a worker last took a task from a queue: ``/healthz/?deep=1`` tells a stalled queue from a busy one."""
+
+    queue = models.CharField(max_length=50, primary_key=True)
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.queue} consumed at {self.seen_at:%Y-%m-%d %H:%M:%S}"
+
+    @classmethod
+    def beat(cls, queue: str) -> None:
+        """Record that a worker took a task from ``queue`` (one write in 5 s at most: not a hot row)."""
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        now = timezone.now()
+        if not cls.objects.filter(queue=queue, seen_at__lt=now - timedelta(seconds=5)).update(seen_at=now):
+            cls.objects.get_or_create(queue=queue, defaults={"seen_at": now})
+
+
 # API tokens and webhooks live in their own module; importing it here registers them with the app.
 from predictions.models_api import ApiToken, JobCallback, WebhookAttempt, WebhookSettings  # noqa: E402, F401
+from predictions.models_usage import AudioCharge  # noqa: E402, F401

@@ -4,6 +4,11 @@ user over the last 24 hours).
 Counted after unpacking, in the order the files arrive: a file (or zip member) that would pass a limit
 fails alone with a sentence naming the limit, and the files before it proceed.  A refused file costs
 nothing; an accepted one is charged when it is stored (bytes) and once probed (seconds).
+
+The daily allowance is read early (so a request past it stores nothing) and settled again by
+``settle_daily`` in the transaction that records the files, under a row lock on the user: of two
+uploads sent at once, the second waits for the first and sees its charge.  Charges live in their own
+ledger (``AudioCharge``), so deleting a job never gives its analysis back.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -19,14 +25,47 @@ DAY = timedelta(hours=24)
 
 
 def daily_audio_used_s(user) -> float:
-    """Seconds of audio in the user's files accepted in the last 24 hours (refused files have none)."""
-    from predictions.models import AudioFile
+    """Seconds of audio charged to the user in the last 24 hours (deleted jobs included)."""
+    from predictions.models import AudioCharge
 
     since = timezone.now() - DAY
-    total = AudioFile.objects.filter(user=user, created_at__gte=since, audio_s__isnull=False).aggregate(
-        s=Sum("audio_s")
-    )["s"]
+    total = AudioCharge.objects.filter(user=user, charged_at__gte=since).aggregate(s=Sum("audio_s"))["s"]
     return float(total or 0.0)
+
+
+def settle_daily(user, seconds: list[float | None]) -> list[str]:
+    """Charge the accepted files of one request (``None``: refused already) against the daily allowance,
+    under a row lock on the user; the reason each one that no longer fits is refused ('' when charged).
+
+    Call it inside the transaction that records the files, so the check and the charge commit together.
+    """
+    from predictions.models import AudioCharge
+
+    get_user_model().objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk").first()
+    now = timezone.now()
+    AudioCharge.objects.filter(user=user, charged_at__lt=now - DAY).delete()  # the ledger stays one day long
+    limit = float(settings.UPLOAD_MAX_DAILY_AUDIO_S)
+    used = daily_audio_used_s(user)
+    reasons, charged = [], 0.0
+    for s in seconds:
+        if s is None:
+            reasons.append("")
+        elif limit > 0 and used + charged + s > limit:
+            reasons.append(daily_refusal(limit, used + charged, s))
+        else:
+            charged += s
+            reasons.append("")
+    if charged:
+        AudioCharge.objects.create(user=user, charged_at=now, audio_s=charged)
+    return reasons
+
+
+def daily_refusal(limit: float, used: float, seconds: float) -> str:
+    return (
+        f"Not analysed: you may upload {format_audio(limit)} of audio in 24 hours and have uploaded "
+        f"{format_audio(used)}; this file is {format_audio(seconds)}. The allowance frees up as your earlier "
+        "uploads become 24 hours old; upload it then."
+    )
 
 
 def format_audio(seconds: float) -> str:
@@ -102,11 +141,6 @@ class Allowance:
                 "Upload it in another upload."
             )
         if self.max_daily_audio_s > 0 and self.used_today_s + self.audio_s + seconds > self.max_daily_audio_s:
-            used = self.used_today_s + self.audio_s
-            return (
-                f"Not analysed: you may upload {format_audio(self.max_daily_audio_s)} of audio in 24 hours and "
-                f"have uploaded {format_audio(used)}; this file is {format_audio(seconds)}. The allowance frees "
-                "up as your earlier uploads become 24 hours old; upload it then."
-            )
+            return daily_refusal(self.max_daily_audio_s, self.used_today_s + self.audio_s, seconds)
         self.audio_s += seconds
         return ""

@@ -26,6 +26,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from django.utils import timezone
 
 from predictions import dispatch, processing, registry
+from predictions.models import QueueHeartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,10 @@ def _run(task: Task, file_ids: list[int]) -> processing.Outcome:
     delivery = processing.Delivery(
         task_id=request.id or "", retries=request.retries or 0, hostname=request.hostname or ""
     )
+    try:
+        QueueHeartbeat.beat(dispatch.INFERENCE_QUEUE)
+    except TRANSIENT:  # the database is away: processing below retries, and beats then
+        pass
     try:
         outcome = processing.process(file_ids, delivery)
     except SoftTimeLimitExceeded:

@@ -12,8 +12,10 @@ and size caps, overlapping entries).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import itertools
+import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,6 +28,8 @@ from django.utils import timezone
 
 from mlcore.safezip import SafeZip, ZipLimits, ZipSafetyError
 from predictions.quotas import Allowance
+
+logger = logging.getLogger(__name__)
 
 # Below this size a high compression ratio is harmless (a short silent WAV compresses very well).
 _BOMB_MIN_BYTES = 1024 * 1024
@@ -41,6 +45,13 @@ NOT_AUDIO = (
     "Upload the original audio file."
 )
 NO_NAME = "(no name)"
+OUT_OF_SPACE = "Not stored: the server is out of space. Nothing of this file was kept; upload it again later."
+# A full disk (or a full quota) fails the file, never the request: the files stored before it are kept.
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+NOT_FINITE = (
+    "The recording holds samples that are not numbers (infinite or NaN values), so it cannot be analysed; "
+    "the program that wrote it failed. Export or record it again."
+)
 
 
 @dataclass
@@ -124,24 +135,30 @@ def accept_uploads(
     limits = limits or Limits.from_settings()
     allowance = allowance or Allowance.for_request(user)
     out: list[Incoming] = []
-    for upload in files:
-        name = display_name(upload.name or "")
-        upload.seek(0)
-        kind = sniff(upload.read(16)) if upload.size else None
-        upload.seek(0)
-        if kind == "zip":
-            out.extend(expand_zip(upload, name, limits, allowance))
-            continue
-        refusal = allowance.file_refusal()
-        if refusal:
-            out.append(Incoming(name, size=upload.size, error=refusal))
-        elif upload.size == 0:
-            out.append(Incoming(name, error="The file is empty (0 bytes). Upload the recording again."))
-        elif upload.size > limits.max_file_bytes:
-            out.append(Incoming(name, size=upload.size, error=_too_big(upload.size, limits)))
-        else:
-            out.append(store(upload.chunks(_CHUNK), name, kind, limits, allowance))
+    try:
+        for upload in files:
+            out.extend(_accept_one(upload, limits, allowance))
+    except BaseException:  # nothing stored may outlive a request that did not record it
+        remove_stored(out)
+        raise
     return out
+
+
+def _accept_one(upload: UploadedFile, limits: Limits, allowance: Allowance) -> list[Incoming]:
+    name = display_name(upload.name or "")
+    upload.seek(0)
+    kind = sniff(upload.read(16)) if upload.size else None
+    upload.seek(0)
+    if kind == "zip":
+        return expand_zip(upload, name, limits, allowance)
+    refusal = allowance.file_refusal()
+    if refusal:
+        return [Incoming(name, size=upload.size, error=refusal)]
+    if upload.size == 0:
+        return [Incoming(name, error="The file is empty (0 bytes). Upload the recording again.")]
+    if upload.size > limits.max_file_bytes:
+        return [Incoming(name, size=upload.size, error=_too_big(upload.size, limits))]
+    return [store(upload.chunks(_CHUNK), name, kind, limits, allowance)]
 
 
 def expand_zip(fileobj: BinaryIO, zip_name: str, limits: Limits, allowance: Allowance) -> list[Incoming]:
@@ -178,7 +195,14 @@ def expand_zip(fileobj: BinaryIO, zip_name: str, limits: Limits, allowance: Allo
                     f"{limits.max_zip_bytes / 2**20:.0f} MB.",
                 )
             ]
-        return [_expand_member(archive, info, limits, allowance) for info in members]
+        out: list[Incoming] = []
+        try:
+            for info in members:
+                out.append(_expand_member(archive, info, limits, allowance))
+        except BaseException:
+            remove_stored(out)
+            raise
+        return out
 
 
 def _expand_member(archive: SafeZip, info, limits: Limits, allowance: Allowance) -> Incoming:
@@ -211,10 +235,10 @@ def store(chunks: Iterable[bytes], name: str, kind: str | None, limits: Limits, 
         return Incoming(name, error=NOT_AUDIO)
     stored_name = f"{timezone.now():%Y/%m}/{uuid.uuid4().hex}.{kind}"
     target = Path(settings.UPLOAD_ROOT) / stored_name
-    target.parent.mkdir(parents=True, exist_ok=True)
     cap = min(limits.max_file_bytes, allowance.bytes_left)
     digest, size = hashlib.sha256(), 0
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         with open(target, "xb") as out:
             for chunk in chunks:
                 size += len(chunk)
@@ -226,6 +250,12 @@ def store(chunks: Iterable[bytes], name: str, kind: str | None, limits: Limits, 
         target.unlink(missing_ok=True)
         error = _too_big(size, limits) if size > limits.max_file_bytes else allowance.bytes_refusal()
         return Incoming(name, size=size, error=error)
+    except OSError as e:
+        target.unlink(missing_ok=True)
+        if e.errno not in _FULL:
+            raise
+        logger.error("uploads: %s is full; a file of %d+ bytes was refused", settings.UPLOAD_ROOT, size)
+        return Incoming(name, size=size, error=OUT_OF_SPACE)
     except BaseException:
         target.unlink(missing_ok=True)
         raise
@@ -260,7 +290,23 @@ def probe(path: Path, kind: str, limits: Limits) -> tuple[str, float]:
         ), 0.0
     if seconds > limits.max_duration_s:
         return too_long_message(seconds, limits.max_duration_s), seconds
+    if info.subtype in ("FLOAT", "DOUBLE") and not _all_finite(path):
+        return NOT_FINITE, seconds
     return "", seconds
+
+
+def _all_finite(path: Path) -> bool:
+    """Whether every sample of a floating-point file is a number (integer formats always are)."""
+    import numpy as np
+    import soundfile as sf
+
+    return all(np.isfinite(block).all() for block in sf.blocks(str(path), blocksize=1 << 16, dtype="float64"))
+
+
+def refuse(item: Incoming, reason: str) -> None:
+    """Turn a stored file into a refused one: its recording removed, the reason kept."""
+    remove_stored([item])
+    item.stored_name, item.audio_s, item.error = "", None, reason
 
 
 def remove_stored(incoming: Iterable[Incoming]) -> None:

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from mlcore.labels import EMOTIONS
 from predictions import access, deletion, health, history, jobs, live, ranges, timeline, verdicts
 from predictions.forms import HistoryFilterForm, SignupForm, UploadForm
+from predictions.ids import parse_id
 from predictions.models import AudioFile, Job, ModelVersion, Prediction
 from predictions.uploads import ACCEPT
 
@@ -92,7 +93,10 @@ def live_chunk(request: HttpRequest) -> JsonResponse:
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid() or len(form.cleaned_data["files"]) != 1:
         return JsonResponse({"error": "Send one audio chunk as `files`."}, status=400)
-    session = _get_job_for_user(request, int(request.POST["job"])) if request.POST.get("job", "").isdigit() else None
+    job_id = parse_id(request.POST.get("job", ""))
+    if request.POST.get("job") and job_id is None:
+        return JsonResponse({"error": "`job` must be the id the first chunk's answer gave."}, status=400)
+    session = _get_job_for_user(request, job_id) if job_id else None
     name = "Live: " + (request.POST.get("name") or "recording")
     job = live.add_chunk(request.user, form.cleaned_data["files"][0], session=session, name=name)
     return JsonResponse({"job": job.pk, "status_url": reverse("predictions:job_status", args=[job.pk])})
@@ -278,7 +282,10 @@ def history_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 def compare(request: HttpRequest) -> HttpResponse:
     """2-4 of the user's recordings side by side: probabilities and one emotion over time, overlaid."""
-    ids = list(dict.fromkeys(int(x) for x in request.GET.getlist("p") if x.isdigit()))
+    ids = list(dict.fromkeys(parse_id(x) for x in request.GET.getlist("p")))
+    if None in ids:
+        messages.error(request, "A recording to compare was not named by its number; choose them in the history.")
+        return redirect("predictions:history")
     if not 2 <= len(ids) <= 4:
         messages.error(request, "Choose 2 to 4 analysed recordings to compare.")
         return redirect("predictions:history")
@@ -319,6 +326,7 @@ def history_csv(request: HttpRequest) -> StreamingHttpResponse:
 @require_GET
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Database and (when configured) broker reachability; 503 naming what failed."""
-    result, healthy = health.report()
+    """Database and (when configured) broker reachability; with ``?deep=1`` also whether the inference
+    queue is being consumed.  503 naming what failed."""
+    result, healthy = health.report(deep=request.GET.get("deep") == "1")
     return JsonResponse(result, status=200 if healthy else 503)

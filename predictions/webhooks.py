@@ -5,8 +5,9 @@ Signature (as Stripe's): header ``Serweb-Signature: t=<unix seconds>,v1=<hex>`` 
 HMAC-SHA256 with the user's signing secret over ``f"{t}.".encode() + body``.
 
 Server-side request forgery: a callback URL is resolved and refused when any address is loopback,
-private, link-local (cloud metadata), or otherwise not global, both when it is given and at each
-delivery; the connection then goes to the address that was checked (no second lookup to rebind).
+private, link-local (cloud metadata), or otherwise not global, or an IPv6 address embedding such an
+IPv4 address (IPv4-mapped, -compatible or -translated, NAT64, 6to4, Teredo), both when it is given and
+at each delivery; the connection then goes to the address that was checked (no second lookup to rebind).
 ``WEBHOOK_ALLOW_PRIVATE`` lifts the address rule (tests, trusted private networks).
 """
 
@@ -42,9 +43,40 @@ class CallbackRefused(ValueError):
     """A callback URL serweb will not call; the message says why."""
 
 
+# IPv6 forms that carry an IPv4 address a host may route to (RFC 4291, 6052, 8215, 3056, 4380, 6145).
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[tuple[str, ipaddress.IPv4Address]]:
+    """The IPv4 addresses an IPv6 address embeds, each with its form's name and article ([] for none)."""
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.ipv4_mapped:
+        return [("an IPv4-mapped", ip.ipv4_mapped)]
+    if ip in _IPV4_TRANSLATED:
+        return [("an IPv4-translated", low32)]
+    if ip in _IPV4_COMPATIBLE:
+        return [("an IPv4-compatible", low32)]
+    if ip in _NAT64:
+        return [("a NAT64", low32)]
+    if ip.sixtofour:
+        return [("a 6to4", ip.sixtofour)]
+    if ip.teredo:
+        server, client = ip.teredo
+        return [("a Teredo", client), ("a Teredo server", server)]
+    return []
+
+
 def _refusal(ip: IPAddress) -> str:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address) and ip not in (ipaddress.IPv6Address("::"), ipaddress.IPv6Address("::1")):
+        if ip in _NAT64_LOCAL:  # where a local-use NAT64 prefix puts the IPv4 address is the network's choice
+            return "a local-use NAT64 address (it can lead to any IPv4 address, private ones included)"
+        for form, v4 in embedded_ipv4(ip):
+            reason = _refusal(v4)
+            if reason:
+                return f"{form} address embedding {v4}, {reason}"
     if ip.is_loopback:
         return "a loopback address"
     if ip.is_unspecified:

@@ -1,9 +1,9 @@
 """`make run`: serweb as a real instance on one machine, with no PostgreSQL or Redis to install.
 
-Starts gunicorn (WhiteNoise serves the static files) and a Celery worker (with the sweep's beat) side
-by side on Kombu's filesystem broker (var/broker), with DEBUG off and a secret key generated once into
-var/secret_key.  Uploads are answered at once and files finish one by one, as in production.  One
-Ctrl-C (or SIGTERM) stops both; if either stops by itself, the other is stopped too.
+Starts gunicorn (WhiteNoise serves the static files), a Celery worker (with the sweep's beat) and a
+webhook worker side by side on Kombu's filesystem broker (var/broker), with DEBUG off and a secret key
+generated once into var/secret_key.  Uploads are answered at once and files finish one by one, as in
+production.  One Ctrl-C (or SIGTERM) stops them all; if one stops by itself, the others are stopped too.
 
 Every default can be overridden from the environment (e.g. DATABASE_URL, CELERY_BROKER_URL, PORT,
 RUN_WORKER_CONCURRENCY, SERWEB_VAR_DIR).
@@ -61,15 +61,15 @@ def manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
 
 
-def main() -> int:
-    var = Path(os.environ.get("SERWEB_VAR_DIR", ROOT / "var"))
-    env = environment(var)
-    host, port = env.get("HOST", "127.0.0.1"), env.get("PORT", "8000")
-    manage(env, "migrate", "--noinput")
-    manage(env, "collectstatic", "--noinput", "--verbosity", "0")
-    manage(env, "register_model", "--default")
+def process_commands(env: dict[str, str], var: Path, *, host: str, port: str) -> dict[str, list[str]]:
+    """The processes of a running instance: web, the worker (with beat), and the webhook worker.
+
+    The worker consumes the queues the app's configuration names (inference, maintenance); webhooks
+    have their own process, so a receiver that answers slowly never holds an analysis slot.
+    """
     bin_dir = Path(sys.executable).parent
-    commands = {
+    celery = [str(bin_dir / "celery"), "-A", "serweb", "worker", "--loglevel", "INFO"]
+    return {
         "web": [
             str(bin_dir / "gunicorn"),
             "serweb.wsgi",
@@ -83,21 +83,35 @@ def main() -> int:
             "-",
         ],
         "worker": [
-            str(bin_dir / "celery"),
-            "-A",
-            "serweb",
-            "worker",
+            *celery,
             "--beat",
             "--schedule",
             str(var / "celerybeat-schedule"),
-            "-Q",
-            "inference,maintenance",
             "--concurrency",
             env.get("RUN_WORKER_CONCURRENCY", "1"),
-            "--loglevel",
-            "INFO",
+        ],
+        "webhooks": [
+            *celery,
+            "-Q",
+            "webhooks",
+            "-n",
+            "webhooks@%h",
+            "--pool",
+            "threads",
+            "--concurrency",
+            env.get("WEBHOOK_CONCURRENCY", "4"),
         ],
     }
+
+
+def main() -> int:
+    var = Path(os.environ.get("SERWEB_VAR_DIR", ROOT / "var"))
+    env = environment(var)
+    host, port = env.get("HOST", "127.0.0.1"), env.get("PORT", "8000")
+    manage(env, "migrate", "--noinput")
+    manage(env, "collectstatic", "--noinput", "--verbosity", "0")
+    manage(env, "register_model", "--default")
+    commands = process_commands(env, var, host=host, port=port)
     stop = {"signal": None}
 
     def on_signal(signum, frame) -> None:
@@ -105,11 +119,10 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    # Own sessions: the terminal's Ctrl-C reaches only this launcher, which stops the two in order.
+    # Own sessions: the terminal's Ctrl-C reaches only this launcher, which stops them in order.
     procs = {name: subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True) for name, cmd in commands.items()}
-    print(
-        f"serweb: http://{host}:{port}/  (web pid {procs['web'].pid}, worker pid {procs['worker'].pid}; Ctrl-C stops both)"
-    )
+    pids = ", ".join(f"{name} pid {p.pid}" for name, p in procs.items())
+    print(f"serweb: http://{host}:{port}/  ({pids}; Ctrl-C stops them all)")
     status = 0
     while stop["signal"] is None:
         ended = [name for name, p in procs.items() if p.poll() is not None]

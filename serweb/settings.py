@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from kombu import Exchange, Queue
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -223,6 +225,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "maintenance"
+# What a worker started without -Q consumes: analysis and the sweep.  Webhooks have a queue (and a
+# worker process) of their own, so a slow receiver never holds an analysis slot (-Q webhooks).
+CELERY_TASK_QUEUES = [Queue(q, Exchange(q), routing_key=q) for q in ("inference", "maintenance")]
+WEBHOOK_QUEUE = "webhooks"
 CELERY_TASK_ROUTES = {
     "predictions.process_file": {"queue": "inference"},
     "predictions.process_files": {"queue": "inference"},
@@ -276,7 +282,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_TASK_ROUTES.update(
     {
-        "predictions.deliver_webhook": {"queue": "maintenance"},
+        "predictions.deliver_webhook": {"queue": WEBHOOK_QUEUE},
         "predictions.remove_expired_audio": {"queue": "maintenance"},
     }
 )
@@ -287,6 +293,9 @@ CELERY_TASK_ROUTES.update(
 STUCK_QUEUED_S = env_int("STUCK_QUEUED_S", 90)
 STUCK_PROCESSING_S = env_int("STUCK_PROCESSING_S", CELERY_TASK_TIME_LIMIT + 30)
 PROCESSING_MAX_ATTEMPTS = env_int("PROCESSING_MAX_ATTEMPTS", 3)
+# /healthz/?deep=1 is 503 when a published file has waited this long and no worker has taken a file
+# from the inference queue for as long (a worker consuming the wrong queues, or none at all).
+INFERENCE_STALL_S = env_int("INFERENCE_STALL_S", 300)
 
 # --- Data retention ---------------------------------------------------------------------------------
 # Recordings older than this many days leave storage (their predictions stay); unset or 0 keeps them.
@@ -302,7 +311,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
+        "predictions.api.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
     "DEFAULT_THROTTLE_CLASSES": ["predictions.api.throttling.PerUserThrottle"],
@@ -331,6 +340,8 @@ SPECTACULAR_SETTINGS = {
         "FileStatusEnum": "predictions.models.AudioFile.Status",
         "EmotionEnum": "predictions.models.EMOTION_CHOICES",
     },
+    # <id:pk> (predictions.ids): the ids the API accepts, as the schema states them.
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}},
 }
 # Webhooks: attempts per job (the first included) and the back-off base (seconds, doubled each time).
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 5)
@@ -341,7 +352,14 @@ WEBHOOK_TIMEOUT_S = env_int("WEBHOOK_TIMEOUT_S", 10)
 WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
 # The throttle counters live in the default cache: per process unless CACHE_URL names Redis.
 if env_str("CACHE_URL"):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env_str("CACHE_URL")}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env_str("CACHE_URL"),
+            # A Redis that hangs must not hold requests: the limits fail open after this (throttling.py).
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
 
 # --- Security (production values are on unless DEBUG) -----------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("SECURE_PROXY_SSL_HEADER", False) else None

@@ -10,6 +10,8 @@ from predictions import views
 
 # Requests refused while parsing (too many files, unreadable parts) say why instead of a bare 400.
 handler400 = "predictions.request_errors.bad_request"
+# While PostgreSQL is unreachable, pages answer 503 with Retry-After rather than a 500.
+handler500 = "predictions.request_errors.server_error"
 
 
 def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:

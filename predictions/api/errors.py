@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, serializers
 from rest_framework.views import exception_handler
+
+from predictions.request_errors import database_unavailable, out_of_space, reason, unavailable_response
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +58,16 @@ def problem_exception_handler(exc, context):
     """DRF's handler (which sets WWW-Authenticate, Retry-After …), its body rewritten as a problem."""
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found, or not yours.")
+    elif isinstance(exc, TooManyFilesSent | TooManyFieldsSent | RequestDataTooBig):
+        # Raised while DRF parses the body: the pages' reason (how many files one request may hold).
+        exc = exceptions.ParseError(reason(exc))
     elif isinstance(exc, DjangoValidationError):
         # Raised by the shared services (upload rules, quotas): the person gets the service's own words.
         exc = exceptions.ValidationError({"request": exc.messages})
     response = exception_handler(exc, context)
+    if response is None and (database_unavailable(exc) or out_of_space(exc)):
+        logger.error("API %s: %s", context.get("view").__class__.__name__, exc)
+        return unavailable_response(context["request"], exc)
     if response is None:
         # Anything unexpected: logged with its traceback, answered as a problem rather than an HTML page.
         logger.exception("API error in %s", context.get("view").__class__.__name__, exc_info=exc)

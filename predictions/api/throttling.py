@@ -1,9 +1,18 @@
-"""Per-user request rate limits (429 with Retry-After), read from settings.API_RATE_LIMITS at each request."""
+"""Per-user request rate limits (429 with Retry-After), read from settings.API_RATE_LIMITS at each request.
+
+The counters live in Django's cache (Redis in production).  When the cache cannot be reached the
+limits fail open: the request proceeds and the outage is logged, so a Redis outage never turns every
+API request into an error.
+"""
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
+
+logger = logging.getLogger(__name__)
 
 
 class _SettingsRate(SimpleRateThrottle):
@@ -14,7 +23,11 @@ class _SettingsRate(SimpleRateThrottle):
         # The rate is read per request so a settings change (tests, reloads) applies at once.
         self.rate = self.get_rate()
         self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
+        try:
+            return super().allow_request(request, view)
+        except Exception as e:  # redis-py, or any cache backend's own, connection errors
+            logger.warning("rate limit %r not applied: the cache is unreachable (%s)", self.scope, type(e).__name__)
+            return True
 
 
 class PerUserThrottle(_SettingsRate):

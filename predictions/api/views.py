@@ -24,6 +24,7 @@ from predictions.api.pagination import Pagination
 from predictions.api.renderers import CsvRenderer
 from predictions.api.throttling import UploadThrottle
 from predictions.forms import HistoryFilterForm, UploadForm
+from predictions.ids import parse_id
 from predictions.models import AudioFile, Job, ModelVersion
 from predictions.models_api import ApiToken, JobCallback
 
@@ -165,7 +166,7 @@ def _history_filter(request) -> history.HistoryFilter:
     form = HistoryFilterForm(request.query_params)
     if not form.is_valid():
         model = request.query_params.get("model", "")
-        if set(form.errors) == {"model"} and model.isdigit():
+        if set(form.errors) == {"model"} and parse_id(model):
             raise exceptions.NotFound(
                 f"There is no model version {model}; GET /api/v1/models/active names the current one."
             )

@@ -133,9 +133,9 @@ def test_it_runs_as_a_real_instance_with_debug_off(instance):
     assert health == {"database": "ok", "broker": "ok"}
 
 
-def test_one_ctrl_c_stops_the_web_server_and_the_worker(instance):
+def test_one_ctrl_c_stops_the_web_server_the_worker_and_the_webhook_worker(instance):
     children = subprocess.run(["pgrep", "-P", str(instance.proc.pid)], capture_output=True, text=True).stdout.split()
-    assert len(children) == 2
+    assert len(children) == 3
     instance.proc.send_signal(signal.SIGINT)
     assert instance.proc.wait(timeout=60) == 0
     for pid in children:

@@ -140,6 +140,8 @@ class Stack:
             **os.environ,
             "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{self.pg_port}/serweb",
             "CELERY_BROKER_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            # As .env.example and compose suggest: the API's rate limits in the same Redis.
+            "CACHE_URL": f"redis://127.0.0.1:{self.redis_port}/1",
             "UPLOAD_ROOT": str(self.base / "uploads"),
             "MODEL_ROOT": str(self.base / "models"),
             "STATIC_ROOT": str(self.base / "static"),
@@ -190,7 +192,7 @@ class Stack:
         offset = len(self.log("worker"))
         self._spawn(
             "worker",
-            [sys.executable, "-m", "celery", "-A", "serweb", "worker", "-Q", "inference,maintenance",
+            [sys.executable, "-m", "celery", "-A", "serweb", "worker",  # no -Q: the app names its queues
              "--pool=prefork", "-c", str(concurrency), "-n", "faults@%h", "--without-gossip", "--without-mingle",
              "--loglevel=INFO"],
         )  # fmt: skip

@@ -8,6 +8,7 @@ import signal
 import time
 
 import pytest
+import requests
 from fault_stack import Stack, clip
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -123,3 +124,39 @@ def test_a_batch_whose_worker_child_dies_is_split_and_every_file_finishes_once(s
         stack.kill("web")
         stack.start_web()
         stack.start_worker()
+
+
+def test_while_redis_or_postgresql_is_down_requests_are_answered_never_with_a_500(stack: Stack):
+    from fault_stack import PASSWORD
+
+    stack.sign_up("outage-answers")
+    token = requests.post(
+        f"{stack.url}/api/v1/tokens", json={"username": "outage-answers", "password": PASSWORD, "name": "t"}, timeout=30
+    ).json()["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    session = requests.Session()
+    session.get(f"{stack.url}/accounts/login/", timeout=30)
+    session.post(
+        f"{stack.url}/accounts/login/",
+        data={"username": "outage-answers", "password": PASSWORD, "csrfmiddlewaretoken": session.cookies["csrftoken"]},
+        timeout=30,
+    )
+    stack.kill_redis()  # the rate limits' cache (and the broker)
+    try:
+        started = time.monotonic()
+        api = requests.get(f"{stack.url}/api/v1/jobs", headers=auth, timeout=30)
+        assert api.status_code == 200, api.text[:500]
+        stack.report(f"Redis down (CACHE_URL on it): API answered 200 in {time.monotonic() - started:.1f} s")
+    finally:
+        stack.start_redis()
+    stack.stop_postgres()
+    try:
+        page = session.get(f"{stack.url}/upload/", timeout=30)
+        assert page.status_code == 503 and page.headers["Retry-After"], page.text[:500]
+        assert "cannot reach its database" in page.text
+        api = requests.get(f"{stack.url}/api/v1/jobs", headers=auth, timeout=30)
+        assert api.status_code == 503 and api.headers["Content-Type"] == "application/problem+json"
+        stack.report("PostgreSQL down: pages and API answered 503 with Retry-After")
+    finally:
+        stack.start_postgres()
+    stack.wait_for(lambda: session.get(f"{stack.url}/upload/", timeout=30).status_code == 200, 60, "pages back")

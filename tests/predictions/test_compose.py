@@ -25,17 +25,20 @@ def env_example() -> dict[str, str]:
 
 def test_compose_has_the_services_with_healthchecks_and_start_order():
     services = compose()["services"]
-    assert set(services) == {"db", "redis", "web", "worker", "beat", "migrate", "proxy"}
+    assert set(services) == {"db", "redis", "web", "worker", "webhooks", "beat", "migrate", "proxy"}
     assert services["db"]["image"] == "postgres:16" and services["redis"]["image"] == "redis:7"
-    for name in ("db", "redis", "web", "worker", "proxy"):
+    for name in ("db", "redis", "web", "worker", "webhooks", "proxy"):
         assert "healthcheck" in services[name], name
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "worker", "webhooks", "beat"):
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
     assert services["web"]["depends_on"]["redis"]["condition"] == "service_healthy"
     assert "gunicorn -c gunicorn.conf.py serweb.wsgi" in " ".join(services["web"]["command"])
     worker = " ".join(services["worker"]["command"])
-    assert "celery -A serweb worker" in worker and "-Q inference" in worker
+    # No -Q: the queues come from the app's configuration, so nobody can forget one.
+    assert "celery -A serweb worker" in worker and "-Q" not in worker
+    hooks = " ".join(services["webhooks"]["command"])
+    assert "celery -A serweb worker -Q webhooks " in hooks and "--pool=threads" in hooks
     assert services["beat"]["command"][:4] == ["celery", "-A", "serweb", "beat"]
     assert (ROOT / "Dockerfile").is_file() and services["web"]["build"] == "."
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import upload_file, wav_bytes, zip_bytes
 from zip_factory import quoted_overlap_zip, shared_kernel_zip
 
-from predictions.models import AudioFile, Job
+from predictions.models import AudioCharge, Job
 
 # An active model, as on any real instance: files that pass the upload checks are analysed (and stay
 # stored) rather than failed for want of a model.
@@ -85,7 +85,7 @@ def test_the_daily_allowance_counts_audio_accepted_in_the_last_24_hours_only(
     post_upload(bob_client, [upload_file("bob.wav", wav_bytes(rng, seconds=2.0))])
     assert accepted(Job.objects.order_by("id").last()) == ["bob.wav"]
     # A day later, the first upload no longer counts.
-    AudioFile.objects.filter(job__user__username="alice").update(created_at=second.created_at - timedelta(hours=25))
+    AudioCharge.objects.filter(user__username="alice").update(charged_at=second.created_at - timedelta(hours=25))
     post_upload(alice_client, [upload_file("c.wav", wav_bytes(rng, seconds=2.0))])
     assert accepted(Job.objects.order_by("id").last()) == ["c.wav"]
 
@@ -144,6 +144,36 @@ def test_files_named_dot_or_unprintable_are_judged_by_content_under_a_placeholde
     job = Job.objects.get()
     assert accepted(job) == ["(no name)", "ok.wav"]
     assert "not a WAV, FLAC, OGG or MP3" in refused(job)["(no name)"]
+
+
+@pytest.mark.parametrize("url", ["/upload/", "/api/v1/jobs"])
+def test_a_file_sent_with_an_empty_name_gets_a_name_and_is_judged_by_content(
+    alice, alice_client, rng, django_capture_on_commit_callbacks, url
+):
+    from predictions.models_api import ApiToken
+
+    # Large enough that the header of the third part falls past the parser's first read.
+    parts = [("", wav_bytes(rng, seconds=3.0)), ("ok.wav", wav_bytes(rng)), ("", b"not audio at all")]
+    body, content_type = multipart(parts)
+    token = ApiToken.issue(alice, "t")[1]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_client.generic(
+            "POST", url, body, content_type=content_type, HTTP_AUTHORIZATION=f"Bearer {token}"
+        )
+    assert response.status_code in (202, 302)
+    files = list(Job.objects.get().files.order_by("id"))
+    assert [f.original_name for f in files] == ["(no name)", "ok.wav", "(no name)"]
+    assert files[0].stored_name and files[0].audio_s == pytest.approx(3.0, abs=0.01)
+    assert "not a WAV, FLAC, OGG or MP3" in files[2].error
+    # The bytes of every file arrived whole.
+    assert [f.size for f in files[:2]] == [len(parts[0][1]), len(parts[1][1])]
+
+
+def test_an_empty_nameless_part_is_no_file_chosen_not_a_file(alice_client):
+    body, content_type = multipart([("", b"")])
+    response = alice_client.generic("POST", "/upload/", body, content_type=content_type)
+    assert response.status_code == 400 and "This field is required" in response.content.decode()
+    assert not Job.objects.exists()
 
 
 def test_a_file_name_of_a_kilobyte_refuses_the_request_with_a_reason_to_rename(alice_client, rng):

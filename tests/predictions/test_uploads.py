@@ -286,3 +286,18 @@ def test_a_silent_recording_fails_with_a_clear_reason(alice_client, model_versio
     post_upload(alice_client, [upload_file("silence.wav", wav_of(np.zeros(3 * 16000, dtype=np.float32)))])
     (f,) = job_status(alice_client, Job.objects.get().pk)["files"]
     assert f["status"] == "failed" and f["error"].startswith("The recording is silent")
+
+
+@pytest.mark.parametrize("subtype,bad", [("FLOAT", np.inf), ("DOUBLE", -np.inf), ("FLOAT", np.nan)])
+def test_a_recording_with_samples_that_are_not_numbers_says_so_rather_than_silent(
+    alice_client, post_upload, rng, model_version, subtype, bad
+):
+    y = voiced(rng, seconds=2.0, sr=16000).astype(np.float64)
+    y[::100] = bad
+    buf = io.BytesIO()
+    sf.write(buf, y, 16000, format="WAV", subtype=subtype)
+    post_upload(alice_client, [upload_file("broken.wav", buf.getvalue()), upload_file("ok.wav", wav_bytes(rng))])
+    broken, ok = AudioFile.objects.get(original_name="broken.wav"), AudioFile.objects.get(original_name="ok.wav")
+    assert broken.status == "failed" and not broken.stored_name
+    assert "not numbers (infinite or NaN values)" in broken.error and "silent" not in broken.error
+    assert ok.status == "done"

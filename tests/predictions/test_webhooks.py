@@ -3,6 +3,7 @@ would), retried after a 500, bounded, and refused for private addresses unless t
 
 from __future__ import annotations
 
+import ipaddress
 import json
 
 import pytest
@@ -125,3 +126,66 @@ def test_refused_callback_addresses(settings, url, reason):
     settings.WEBHOOK_ALLOW_PRIVATE = False
     with pytest.raises(webhooks.CallbackRefused, match=reason):
         webhooks.check_callback_url(url)
+
+
+# IPv6 addresses that carry an IPv4 address a NAT64, 6to4 or Teredo route (or the host itself) reaches.
+EMBEDDED = [
+    ("::127.0.0.1", "IPv4-compatible address embedding 127.0.0.1, a loopback"),
+    ("::a9fe:a9fe", "IPv4-compatible address embedding 169.254.169.254, a link-local"),
+    ("::ffff:127.0.0.1", "IPv4-mapped address embedding 127.0.0.1, a loopback"),
+    ("::ffff:7f00:1", "IPv4-mapped address embedding 127.0.0.1, a loopback"),
+    ("::ffff:a9fe:a9fe", "IPv4-mapped address embedding 169.254.169.254, a link-local"),
+    ("::ffff:0:127.0.0.1", "IPv4-translated address embedding 127.0.0.1, a loopback"),
+    ("::ffff:0:a00:1", "IPv4-translated address embedding 10.0.0.1, a private"),
+    ("64:ff9b::127.0.0.1", "NAT64 address embedding 127.0.0.1, a loopback"),
+    ("64:ff9b::169.254.169.254", "NAT64 address embedding 169.254.169.254, a link-local"),
+    ("64:ff9b::10.0.0.1", "NAT64 address embedding 10.0.0.1, a private"),
+    ("64:ff9b::a9fe:a9fe", "NAT64 address embedding 169.254.169.254, a link-local"),
+    ("64:ff9b:1::a00:1", "local-use NAT64 address"),
+    ("64:ff9b:1:ffff::808:808", "local-use NAT64 address"),
+    ("2002:7f00:1::1", "6to4 address embedding 127.0.0.1, a loopback"),
+    ("2002:a9fe:a9fe::1", "6to4 address embedding 169.254.169.254, a link-local"),
+    ("2002:c0a8:101::1", "6to4 address embedding 192.168.1.1, a private"),
+    # Teredo: the client's address is stored inverted (here 127.0.0.1, then 10.0.0.1).
+    ("2001:0:4136:e378:8000:63bf:80ff:fffe", "Teredo address embedding 127.0.0.1, a loopback"),
+    ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "Teredo address embedding 10.0.0.1, a private"),
+]
+PUBLIC_EMBEDDED = ["64:ff9b::8.8.8.8", "2002:808:808::1", "::ffff:0:808:808", "2606:4700:4700::1111"]
+
+
+@pytest.mark.parametrize("address,reason", EMBEDDED)
+def test_ipv6_addresses_embedding_a_non_public_ipv4_are_refused(settings, address, reason):
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    with pytest.raises(webhooks.CallbackRefused, match=reason):
+        webhooks.check_callback_url(f"http://[{address}]/hook")
+
+
+@pytest.mark.parametrize("address", PUBLIC_EMBEDDED)
+def test_ipv6_addresses_embedding_a_public_ipv4_are_allowed(settings, address):
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    assert webhooks.check_callback_url(f"http://[{address}]:8443/hook") == ipaddress.ip_address(address)
+
+
+@pytest.mark.parametrize("address,reason", EMBEDDED[::3])
+def test_the_api_refuses_an_embedded_ipv4_callback_with_the_reason(upload, settings, address, reason):
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    response = upload(callback_url=f"http://[{address}]/hook")
+    assert response.status_code == 400 and reason in response.json()["errors"]["callback_url"][0]
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("address,reason", EMBEDDED[1::3])
+def test_the_account_page_refuses_an_embedded_ipv4_default_url(alice_client, settings, address, reason):
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    response = alice_client.post("/account/webhook/", {"default_url": f"http://[{address}]/hook"})
+    assert reason in response.content.decode()
+    assert not WebhookSettings.objects.filter(default_url__contains=address).exists()
+
+
+@pytest.mark.parametrize("address,reason", EMBEDDED[2::3])
+def test_an_embedded_ipv4_callback_is_refused_again_at_delivery(alice, settings, address, reason):
+    job = Job.objects.create(user=alice, status=Job.Status.FINISHED)
+    JobCallback.objects.create(job=job, url=f"http://[{address}]/hook")  # stored before the rule existed
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    assert webhooks.deliver(job.pk) == webhooks.FAILED
+    assert reason in JobCallback.objects.get().attempts.get().error

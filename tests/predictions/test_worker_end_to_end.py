@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def celery_worker(live_server, model_version, private_storage, tmp_path):
-    """A real prefork worker (one child) on the inference queue, against the test database."""
+    """A real prefork worker (one child) started without -Q, and a webhook worker, against the test database."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         pytest.skip("no CELERY_BROKER_URL: the end-to-end test needs Redis")
     db = connection.settings_dict
@@ -47,20 +47,28 @@ def celery_worker(live_server, model_version, private_storage, tmp_path):
         "WEBHOOK_RETRY_BASE_S": "1",
     }
     log = open(tmp_path / "worker.log", "w+")  # noqa: SIM115
+    celery = [sys.executable, "-m", "celery", "-A", "serweb", "worker", "--without-gossip", "--without-mingle",
+              "--without-heartbeat", "--loglevel=INFO"]  # fmt: skip
+    # As deployed: the analysis worker with no -Q (the app's configuration names its queues), and
+    # webhooks in a process of their own.
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "serweb", "worker", "-Q", "inference,maintenance", "--pool=prefork",
-         "-c", "1", "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"e2e-{os.getpid()}@%h",
-         "--loglevel=INFO"],
+        [*celery, "--pool=prefork", "-c", "1", "-n", f"e2e-{os.getpid()}@%h"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    hooks = subprocess.Popen(
+        [*celery, "-Q", "webhooks", "--pool=threads", "-c", "2", "-n", f"e2e-hooks-{os.getpid()}@%h"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     worker.log_text = lambda: (tmp_path / "worker.log").read_text(errors="replace")
     yield worker
-    worker.send_signal(signal.SIGTERM)  # warm shutdown: finish the current task, then exit
-    try:
-        worker.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-        worker.wait()
+    for process in (worker, hooks):
+        process.send_signal(signal.SIGTERM)  # warm shutdown: finish the current task, then exit
+    for process in (worker, hooks):
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
     log.seek(0)
     output = log.read()
     log.close()
