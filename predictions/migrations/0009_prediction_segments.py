@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('predictions', '0006_api_tokens_webhooks_retention'),
+        ("predictions", "0008_queue_heartbeat"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='prediction',
-            name='segments',
+            model_name="prediction",
+            name="segments",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='prediction',
-            name='share',
+            model_name="prediction",
+            name="share",
             field=models.FloatField(blank=True, null=True),
         ),
     ]
