@@ -171,5 +171,6 @@ def warm_predictor() -> None:
     if predictor is not None:
         from mlcore.serving.smoke import voiced_clip
 
-        predictor.analyse(voiced_clip(sr=predictor.sr, seconds=1.0))
+        # A synthetic buzz the voice detector rightly refuses: warming runs the model whatever it says.
+        predictor.analyse_many([voiced_clip(sr=predictor.sr, seconds=1.0)], require_voice=False)
         logger.info("model %s loaded in this process", version)

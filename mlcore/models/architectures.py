@@ -244,7 +244,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             epochs=40,
             learning_rate=1e-3,
             label_smoothing=0.1,
-            augment="encoder",
+            augment="encoder-mixed",
             mixup_alpha=0.2,
             weight_decay=1e-2,
         ),

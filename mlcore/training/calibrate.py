@@ -34,14 +34,22 @@ def fit_temperature(probs: np.ndarray, y: np.ndarray) -> float:
 
 
 def fit_temperature_and_bias(
-    sets: list[tuple[np.ndarray, np.ndarray]], *, l2: float = 0.01
+    sets: list[tuple[np.ndarray, np.ndarray]], *, l2: float = 0.01, with_bias: bool = True
 ) -> tuple[float, np.ndarray]:
     """The temperature and per-class bias (mean zero) minimising the mean of each set's NLL (every set
     weighs the same, whatever its size), with a small L2 penalty on the bias.  ``sets`` are (probs (n, C),
-    labels (n,)) pairs: predictions on held-out speakers and on held-out corpora."""
-    from scipy.optimize import minimize
+    labels (n,)) pairs: predictions on held-out speakers and on held-out corpora.  ``with_bias=False``
+    fits the temperature alone (the bias stays zero)."""
+    from scipy.optimize import minimize, minimize_scalar
 
     n_classes = sets[0][0].shape[1]
+    if not with_bias:
+        result = minimize_scalar(
+            lambda log_t: float(np.mean([nll(apply_temperature(p, float(np.exp(log_t))), y) for p, y in sets])),
+            bounds=(np.log(0.05), np.log(20.0)),
+            method="bounded",
+        )
+        return float(np.exp(result.x)), np.zeros(n_classes)
 
     def loss(params: np.ndarray) -> float:
         t, b = float(np.exp(params[0])), params[1:] - params[1:].mean()
@@ -165,17 +173,22 @@ def calibrate(
     }
     recipe = "temperature on held-out speakers"
     if len(away) == 2:
-        (pa, ya), (pb, yb) = away
-        t_home_only = fit_temperature(oof[fit_half], y[fit_half])
-        t_both, b_both = fit_temperature_and_bias([(oof[fit_half], y[fit_half]), (pa, ya)])
-        scored = {"home": (oof[eval_half], y[eval_half]), "away": (pb, yb)}
-        for name, (t, b) in {"temperature": (t_home_only, None), "temperature_and_bias": (t_both, b_both)}.items():
-            check[name] = {
-                where: expected_calibration_error(apply_temperature(p, t, b), yy) for where, (p, yy) in scored.items()
-            }
-        if np.mean(list(check["temperature_and_bias"].values())) < np.mean(list(check["temperature"].values())):
-            recipe = "temperature and per-class bias on held-out speakers and held-out corpora"
-            temperature, bias = fit_temperature_and_bias([(oof, y), *away])
+        # Each recipe fitted on half the home speakers and one direction, scored on the other half and the
+        # other direction, both ways round: ECE (all eight emotions) at home and away.
+        recipes = {"temperature": False, "temperature_and_bias": True}
+        for name, with_bias in recipes.items():
+            scores: dict[str, list[float]] = {"home": [], "away": []}
+            for (fit_p, fit_y), (test_p, test_y), (home_fit, home_test) in (
+                (away[0], away[1], (fit_half, eval_half)),
+                (away[1], away[0], (eval_half, fit_half)),
+            ):
+                t, b = fit_temperature_and_bias([(oof[home_fit], y[home_fit]), (fit_p, fit_y)], with_bias=with_bias)
+                scores["home"].append(expected_calibration_error(apply_temperature(oof[home_test], t, b), y[home_test]))
+                scores["away"].append(expected_calibration_error(apply_temperature(test_p, t, b), test_y))
+            check[name] = {where: float(np.mean(v)) for where, v in scores.items()}
+        with_bias = np.mean(list(check["temperature_and_bias"].values())) < np.mean(list(check["temperature"].values()))
+        recipe = "temperature" + (" and per-class bias" if with_bias else "") + " on held-out speakers and corpora"
+        temperature, bias = fit_temperature_and_bias([(oof, y), *away], with_bias=with_bias)
     calibrated = apply_temperature(oof, temperature, bias)
     away_p = np.concatenate([p for p, _ in away]) if away else np.zeros((0, oof.shape[1]))
     away_y = np.concatenate([yy for _, yy in away]) if away else np.zeros(0, dtype=int)

@@ -279,7 +279,7 @@ def test_a_recording_without_speech_fails_with_the_no_speech_reason_while_speech
     assert by_name["talk.wav"]["status"] == "done"
     assert AudioFile.objects.get(original_name="room.wav").attempts == 1  # final, not retried
     assert "No speech detected (" in alice_client.get(f"/jobs/{job.pk}/").content.decode()
-    assert "No speech detected: only 0.0 s" in alice_client.get("/history.csv").getvalue().decode()
+    assert "No speech detected (0.0 s of voice found" in alice_client.get("/history.csv").getvalue().decode()
 
 
 def test_a_silent_recording_fails_with_a_clear_reason(alice_client, model_version, post_upload, rng):

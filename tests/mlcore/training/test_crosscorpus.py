@@ -97,10 +97,8 @@ def test_calibration_is_fitted_on_held_out_predictions_and_reported(run):
     assert 0.05 <= calibration["temperature"] <= 20.0
     for key in ("ece_before", "ece_after", "ece_away_before", "ece_away_after"):
         assert 0.0 <= calibration[key] <= 1.0
-    # Fitted on home and away together: away (the corpus a model never heard) can only get more honest.
-    assert calibration["ece_away_after"] <= calibration["ece_away_before"] + 1e-6 or calibration["recipe"].startswith(
-        "temperature on"
-    )
+    # Fitted on home and away together, so a voice from another corpus gets honest percentages too.
+    assert calibration["recipe"].endswith("on held-out speakers and corpora")
     assert len(calibration["class_bias"]) == 8 and abs(sum(calibration["class_bias"])) < 1e-3
     check = calibration["held_out_check"]
     assert {"temperature_fitted_on_half", "temperature", "temperature_and_bias"} <= set(check)
