@@ -67,7 +67,9 @@ def stored_segments(prediction) -> list[Segment]:
     since the engine stores them; older ones fall back to runs of each window's top emotion."""
     stored = prediction.segments or []
     try:
-        spans = [Segment(float(s["start_s"]), float(s["end_s"]), str(s["emotion"]), float(s["confidence"])) for s in stored]
+        spans = [
+            Segment(float(s["start_s"]), float(s["end_s"]), str(s["emotion"]), float(s["confidence"])) for s in stored
+        ]
     except (KeyError, TypeError, ValueError):
         spans = []
     return spans or segments(prediction.timeline, prediction.duration_s)

@@ -11,6 +11,7 @@ from rest_framework import serializers
 from mlcore.labels import EMOTIONS
 from predictions.models import EMOTION_CHOICES, AudioFile, Job, ModelVersion, Prediction
 from predictions.models_api import ApiToken, WebhookAttempt
+from predictions.verdicts import model_note
 
 # DRF refuses NUL characters in any text; saying so as a pattern puts the rule in the schema too.
 NO_NUL = RegexValidator(r"^[^\x00]*$", "Text may not contain NUL characters.")
@@ -214,10 +215,16 @@ class PredictionDetailSerializer(PredictionSerializer):
 class ModelVersionSerializer(serializers.ModelSerializer):
     labels = serializers.SerializerMethodField()
     metrics = serializers.SerializerMethodField(help_text="Headline figures from the bundle's evaluation.")
+    summary = serializers.SerializerMethodField(
+        help_text="In plain words: how often the model is right on new speakers of its corpora and elsewhere."
+    )
 
     class Meta:
         model = ModelVersion
-        fields = ("id", "name", "architecture", "created_at", "labels", "metrics")
+        fields = ("id", "name", "architecture", "created_at", "labels", "metrics", "summary")
+
+    def get_summary(self, version: ModelVersion) -> str:
+        return model_note(version)
 
     def get_labels(self, version: ModelVersion) -> list[str]:
         return list(EMOTIONS)
@@ -229,6 +236,17 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         calibration = metrics.get("calibration")
         if isinstance(calibration, dict) and "ece_after" in calibration:
             out["ece"] = calibration["ece_after"]
+            if "ece_away_after" in calibration:
+                out["ece_leave_one_corpus_out"] = calibration["ece_away_after"]
+        # Away from home: a corpus the model never heard (both directions) and a language it never heard.
+        loco = metrics.get("leave_one_corpus_out")
+        if isinstance(loco, dict):
+            out["leave_one_corpus_out"] = {k: v.get("accuracy") for k, v in loco.items() if isinstance(v, dict)}
+        language = metrics.get("unseen_language")
+        if isinstance(language, dict):
+            out["unseen_language"] = {
+                k: language.get(k) for k in ("corpus", "accuracy", "accuracy_all_eight", "ece_all_eight")
+            }
         return out
 
 

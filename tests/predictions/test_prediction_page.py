@@ -35,7 +35,9 @@ def test_a_long_recording_shows_its_timeline_waveform_and_all_probabilities(
     assert len(data["envelope"]) == 800 and all(lo <= hi for lo, hi in data["envelope"])
     assert len(data["timeline"]) > 1
     window = data["timeline"][0]
-    assert set(window) == {"start_s", "end_s", "probabilities", "speech"} and set(window["probabilities"]) == set(EMOTIONS)
+    assert set(window) == {"start_s", "end_s", "probabilities", "speech"} and set(window["probabilities"]) == set(
+        EMOTIONS
+    )
     assert (
         f'<audio id="prediction-audio" controls preload="metadata" src="/predictions/{prediction.pk}/audio/">' in html
     )
