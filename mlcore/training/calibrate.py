@@ -177,7 +177,7 @@ def calibrate(
         # other direction, both ways round: ECE (all eight emotions) at home and away.
         recipes = {"temperature": False, "temperature_and_bias": True}
         for name, with_bias in recipes.items():
-            scores: dict[str, list[float]] = {"home": [], "away": []}
+            scores: dict[str, list[float]] = {"home": [], "away": [], "away_accuracy": []}
             for (fit_p, fit_y), (test_p, test_y), (home_fit, home_test) in (
                 (away[0], away[1], (fit_half, eval_half)),
                 (away[1], away[0], (eval_half, fit_half)),
@@ -185,8 +185,14 @@ def calibrate(
                 t, b = fit_temperature_and_bias([(oof[home_fit], y[home_fit]), (fit_p, fit_y)], with_bias=with_bias)
                 scores["home"].append(expected_calibration_error(apply_temperature(oof[home_test], t, b), y[home_test]))
                 scores["away"].append(expected_calibration_error(apply_temperature(test_p, t, b), test_y))
+                # A bias moves decisions, not only confidence: its effect on accuracy away is checked too.
+                scores["away_accuracy"].append(float((apply_temperature(test_p, t, b).argmax(axis=1) == test_y).mean()))
             check[name] = {where: float(np.mean(v)) for where, v in scores.items()}
-        with_bias = np.mean(list(check["temperature_and_bias"].values())) < np.mean(list(check["temperature"].values()))
+        ece = {name: (check[name]["home"] + check[name]["away"]) / 2 for name in recipes}
+        with_bias = bool(
+            ece["temperature_and_bias"] < ece["temperature"]
+            and check["temperature_and_bias"]["away_accuracy"] >= check["temperature"]["away_accuracy"] - 0.005
+        )
         recipe = "temperature" + (" and per-class bias" if with_bias else "") + " on held-out speakers and corpora"
         temperature, bias = fit_temperature_and_bias([(oof, y), *away], with_bias=with_bias)
     calibrated = apply_temperature(oof, temperature, bias)

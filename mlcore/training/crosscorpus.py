@@ -145,6 +145,17 @@ def cross_validate(
     away: list[tuple[np.ndarray, np.ndarray]] = []
     if loco:
         result["leave_one_corpus_out"], away = leave_one_corpus_out(feats, arch=arch, seeds=seeds, epochs=epochs)
+    if out_dir is not None:
+        # Every held-out prediction, so a calibration recipe can be compared again without retraining.
+        out_dir.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(
+            out_dir / "held_out_predictions.npz",
+            oof=oof,
+            y=y,
+            speakers=feats.speakers[originals][scored],
+            **{f"away{i}_p": p for i, (p, _) in enumerate(away)},
+            **{f"away{i}_y": t for i, (_, t) in enumerate(away)},
+        )
     result["calibration"] = calibrate(oof, y, speakers=feats.speakers[originals][scored], away=away, out_dir=out_dir)
     return result
 

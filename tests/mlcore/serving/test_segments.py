@@ -24,7 +24,7 @@ def test_a_lone_window_that_disagrees_with_its_neighbours_is_smoothed_away():
     tops = ["angry"] * 5 + ["fearful"] + ["angry"] * 4 + ["sad"] * 10
     probs = _windows(tops)
     raw = [EMOTIONS[i] for i in probs.argmax(axis=1)]
-    path = [EMOTIONS[i] for i in smooth_path(probs, np.ones(len(tops)))]
+    path = [EMOTIONS[i] for i in smooth_path(probs, np.ones(len(tops)), switch_penalty=4.0)]
     assert raw[5] == "fearful" and path[5] == "angry"
     assert path == ["angry"] * 10 + ["sad"] * 10  # the real change stays where it is
 
@@ -52,15 +52,17 @@ def test_segments_tile_the_recording_and_cut_between_window_centres():
 def test_the_headline_is_the_emotion_held_longest_with_its_share_of_speech():
     tops = ["angry"] * 3 + ["sad"] * 6 + ["angry"] * 2
     probs = _windows(tops)
-    spans = segments(smooth_path(probs, np.ones(11)), probs, _bounds(11), np.full(11, 4.0))
+    spans = segments(smooth_path(probs, np.ones(11), switch_penalty=4.0), probs, _bounds(11), np.full(11, 4.0))
     emotion, share = headline(spans)
     assert (emotion, share) == ("sad", pytest.approx(6 / 11))
 
 
-def test_the_penalty_is_a_few_nats():
-    # Large enough to ignore one window's flip at the probabilities the model gives, small enough that a
-    # mood held for three windows (8 s) shows as its own segment.
-    assert 1.0 < SWITCH_PENALTY < 10.0
-    tops = ["neutral"] * 6 + ["happy"] * 3 + ["neutral"] * 6
-    path = smooth_path(_windows(tops, p=0.8), np.ones(len(tops)))
-    assert [EMOTIONS[i] for i in path] == tops
+def test_the_default_penalty_merges_only_a_window_that_barely_differs():
+    # Measured on joined recordings: smoothing did not raise window accuracy, so the default is small.
+    assert 0.0 < SWITCH_PENALTY <= 0.5
+    tops = ["neutral"] * 6 + ["happy"] + ["neutral"] * 6
+    clear = smooth_path(_windows(tops, p=0.8), np.ones(len(tops)))
+    assert [EMOTIONS[i] for i in clear] == tops  # a clear change of one window stays
+    barely = _windows(["neutral"] * 13, p=0.3)
+    barely[6, EMOTIONS.index("happy")] = 0.31  # happy by a hair in one window
+    assert set(smooth_path(barely, np.ones(13)).tolist()) == {EMOTIONS.index("neutral")}

@@ -102,7 +102,7 @@ def test_calibration_is_fitted_on_held_out_predictions_and_reported(run):
     assert len(calibration["class_bias"]) == 8 and abs(sum(calibration["class_bias"])) < 1e-3
     check = calibration["held_out_check"]
     assert {"temperature_fitted_on_half", "temperature", "temperature_and_bias"} <= set(check)
-    assert set(check["temperature"]) == set(check["temperature_and_bias"]) == {"home", "away"}
+    assert set(check["temperature"]) == set(check["temperature_and_bias"]) == {"home", "away", "away_accuracy"}
     assert set(calibration["uncertain_rule"]) == {"min_top", "min_margin", "little_speech_s"}
     assert 0.0 <= calibration["uncertain_coverage"]["flagged_fraction"] <= 1.0
     png = run["tmp"] / "cv" / "reliability.png"
