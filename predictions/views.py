@@ -210,7 +210,10 @@ def prediction_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "rows": rows,
         "has_timeline": shows_timeline,
         "segments": segments,
-        "summary": timeline.summary(segments, emotion=prediction.top_emotion, share=prediction.share),
+        # Only for results whose headline is the engine's timeline summary (older ones averaged the windows).
+        "summary": timeline.summary(segments, emotion=prediction.top_emotion, share=prediction.share)
+        if prediction.segments
+        else "",
         "model_note": verdicts.model_note(prediction.model_version),
     }
     return render(request, "predictions/prediction.html", context)
