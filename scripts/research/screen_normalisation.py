@@ -68,7 +68,6 @@ def cw(c):
 
 
 def main() -> None:
-    out = {}
     for name in [a for a in sys.argv[1:] if not a.startswith("--")] or NORMS:
         f = NORMS[name]
         X = f(F.X, F.speakers, F.corpora)
