@@ -64,7 +64,7 @@ def test_a_result_the_model_doubts_is_stored_with_its_reason_and_badged_next_to_
     badge = f'<span id="uncertain" class="badge badge--uncertain">uncertain: {prediction.uncertain_reason}</span>'
     assert badge in html
     assert html.index('id="top-emotion"') < html.index(badge) < html.index('id="confidence"')
-    assert "of speech)" not in html
+    assert f'(<span id="speech-s">{prediction.speech_s:.1f}</span> s of speech)' in html  # every model is gated
     data = chart_data(html)
     assert data["uncertain"] is True and data["uncertain_reason"] == prediction.uncertain_reason
 
@@ -88,4 +88,4 @@ def test_the_seconds_of_speech_the_model_found_are_stored_and_shown(alice_client
     prediction = Prediction.objects.get()
     assert prediction.speech_s == pytest.approx(3.0, abs=0.3)  # 3 s of speech with its pauses
     html = alice_client.get(f"/predictions/{prediction.pk}/").content.decode()
-    assert '(<span id="speech-s">3.0</span> s of speech)' in html
+    assert f'(<span id="speech-s">{prediction.speech_s:.1f}</span> s of speech)' in html

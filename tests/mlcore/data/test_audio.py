@@ -80,7 +80,7 @@ def test_clipped_audio_is_accepted_as_is(tmp_path, speech):
     clipped = np.clip(speech * 10, -1.0, 1.0)
     y = load_audio(write(tmp_path / "clipped.wav", clipped, subtype="PCM_16"))
     assert np.max(np.abs(y)) == pytest.approx(1.0, abs=1e-3)
-    assert np.mean(np.abs(y) > 0.99) > 0.3
+    assert np.mean(np.abs(y) > 0.99) > 0.05  # speech with its pauses: the loud parts are cut flat
 
 
 def test_text_file_named_wav_is_unreadable_with_advice(tmp_path):
