@@ -14,7 +14,7 @@ from conftest import job_status, upload_file, wav_bytes, zip_bytes
 from mlcore.labels import EMOTIONS
 from predictions import registry, timeline
 from predictions.models import Job, Prediction
-from predictions.verdicts import model_note, pct
+from predictions.verdicts import model_facts, model_note, pct
 
 pytestmark = pytest.mark.django_db
 
@@ -92,6 +92,10 @@ def test_the_prediction_page_notes_what_the_model_was_trained_on_and_links_to_it
         assert f"RAVDESS {ravdess})" in note and "of the time on new speakers of those corpora (" in note
     model_page = alice_client.get(f"/models/{model_version.pk}/").content.decode()
     assert note in model_page
+    away = model_facts(model_version)["away"]
+    assert len(away) == 2 or "leave_one_corpus_out" not in metrics  # the shipped model: a corpus, a language
+    for what, accuracy in away:
+        assert f"<dt>Right on {what}</dt><dd>{pct(accuracy)}</dd>" in model_page
 
 
 def test_the_model_note_says_how_it_does_away_from_home_in_plain_words(plain_model):
