@@ -26,7 +26,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.utils import timezone
 
-from mlcore.safezip import SafeZip, ZipLimits, ZipSafetyError
+from mlcore.safezip import SafeZip, ZipLimits, ZipSafetyError, unsafe_path_reason
 from predictions.quotas import Allowance
 
 logger = logging.getLogger(__name__)
@@ -210,7 +210,9 @@ def _expand_member(archive: SafeZip, info, limits: Limits, allowance: Allowance)
     name = display_name(raw)
     refusal = allowance.file_refusal() or archive.problem(info)
     if refusal:
-        return Incoming(name if "unsafe path" not in refusal else _shorten(raw), size=info.file_size, error=refusal)
+        # An unsafe path is shown as the archive spelled it (shortened), never as the name it would become.
+        shown = _shorten(raw) if unsafe_path_reason(raw) else name
+        return Incoming(shown, size=info.file_size, error=refusal)
     if info.file_size > limits.max_file_bytes:
         return Incoming(name, size=info.file_size, error=_too_big(info.file_size, limits))
     if info.file_size == 0:
