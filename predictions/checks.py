@@ -30,6 +30,15 @@ def check_production_settings(app_configs=None, **kwargs) -> list[checks.CheckMe
                 id="serweb.E005",
             )
         )
+    if not settings.DEBUG and settings.CELERY_TASK_ALWAYS_EAGER and not settings.ALLOW_EAGER_TASKS:
+        errors.append(
+            checks.Error(
+                "CELERY_BROKER_URL is not set and DEBUG=0: every upload would be analysed inside the web request.",
+                hint="Set CELERY_BROKER_URL (redis://…) and run a worker, or set ALLOW_EAGER_TASKS=1 to accept "
+                "analysis inside gunicorn on purpose.",
+                id="serweb.E006",
+            )
+        )
     if not settings.DEBUG and not settings.ALLOWED_HOSTS:
         errors.append(
             checks.Error(

@@ -214,6 +214,8 @@ FILE_UPLOAD_PERMISSIONS = 0o640
 # Zero-config: without a broker, tasks run eagerly in the web process (errors are recorded on the
 # file by the task itself, so a failing file never breaks the upload request).
 CELERY_TASK_ALWAYS_EAGER = not env_str("CELERY_BROKER_URL")
+# With DEBUG=0, tasks run inside the web request only when asked for (system check serweb.E006).
+ALLOW_EAGER_TASKS = env_bool("ALLOW_EAGER_TASKS", False)
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "memory://"
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_RESULT_BACKEND = None

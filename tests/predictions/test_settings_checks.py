@@ -15,6 +15,7 @@ PRODUCTION = {
     "SECRET_KEY": "kq8Zt3uV-ExampleOnly-7yP2mN4bR6wJ9xC1dF5gH0jK3lQ8sT2vW6zA4cE7",
     "ALLOWED_HOSTS": "serweb.example.org,localhost",
     "SECURE_PROXY_SSL_HEADER": "1",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/15",
 }
 
 
@@ -84,6 +85,13 @@ def test_an_unreadable_secret_file_is_named_in_the_error(tmp_path):
     env = {k: v for k, v in PRODUCTION.items() if k != "SECRET_KEY"} | {"SECRET_KEY_FILE": str(tmp_path / "missing")}
     result = manage("check", env=env, tmp_path=tmp_path)
     assert result.returncode != 0 and f"SECRET_KEY_FILE='{tmp_path / 'missing'}' cannot be read" in result.stderr
+
+
+def test_debug_off_without_a_broker_is_refused_unless_eager_tasks_are_asked_for(tmp_path):
+    env = {k: v for k, v in PRODUCTION.items() if k != "CELERY_BROKER_URL"}
+    result = manage("check", env=env, tmp_path=tmp_path)
+    assert result.returncode != 0 and "serweb.E006" in result.stderr and "ALLOW_EAGER_TASKS=1" in result.stderr
+    assert manage("check", env={**env, "ALLOW_EAGER_TASKS": "1"}, tmp_path=tmp_path).returncode == 0
 
 
 def test_debug_off_without_allowed_hosts_is_refused(tmp_path):
