@@ -154,6 +154,8 @@ def _job_payload(job: Job, *, with_files: bool = False) -> dict:
         "done": counts["done"],
         "failed": counts["failed"],
         "finished": finished,
+        # Nothing could be analysed: the page must look like a failure, not like a finished success.
+        "all_failed": finished and counts["failed"] > 0 and counts["done"] == 0,
     }
     if with_files:
         files = job.files.select_related("prediction", "prediction__model_version").order_by("id")

@@ -167,6 +167,15 @@
       section.dataset.finished = "true";
       section.classList.add("is-finished");
     }
+    if (job.all_failed) {
+      // A failure must look like one: a red bar, the notice first, and no "received" success message.
+      section.classList.add("has-all-failed");
+      var notice = document.getElementById("job-failed-notice");
+      var count = document.getElementById("job-failed-count");
+      if (count) count.textContent = failed;
+      if (notice) notice.hidden = false;
+      document.querySelectorAll(".message--success").forEach(function (m) { m.hidden = true; });
+    }
   }
 
   function poll() {

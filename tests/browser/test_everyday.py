@@ -106,6 +106,10 @@ def test_a_job_where_every_file_failed_stays_inside_the_page(page, make_user, sh
     page.goto(f"/jobs/{job.pk}/")
     expect(page.locator("#job")).to_have_attribute("data-polling", "stopped")
     expect(page.locator("#job-files .file-error")).to_have_count(3)
+    # A failure looks like one: the notice comes before the files, and the bar is not a finished green.
+    expect(page.locator("#job-failed-notice")).to_be_visible()
+    expect(page.locator("#job-failed-notice")).to_contain_text("None of the 3 files could be analysed")
+    expect(page.locator("#job")).to_have_class(re.compile(r"\bhas-all-failed\b"))
     assert page.evaluate(SCROLL_WIDTH_JS) <= page.viewport_size["width"], page.evaluate(WIDER_THAN_VIEWPORT_JS)
     table = page.locator("#job-files").bounding_box()
     assert table["x"] + table["width"] <= page.viewport_size["width"]

@@ -249,6 +249,36 @@ def wav_of(y: np.ndarray, *, sr: int = 16000) -> bytes:
     return buf.getvalue()
 
 
+def test_a_job_where_every_file_failed_looks_like_a_failure(alice_client, speech_model, post_upload, rng):
+    from nonspeech import NON_SPEECH
+
+    tones = [upload_file(f"tone-{k}.wav", wav_of(NON_SPEECH["tone 440 Hz"](16000, 2.0, rng))) for k in range(2)]
+    post_upload(alice_client, tones)
+    job = Job.objects.get()
+    status = job_status(alice_client, job.pk)
+    assert status["finished"] and status["all_failed"] and status["failed"] == 2
+    html = alice_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert 'class="is-finished has-all-failed"' in html
+    notice = html.index('id="job-failed-notice"')
+    assert 'None of the\n    <span id="job-failed-count">2</span> files could be analysed' in html
+    assert notice < html.index('id="job-files"') and " hidden>" not in html[notice : notice + 120]
+
+
+def test_a_job_with_one_file_done_is_not_all_failed(alice_client, speech_model, post_upload, rng):
+    from nonspeech import NON_SPEECH
+
+    post_upload(
+        alice_client,
+        [
+            upload_file("tone.wav", wav_of(NON_SPEECH["tone 440 Hz"](16000, 2.0, rng))),
+            upload_file("talk.wav", wav_bytes(rng, seconds=3, sr=16000)),
+        ],
+    )
+    job = Job.objects.get()
+    assert job_status(alice_client, job.pk)["all_failed"] is False
+    assert "has-all-failed" not in alice_client.get(f"/jobs/{job.pk}/").content.decode()
+
+
 @pytest.mark.parametrize("batch_size", [1, 8], ids=["one-task-per-file", "batched"])
 def test_a_recording_without_speech_fails_with_the_no_speech_reason_while_speech_is_analysed(
     alice_client, speech_model, post_upload, rng, settings, batch_size
