@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 
 MAX_ID = 2**63 - 1
-_ID = re.compile(r"[0-9]{1,19}", re.ASCII)
+# What a path segment naming an id looks like (``IdConverter`` and any ``re_path`` with an id in it).
+ID_PATTERN = r"[0-9]{1,19}"
+_ID = re.compile(ID_PATTERN, re.ASCII)
 
 
 def parse_id(value: object) -> int | None:
@@ -24,7 +26,7 @@ def parse_id(value: object) -> int | None:
 class IdConverter:
     """``<id:pk>``: a path segment that is an id (anything else does not match, so the URL is a 404)."""
 
-    regex = _ID.pattern
+    regex = ID_PATTERN
 
     def to_python(self, value: str) -> int:
         n = parse_id(value)

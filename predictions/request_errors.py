@@ -12,7 +12,6 @@ failed for a reason that passes, and nothing of it was kept.
 
 from __future__ import annotations
 
-import errno
 import re
 import sys
 
@@ -24,7 +23,7 @@ from django.http.multipartparser import MAX_TOTAL_HEADER_SIZE, MultiPartParser, 
 from django.shortcuts import render
 from django.template import loader
 
-from predictions.uploads import NO_NAME
+from predictions.uploads import NO_NAME, out_of_space
 
 # Seconds a client is asked to wait while the database is unreachable.
 RETRY_AFTER_S = 30
@@ -143,11 +142,6 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
 def database_unavailable(exc: BaseException | None) -> bool:
     """Whether ``exc`` says the database cannot be reached (not a bug in a query)."""
     return isinstance(exc, OperationalError | InterfaceError)
-
-
-def out_of_space(exc: BaseException | None) -> bool:
-    """Whether ``exc`` is a full disk (or quota): while the request was read, or a file stored."""
-    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def unavailable_response(request: HttpRequest, exc: BaseException | None = None) -> HttpResponse:

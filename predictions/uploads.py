@@ -46,8 +46,6 @@ NOT_AUDIO = (
 )
 NO_NAME = "(no name)"
 OUT_OF_SPACE = "Not stored: the server is out of space. Nothing of this file was kept; upload it again later."
-# A full disk (or a full quota) fails the file, never the request: the files stored before it are kept.
-_FULL = (errno.ENOSPC, errno.EDQUOT)
 NOT_FINITE = (
     "The recording holds samples that are not numbers (infinite or NaN values), so it cannot be analysed; "
     "the program that wrote it failed. Export or record it again."
@@ -142,6 +140,11 @@ def accept_uploads(
         remove_stored(out)
         raise
     return out
+
+
+def out_of_space(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is a full disk (or quota): while a request was read, or a file stored."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def _accept_one(upload: UploadedFile, limits: Limits, allowance: Allowance) -> list[Incoming]:
@@ -254,7 +257,7 @@ def store(chunks: Iterable[bytes], name: str, kind: str | None, limits: Limits, 
         return Incoming(name, size=size, error=error)
     except OSError as e:
         target.unlink(missing_ok=True)
-        if e.errno not in _FULL:
+        if not out_of_space(e):  # a full disk fails the file, never the request: earlier files are kept
             raise
         logger.error("uploads: %s is full; a file of %d+ bytes was refused", settings.UPLOAD_ROOT, size)
         return Incoming(name, size=size, error=OUT_OF_SPACE)

@@ -1,6 +1,7 @@
 from django.urls import path, re_path
 
 from predictions import account, views
+from predictions.ids import ID_PATTERN
 
 # <id:pk> is predictions.ids.IdConverter, registered by the app's ready().
 
@@ -15,7 +16,7 @@ urlpatterns = [
     path("predictions/<id:pk>/", views.prediction_detail, name="prediction"),
     path("predictions/<id:pk>/audio/", views.prediction_audio, name="audio"),
     re_path(
-        r"^predictions/(?P<pk>[0-9]{1,19})/timeline\.(?P<fmt>csv|json)$", views.prediction_timeline, name="timeline"
+        rf"^predictions/(?P<pk>{ID_PATTERN})/timeline\.(?P<fmt>csv|json)$", views.prediction_timeline, name="timeline"
     ),
     path("jobs/", views.jobs_page, name="jobs"),
     path("live/", views.live_chunk, name="live"),

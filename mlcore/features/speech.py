@@ -53,11 +53,16 @@ def speech_frames(y: np.ndarray, *, sr: int, hop: int) -> np.ndarray:
     return on_grid(speech_probabilities(y, sr=sr), n_samples=y.size, sr=sr, hop=hop) > THRESHOLD
 
 
+def _frames(start: int, end: int, *, hop: int) -> slice:
+    """The ``hop``-sample frames that overlap samples ``[start, end)`` (at least one)."""
+    return slice(start // hop, max(start // hop + 1, -(-end // hop)))
+
+
 def window_shares(mask: np.ndarray, bounds: list[tuple[int, int]], *, hop: int) -> np.ndarray:
     """Share of speech frames in each ``[start, end)`` sample range.  Shape (len(bounds),)."""
     shares = np.zeros(len(bounds), dtype=np.float64)
     for i, (start, end) in enumerate(bounds):
-        part = mask[start // hop : max(start // hop + 1, -(-end // hop))]
+        part = mask[_frames(start, end, hop=hop)]
         shares[i] = part.mean() if part.size else 0.0
     return shares
 
@@ -68,5 +73,5 @@ def counted_speech(mask: np.ndarray, bounds: list[tuple[int, int]], *, hop: int)
     keep = np.zeros_like(mask, dtype=bool)
     for (start, end), share in zip(bounds, window_shares(mask, bounds, hop=hop), strict=True):
         if share >= MIN_WINDOW_SHARE:
-            keep[start // hop : max(start // hop + 1, -(-end // hop))] = True
+            keep[_frames(start, end, hop=hop)] = True
     return mask & keep

@@ -85,10 +85,9 @@ class WhisperStats:
         columns = [
             np.arange(i * 1024 + offsets[s], i * 1024 + offsets[s] + 512) for i in self.layers for s in self.stats
         ]
-        if x.shape[-1] != self.cache_superset().output_shape[0]:
-            raise ValueError(
-                f"superset features have {x.shape[-1]} columns, not {self.cache_superset().output_shape[0]}"
-            )
+        expected = self.cache_superset().output_shape[0]
+        if x.shape[-1] != expected:
+            raise ValueError(f"superset features have {x.shape[-1]} columns, not {expected}")
         return x[..., np.concatenate(columns)]
 
     def load(self) -> OrtEncoder:

@@ -21,7 +21,7 @@ from mlcore.data.audio import DEFAULT_MAX_DURATION_S, load_audio, validate_audio
 from mlcore.errors import BundleError, FeatureError, MlcoreError, NoSpeechError
 from mlcore.features.speech import MIN_SPEECH_S, THRESHOLD, counted_speech, on_grid, speech_probabilities, window_shares
 from mlcore.labels import EMOTIONS
-from mlcore.models import DEFAULT_BUNDLE
+from mlcore.models import DEFAULT_BUNDLE, vad
 from mlcore.serving.analysis import Analysis, ModelIdentity, Window, envelope_pairs, ranked
 from mlcore.serving.bundle import Bundle, load_bundle
 from mlcore.serving.calibration import UncertaintyRule, apply_temperature
@@ -112,8 +112,6 @@ class Predictor:
         # Every bundle is gated by the voice detector; one built on a pretrained encoder also pools over
         # the detected speech.  Both are checked and loaded now, so a missing or corrupt file is reported
         # when the model is loaded, with the instruction to install it.
-        from mlcore.models import vad
-
         vad.load()
         self.pools_speech = hasattr(self.extractor, "load")
         if self.pools_speech:
@@ -296,8 +294,8 @@ class Predictor:
         p1 = basis[emotion]
         reason = self.uncertainty.reason(basis, speech_s=clip.speech_s) if self.uncertainty else ""
         timeline = tuple(
-            Window(a, b, _as_dict(p), speech=float(share))
-            for (a, b), p, share in zip(bounds_s, probabilities, clip.weights, strict=True)
+            Window(a, b, _as_dict(p), speech=float(vote))
+            for (a, b), p, vote in zip(bounds_s, probabilities, clip.weights, strict=True)
         )
         return Analysis(
             probabilities=_as_dict(pooled),

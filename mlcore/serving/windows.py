@@ -2,7 +2,7 @@
 
 A model is trained on utterances of a few seconds; a longer recording is judged window by window
 and the clip result is the average of window probabilities weighted by how much of each window is
-speech, so a long pause does not vote as loudly as a sentence.
+speech (``mlcore.features.speech.window_shares``), so a long pause does not vote as loudly as a sentence.
 """
 
 from __future__ import annotations
@@ -10,12 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-# Frame used for the speech-activity measure (about 23 ms at 22050 Hz).
-ACTIVITY_FRAME = 512
-ACTIVE_DB = 35.0
-# A window of pure silence still counts a little, so an all-quiet clip keeps a defined average.
-MIN_WEIGHT = 1e-3
 
 
 def window_bounds(*, n_samples: int, sr: int, window_s: float, hop_s: float) -> list[tuple[int, int]]:
@@ -31,25 +25,6 @@ def window_bounds(*, n_samples: int, sr: int, window_s: float, hop_s: float) -> 
     starts = list(range(0, n_samples - win, hop))
     starts.append(n_samples - win)
     return [(s, s + win) for s in starts]
-
-
-def frame_activity(y: np.ndarray, *, frame: int = ACTIVITY_FRAME, active_db: float = ACTIVE_DB) -> np.ndarray:
-    """Whether each ``frame``-sample block is within ``active_db`` of the clip's loudest.  Shape (ceil(n/frame),)."""
-    n_frames = -(-y.size // frame)
-    padded = np.zeros(n_frames * frame, dtype=np.float32)
-    padded[: y.size] = y
-    power = np.mean(padded.reshape(n_frames, frame) ** 2, axis=1, dtype=np.float64)
-    energy_db = 10 * np.log10(power + 1e-12)
-    return energy_db >= energy_db.max() - active_db
-
-
-def window_weights(active: np.ndarray, bounds: list[tuple[int, int]], *, frame: int = ACTIVITY_FRAME) -> np.ndarray:
-    """Fraction of active frames in each window (at least ``MIN_WEIGHT``).  Shape (n_windows,)."""
-    weights = np.empty(len(bounds), dtype=np.float64)
-    for i, (start, end) in enumerate(bounds):
-        part = active[start // frame : max(start // frame + 1, -(-end // frame))]
-        weights[i] = part.mean() if part.size else 0.0
-    return np.maximum(weights, MIN_WEIGHT)
 
 
 def window_features(extractor: Any, y: np.ndarray, bounds: list[tuple[int, int]]) -> np.ndarray:

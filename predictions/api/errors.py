@@ -12,7 +12,8 @@ from django.views import defaults
 from rest_framework import exceptions, serializers
 from rest_framework.views import exception_handler
 
-from predictions.request_errors import database_unavailable, out_of_space, reason, unavailable_response
+from predictions.request_errors import database_unavailable, reason, unavailable_response
+from predictions.uploads import out_of_space
 
 logger = logging.getLogger(__name__)
 

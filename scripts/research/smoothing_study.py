@@ -37,33 +37,29 @@ def acc(fn):
 print("raw", acc(lambda P, W: P.argmax(1)))
 for pen in (0.1, 0.25, 0.5, 1.0):
     print("viterbi", pen, acc(lambda P, W, pen=pen: smooth_path(P, W, switch_penalty=pen)))
+
+
+def mean_filter(P, W, k, *, log=False):
+    """Each window's (log-)probabilities averaged with its k neighbours on each side, by speech share."""
+    X = np.log(np.clip(P, 1e-6, None)) if log else P
+    out = np.zeros_like(P)
+    for i in range(len(P)):
+        lo, hi = max(0, i - k), min(len(P), i + k + 1)
+        out[i] = np.average(X[lo:hi], axis=0, weights=W[lo:hi] + 1e-6)
+    return out.argmax(1)
+
+
+def vote(P, W, k):
+    """Each window's top emotion replaced by the most frequent top among it and its k neighbours."""
+    A = P.argmax(1)
+    out = A.copy()
+    for i in range(len(P)):
+        lo, hi = max(0, i - k), min(len(P), i + k + 1)
+        out[i] = np.bincount(A[lo:hi], minlength=8).argmax()
+    return out
+
+
 for k in (1, 2, 3):
-
-    def mean_filter(P, W, k=k):
-        out = np.zeros_like(P)
-        for i in range(len(P)):
-            lo, hi = max(0, i - k), min(len(P), i + k + 1)
-            out[i] = np.average(P[lo:hi], axis=0, weights=W[lo:hi] + 1e-6)
-        return out.argmax(1)
-
-    print("mean filter ±", k, acc(mean_filter))
-
-    def logmean_filter(P, W, k=k):
-        L = np.log(np.clip(P, 1e-6, None))
-        out = np.zeros_like(P)
-        for i in range(len(P)):
-            lo, hi = max(0, i - k), min(len(P), i + k + 1)
-            out[i] = np.average(L[lo:hi], axis=0, weights=W[lo:hi] + 1e-6)
-        return out.argmax(1)
-
-    print("log-mean filter ±", k, acc(logmean_filter))
-
-    def vote(P, W, k=k):
-        A = P.argmax(1)
-        out = A.copy()
-        for i in range(len(P)):
-            lo, hi = max(0, i - k), min(len(P), i + k + 1)
-            out[i] = np.bincount(A[lo:hi], minlength=8).argmax()
-        return out
-
-    print("vote ±", k, acc(vote))
+    print("mean filter ±", k, acc(lambda P, W, k=k: mean_filter(P, W, k)))
+    print("log-mean filter ±", k, acc(lambda P, W, k=k: mean_filter(P, W, k, log=True)))
+    print("vote ±", k, acc(lambda P, W, k=k: vote(P, W, k)))
