@@ -31,6 +31,7 @@ from mlcore.data.corpora import Row
 from mlcore.features.registry import extractor_to_json, get_extractor
 from mlcore.labels import EMOTIONS
 from mlcore.models.architectures import ARCHITECTURES, Architecture, get_architecture
+from mlcore.models.ensemble import geometric_mean, merge_heads
 from mlcore.training.calibrate import calibrate, expected_calibration_error
 from mlcore.training.feature_cache import CorpusFeatures, corpus_features
 from mlcore.training.fit import fit, predict_proba
@@ -57,7 +58,8 @@ def architecture(arch_name: str, train_params: dict[str, Any] | None = None) -> 
 def _fit_predict(
     arch: Architecture, train: CorpusFeatures, test: CorpusFeatures, *, seeds: int, epochs: int | None, desc: str
 ) -> np.ndarray:
-    """Mean probabilities of ``seeds`` heads trained on ``train``, on ``test``."""
+    """Probabilities of ``seeds`` heads trained on ``train``, on ``test``: their normalised geometric mean,
+    which is what a bundle of merged heads (``mlcore.models.ensemble``) outputs."""
     if arch.train.centre_speakers:
         train = train.centred_by_speaker()
     probs = []
@@ -66,7 +68,7 @@ def _fit_predict(
             arch, train, epochs=epochs, seed=s, desc=f"{desc} seed {s}", row_weights=train.corpus_weights()
         )
         probs.append(predict_proba(model, scaler, test.X))
-    return np.mean(probs, axis=0)
+    return geometric_mean(probs)
 
 
 def cross_validate(
@@ -195,12 +197,14 @@ def train_bundle(
     cv: dict[str, Any] | None = None,
     epochs: int | None = None,
     seed: int = 0,
+    seeds: int = 1,
     augment: bool = True,
     name: str | None = None,
     feature_params: dict[str, Any] | None = None,
     train_params: dict[str, Any] | None = None,
 ) -> Path:
-    """Train ``arch_name`` on every row (and training copies) and write a bundle to ``out``."""
+    """Train ``arch_name`` on every row (and training copies) and write a bundle to ``out``; with ``seeds``
+    above 1, that many heads (seeds ``seed``, ``seed + 1``, ...) merged into one model."""
     from mlcore.serving.bundle import save_bundle
     from mlcore.training.curves import confusion_png, history_artifacts
 
@@ -212,9 +216,14 @@ def train_bundle(
     if arch.train.centre_speakers:
         feats = feats.centred_by_speaker()
     t0 = time.time()
-    model, scaler, history = fit(
-        arch, feats, epochs=epochs, seed=seed, desc=f"train {arch_name}", row_weights=feats.corpus_weights()
-    )
+    heads, histories = [], []
+    for k in range(seeds):
+        model, scaler, history = fit(
+            arch, feats, epochs=epochs, seed=seed + k, desc=f"train {arch_name}", row_weights=feats.corpus_weights()
+        )
+        heads.append(model)
+        histories.append(history)
+    model, history = merge_heads(heads), histories[0]  # the curves shown are the first head's
     calibration = (cv or {}).get("calibration", {})
     config = {
         "name": name or f"{arch_name}-{time.strftime('%Y%m%d')}",
@@ -225,6 +234,7 @@ def train_bundle(
             c: sorted(s for s in speakers if s.startswith(c + ":")) for c in sorted({r.corpus for r in rows})
         },
         "seed": seed,
+        "seeds": seeds,
         "train_seconds": round(time.time() - t0, 1),
         **DEFAULT_WINDOWS.to_config(),
         # The pretrained encoder the features need (name, revision, sha256), for people reading the bundle.
@@ -361,6 +371,7 @@ def add_arguments_train_corpora(p: argparse.ArgumentParser) -> None:
         help="speakers left out of training, e.g. 'ravdess:17-20,crema-d:1041-1050' (a bundle to test on them)",
     )
     p.add_argument("--cv", type=Path, help="cv.json from cv-corpora: its calibration and figures go in the bundle")
+    p.add_argument("--seeds", type=int, help="heads merged into the bundle (default: as many as --cv averaged, else 1)")
     p.add_argument("--name")
     p.add_argument("--out", type=Path, required=True)
 
@@ -380,6 +391,7 @@ def run_train_corpora(args: argparse.Namespace) -> int:
         out=args.out,
         cv=cv,
         epochs=args.epochs,
+        seeds=args.seeds or int((cv or {}).get("seeds") or 1),
         augment=not args.no_augment,
         name=args.name,
         feature_params=args.feature_params,

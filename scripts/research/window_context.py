@@ -11,6 +11,7 @@ Windows whose 4 s span more than one block are scored apart ("mixed"), since no 
 Run from the repository root after ``train-corpora --hold-out ... --out runs/heldout``.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -22,6 +23,10 @@ from mlcore.serving.predictor import Predictor
 from mlcore.training.changes import _recordings, _truth_at
 
 bundle = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/heldout/bundle")
+if os.environ.get("CHUNK_S"):  # the serving path's chunk length, to compare (default: as served)
+    from mlcore.features import whisper_stats
+
+    whisper_stats.CHUNK_SAMPLES = int(float(os.environ["CHUNK_S"]) * 16000)
 held = corpora.parse_speakers("ravdess:17-20,crema-d:1041-1050")
 rows = []
 for c in corpora.CORPORA:

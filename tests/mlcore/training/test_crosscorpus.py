@@ -4,6 +4,7 @@ leave-one-corpus-out both ways, then a bundle trained on every speaker that the 
 from __future__ import annotations
 
 import json
+import zipfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -54,7 +55,14 @@ def run(rows, tmp_path_factory: pytest.TempPathFactory) -> dict:
         )
         cv["_dir"] = str(tmp / "cv")
         bundle = train_bundle(
-            rows, arch_name="whisper-mlp", out=tmp / "bundle", cv=cv, epochs=2, augment=False, name="tiny-corpora"
+            rows,
+            arch_name="whisper-mlp",
+            out=tmp / "bundle",
+            cv=cv,
+            epochs=2,
+            seeds=2,
+            augment=False,
+            name="tiny-corpora",
         )
     return {"cv": cv, "bundle": bundle, "tmp": tmp}
 
@@ -125,6 +133,11 @@ def test_the_trained_bundle_carries_calibration_and_serves_a_clip(run, rows):
     calibration = run["cv"]["calibration"]
     assert config["temperature"] == calibration["temperature"]
     assert config["uncertain_rule"] == calibration["uncertain_rule"]
+    # Two heads merged into one model: its hidden layer is both heads' 128 units side by side.
+    assert config["seeds"] == 2
+    with zipfile.ZipFile(bundle / "model.keras") as keras_zip:
+        layers = json.loads(keras_zip.read("config.json"))["config"]["layers"]
+    assert [layer["config"]["units"] for layer in layers if layer["class_name"] == "Dense"] == [256, 8]
     assert config["train_corpora"] == {
         CREMA_D: [f"crema-d:{a}" for a in (1001, 1002, 1003, 1004)],
         RAVDESS: [f"ravdess:0{a}" for a in (1, 2, 3, 4)],
