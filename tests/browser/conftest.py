@@ -158,11 +158,12 @@ def fake_version(transactional_db):
 
 
 @pytest.fixture
-def make_prediction(upload_root, rng):
-    """make_prediction(user, version, top=..., when=..., seconds=..., windows=[tops]) -> Prediction.
+def store_prediction(upload_root, rng):
+    """store_prediction(user, version, top=..., when=..., seconds=..., windows=[tops]) -> Prediction.
 
     Goes through the platform's own save path (processing.save_prediction), with a real WAV on disk so
-    the audio view can serve it.
+    the audio view can serve it: what a page in a browser plays and draws.  (tests/predictions'
+    ``make_prediction`` writes the rows directly, without audio, for tests that only read them.)
     """
     from audio_factory import voiced, write
     from django.utils import timezone
