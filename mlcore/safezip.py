@@ -14,6 +14,8 @@ the three agree on what is refused.  What a zip may not do:
   from the archive and the ranges must not overlap.
 
 Declared sizes are never trusted on their own: ``read_member`` counts the bytes it actually yields.
+Every refusal is a ``ZipSafetyError`` whose ``code`` (a ``ZipRefusal``) says which rule refused it, so
+callers decide on the code, never on the wording of the message.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -35,8 +38,27 @@ _CHUNK = 1 << 16
 DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError, ValueError)
 
 
+class ZipRefusal(StrEnum):
+    """Which rule refused an archive or a member."""
+
+    DAMAGED = "damaged"
+    TOO_MANY_ENTRIES = "too_many_entries"
+    OVERLAP = "overlap"
+    UNSAFE_PATH = "unsafe_path"
+    LINK = "link"
+    ENCRYPTED = "encrypted"
+    RATIO = "ratio"
+    MEMBER_TOO_BIG = "member_too_big"
+    TOTAL_TOO_BIG = "total_too_big"
+    OUTSIDE = "outside"
+
+
 class ZipSafetyError(MlcoreError):
-    """The archive (or one member of it) is refused; the message says why."""
+    """The archive (or one member of it) is refused; the message says why, ``code`` which rule."""
+
+    def __init__(self, message: str, *, code: ZipRefusal) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -84,7 +106,8 @@ def overlapping_entries(zf: zipfile.ZipFile, fileobj: BinaryIO) -> list[str]:
             header = fileobj.read(_LOCAL_HEADER.size)
             if len(header) < _LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
                 raise ZipSafetyError(
-                    f"The archive entry {info.filename[:100]!r} has no local header; the zip is damaged."
+                    f"The archive entry {info.filename[:100]!r} has no local header; the zip is damaged.",
+                    code=ZipRefusal.DAMAGED,
                 )
             fields = _LOCAL_HEADER.unpack(header)
             start = info.header_offset
@@ -119,17 +142,21 @@ class SafeZip:
             self.zf = zipfile.ZipFile(self._fileobj)
         except (*DAMAGED, struct.error) as e:
             self._close_own()
-            raise ZipSafetyError("The zip archive is damaged or incomplete and could not be opened.") from e
+            raise ZipSafetyError(
+                "The zip archive is damaged or incomplete and could not be opened.", code=ZipRefusal.DAMAGED
+            ) from e
         try:
             infos = self.zf.infolist()
             if len(infos) > self.limits.max_members:
                 raise ZipSafetyError(
-                    f"The zip archive holds {len(infos)} entries; at most {self.limits.max_members} are accepted."
+                    f"The zip archive holds {len(infos)} entries; at most {self.limits.max_members} are accepted.",
+                    code=ZipRefusal.TOO_MANY_ENTRIES,
                 )
             if overlapping_entries(self.zf, self._fileobj):
                 raise ZipSafetyError(
                     "The zip archive's entries overlap (two entries share the same compressed data), a trick "
-                    "used by zip bombs; it is refused. Create the archive again with an ordinary zip tool."
+                    "used by zip bombs; it is refused. Create the archive again with an ordinary zip tool.",
+                    code=ZipRefusal.OVERLAP,
                 )
         except BaseException:
             self.close()
@@ -157,22 +184,24 @@ class SafeZip:
     def declared_total(self) -> int:
         return sum(i.file_size for i in self.files())
 
-    def problem(self, info: zipfile.ZipInfo) -> str:
-        """Why this member is refused, as a sentence; '' when it may be unpacked."""
+    def problem(self, info: zipfile.ZipInfo) -> ZipSafetyError | None:
+        """Why this member is refused (the error, not raised: its message is a sentence for a person,
+        its ``code`` the rule); None when it may be unpacked."""
         reason = unsafe_path_reason(info.filename)
         if reason:
-            return f"Refused: the archive entry {reason}."
+            return ZipSafetyError(f"Refused: the archive entry {reason}.", code=ZipRefusal.UNSAFE_PATH)
         if is_symlink(info):
-            return "Refused: the archive entry is a symbolic link, not a file."
+            return ZipSafetyError("Refused: the archive entry is a symbolic link, not a file.", code=ZipRefusal.LINK)
         if info.flag_bits & 0x1:
-            return "Refused: the archive entry is encrypted."
+            return ZipSafetyError("Refused: the archive entry is encrypted.", code=ZipRefusal.ENCRYPTED)
         limits = self.limits
         if info.file_size > limits.ratio_floor_bytes and info.file_size > limits.max_ratio * max(info.compress_size, 1):
-            return (
+            return ZipSafetyError(
                 f"Refused: the archive entry is compressed {info.file_size / max(info.compress_size, 1):.0f} "
-                "times, far more than any recording compresses (a zip bomb?)."
+                "times, far more than any recording compresses (a zip bomb?).",
+                code=ZipRefusal.RATIO,
             )
-        return ""
+        return None
 
     def read_member(self, info: zipfile.ZipInfo, *, max_bytes: int | None = None) -> Iterator[bytes]:
         """The member's bytes in chunks.  Raises ``ZipSafetyError`` when it is damaged or would pass
@@ -185,16 +214,24 @@ class SafeZip:
                     size += len(chunk)
                     self.unpacked += len(chunk)
                     if size > cap:
-                        raise ZipSafetyError(f"The archive entry unpacks to more than {cap / 2**20:g} MB.")
-                    if self.unpacked > self.limits.max_total_bytes:
                         raise ZipSafetyError(
-                            f"The zip archive unpacks to more than {self.limits.max_total_bytes / 2**20:g} MB."
+                            f"The archive entry unpacks to more than {cap / 2**20:g} MB.",
+                            code=ZipRefusal.MEMBER_TOO_BIG,
                         )
+                    if self.unpacked > self.limits.max_total_bytes:
+                        raise self._total_too_big()
                     yield chunk
         except DAMAGED as e:
             raise ZipSafetyError(
-                f"The archive entry could not be unpacked ({type(e).__name__}); the zip is damaged."
+                f"The archive entry could not be unpacked ({type(e).__name__}); the zip is damaged.",
+                code=ZipRefusal.DAMAGED,
             ) from e
+
+    def _total_too_big(self) -> ZipSafetyError:
+        return ZipSafetyError(
+            f"The zip archive unpacks to more than {self.limits.max_total_bytes / 2**20:g} MB.",
+            code=ZipRefusal.TOTAL_TOO_BIG,
+        )
 
     def extract_all(self, dest: Path, *, strip_prefix: str = "", keep: set[str] | None = None) -> list[Path]:
         """Unpack every file member (all refused if any member is) under ``dest``; returns the paths.
@@ -206,9 +243,9 @@ class SafeZip:
         root = dest.resolve()
         planned: list[tuple[zipfile.ZipInfo, Path]] = []
         for info in self.files():
-            reason = self.problem(info)
-            if reason:
-                raise ZipSafetyError(f"{info.filename[:200]!r}: {reason}")
+            refused = self.problem(info)
+            if refused:
+                raise ZipSafetyError(f"{info.filename[:200]!r}: {refused}", code=refused.code)
             if not info.filename.startswith(strip_prefix):
                 continue
             rel = info.filename[len(strip_prefix) :].replace("\\", "/")
@@ -216,10 +253,12 @@ class SafeZip:
                 continue
             target = root.joinpath(*PurePosixPath(rel).parts)
             if not target.resolve().is_relative_to(root):
-                raise ZipSafetyError(f"{info.filename[:200]!r} would land outside {dest}; refusing the archive.")
+                raise ZipSafetyError(
+                    f"{info.filename[:200]!r} would land outside {dest}; refusing the archive.", code=ZipRefusal.OUTSIDE
+                )
             planned.append((info, target))
         if sum(i.file_size for i, _ in planned) > self.limits.max_total_bytes:
-            raise ZipSafetyError(f"The zip archive unpacks to more than {self.limits.max_total_bytes / 2**20:g} MB.")
+            raise self._total_too_big()
         written = []
         for info, target in planned:
             target.parent.mkdir(parents=True, exist_ok=True)

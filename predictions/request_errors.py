@@ -121,6 +121,8 @@ def reason(exception: Exception | None) -> str:
             f"received. One upload may hold at most {settings.UPLOAD_MAX_FILES} files; split them into "
             "several uploads or put them in a .zip."
         )
+    # Django gives this refusal no type or code of its own, so its (pinned) wording is the only signal;
+    # test_upload_limits' long-name test fails if a Django upgrade rewords it.
     if isinstance(exception, MultiPartParserError) and "header size" in str(exception):
         return (
             "The upload could not be read: a file name is too long (the part describing one file passed "

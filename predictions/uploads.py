@@ -26,7 +26,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.utils import timezone
 
-from mlcore.safezip import SafeZip, ZipLimits, ZipSafetyError, unsafe_path_reason
+from mlcore.safezip import SafeZip, ZipLimits, ZipRefusal, ZipSafetyError
 from predictions.quotas import Allowance
 
 logger = logging.getLogger(__name__)
@@ -211,11 +211,12 @@ def expand_zip(fileobj: BinaryIO, zip_name: str, limits: Limits, allowance: Allo
 def _expand_member(archive: SafeZip, info, limits: Limits, allowance: Allowance) -> Incoming:
     raw = info.filename
     name = display_name(raw)
-    refusal = allowance.file_refusal() or archive.problem(info)
+    problem = archive.problem(info)
+    refusal = allowance.file_refusal() or (str(problem) if problem else "")
     if refusal:
         # An unsafe path is shown as the archive spelled it (shortened), never as the name it would become.
-        shown = _shorten(raw) if unsafe_path_reason(raw) else name
-        return Incoming(shown, size=info.file_size, error=refusal)
+        unsafe = problem is not None and problem.code is ZipRefusal.UNSAFE_PATH
+        return Incoming(_shorten(raw) if unsafe else name, size=info.file_size, error=refusal)
     if info.file_size > limits.max_file_bytes:
         return Incoming(name, size=info.file_size, error=_too_big(info.file_size, limits))
     if info.file_size == 0:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 STOP_GRACE_S = 20
+# Kombu's filesystem transport wants these folders under BROKER_DIR (the settings name them).
+BROKER_FOLDERS = ("queue", "control", "processed")
 
 
 def secret_key_file(var: Path) -> Path:
@@ -51,10 +53,20 @@ def environment(var: Path) -> dict[str, str]:
         "BROKER_DIR": str(var / "broker"),
         "STATIC_ROOT": str(var / "static"),
         "PYTHONUNBUFFERED": "1",
+        # gunicorn is sized by gunicorn.conf.py alone (as in the image); a laptop's share of it:
+        "WEB_CONCURRENCY": env.get("RUN_WEB_WORKERS", "2"),
+        "GUNICORN_THREADS": "4",
     }
     for key, value in defaults.items():
         env.setdefault(key, value)
     return env
+
+
+def make_broker_folders(env: dict[str, str]) -> None:
+    """The filesystem broker's folders, made here rather than when the settings are imported."""
+    if env["CELERY_BROKER_URL"].startswith("filesystem://"):
+        for sub in BROKER_FOLDERS:
+            (Path(env["BROKER_DIR"]) / sub).mkdir(parents=True, exist_ok=True)
 
 
 def manage(env: dict[str, str], *args: str) -> None:
@@ -70,17 +82,15 @@ def process_commands(env: dict[str, str], var: Path, *, host: str, port: str) ->
     bin_dir = Path(sys.executable).parent
     celery = [str(bin_dir / "celery"), "-A", "serweb", "worker", "--loglevel", "INFO"]
     return {
+        # Workers, threads, timeouts and the access log come from gunicorn.conf.py (WEB_CONCURRENCY and
+        # GUNICORN_THREADS in ``env``); only the address is this launcher's.
         "web": [
             str(bin_dir / "gunicorn"),
-            "serweb.wsgi",
+            "-c",
+            str(ROOT / "gunicorn.conf.py"),
             "--bind",
             f"{host}:{port}",
-            "--workers",
-            env.get("RUN_WEB_WORKERS", "2"),
-            "--threads",
-            "4",
-            "--access-logfile",
-            "-",
+            "serweb.wsgi",
         ],
         "worker": [
             *celery,
@@ -107,6 +117,7 @@ def process_commands(env: dict[str, str], var: Path, *, host: str, port: str) ->
 def main() -> int:
     var = Path(os.environ.get("SERWEB_VAR_DIR", ROOT / "var"))
     env = environment(var)
+    make_broker_folders(env)
     host, port = env.get("HOST", "127.0.0.1"), env.get("PORT", "8000")
     manage(env, "migrate", "--noinput")
     manage(env, "collectstatic", "--noinput", "--verbosity", "0")

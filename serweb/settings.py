@@ -254,10 +254,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # `make run`: a broker that needs no server.  Kombu's filesystem transport keeps one file per message
-    # in BROKER_DIR, shared by the web server and the worker on this machine.
+    # in BROKER_DIR, shared by the web server and the worker on this machine.  scripts/run.py creates the
+    # folders before it starts them: importing the settings never writes anything.
     _broker_dir = Path(env_str("BROKER_DIR", str(BASE_DIR / "var" / "broker")))
-    for _sub in ("queue", "control", "processed"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),

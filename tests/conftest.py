@@ -1,12 +1,14 @@
-"""Fixtures shared by every test folder: a seeded rng, synthetic audio, the RAVDESS location."""
+"""Fixtures shared by every test folder: a seeded rng, the RAVDESS location, a tiny bundle, eager tasks."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from bundle_factory import build_bundle
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba-cache"))
@@ -33,3 +35,28 @@ def ravdess_dir() -> Path:
     if not path.is_dir() or not any(path.glob("Actor_*")):
         pytest.skip(f"RAVDESS not found at {path}; set SERWEB_RAVDESS_DIR or run `python -m mlcore download`")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory) -> Path:
+    """A small but real bundle (Dense softmax over logmel-stats), independent of the shipped one."""
+    return build_bundle(tmp_path_factory.mktemp("bundles") / "tiny", name="tiny", seed=1)
+
+
+@pytest.fixture
+def eager_tasks(request: pytest.FixtureRequest, settings) -> Iterator[None]:
+    """Celery tasks run in-process (eager mode), in the test's thread or the live server's, whatever the
+    broker setting says; nothing changes in a test that starts a real worker (``celery_worker``).
+
+    The Celery app reads Django's settings once, so its own configuration is switched as well.
+    """
+    if "celery_worker" in request.fixturenames:
+        yield
+        return
+    from serweb.celery import app
+
+    before = app.conf.task_always_eager
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before

@@ -13,7 +13,7 @@ from typing import ClassVar
 import numpy as np
 
 from mlcore.dsp import delta, fit_length, loudest_start, mel_basis, power_spectrogram
-from mlcore.features.registry import register
+from mlcore.features.registry import Needs, register
 from mlcore.windowing import DEFAULT_WINDOWS
 
 
@@ -48,6 +48,10 @@ class LogMelStats:
     @property
     def dim(self) -> int:
         return 2 * self.n_mels + 6 * self.n_mfcc + 4 * 6 + 4 + 2 + 1
+
+    @property
+    def needs(self) -> Needs:
+        return Needs(sr=self.sr, hop=self.hop_length, framed=True)
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -168,6 +172,10 @@ class LogMelFrames:
     floor_db: float = -80.0
     active_db: float = 35.0
     subtract_mean: bool = True
+
+    @property
+    def needs(self) -> Needs:
+        return Needs(sr=self.sr, hop=self.hop_length)
 
     @property
     def output_shape(self) -> tuple[int, ...]:

@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 from mlcore.dsp import fit_length
-from mlcore.features.registry import register
+from mlcore.features.registry import Needs, register
 
 
 @register
@@ -33,6 +33,10 @@ class ZcrRmsMfcc:
     frame_length: int = 2048
     hop_length: int = 512
     n_mfcc: int = 20
+
+    @property
+    def needs(self) -> Needs:
+        return Needs(sr=self.sr, hop=self.hop_length)
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -70,6 +74,10 @@ class SpectralStack:
     n_mfcc: int = 40
     n_mels: int = 128
     max_frames: int = 160
+
+    @property
+    def needs(self) -> Needs:
+        return Needs(sr=self.sr, hop=self.hop_length)
 
     @property
     def output_shape(self) -> tuple[int, ...]:

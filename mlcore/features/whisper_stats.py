@@ -21,10 +21,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from mlcore.features.registry import register
+from mlcore.features.registry import Needs, register
 from mlcore.features.speech import speech_frames
 from mlcore.models.encoder import WHISPER_BASE, EncoderRef, known_encoder
-from mlcore.models.whisper import CHUNK_SAMPLES, ENCODER_HOP, SR
+from mlcore.models.whisper import CHUNK_SAMPLES, ENCODER_HOP, SR, WIDTH
 from mlcore.models.whisper_ort import CHUNKS_PER_CALL, OrtEncoder
 
 ALL_LAYERS = tuple(range(7))
@@ -41,7 +41,7 @@ def _encoder(n_layers: int) -> OrtEncoder:
 @dataclass(frozen=True)
 class WhisperStats:
     """Mean (and optionally std) of Whisper encoder ``layers`` (0 = after the convolutions, 6 = the last,
-    layer-normed) over speech frames -> shape (len(layers) * len(stats) * 512,), layer by layer.
+    layer-normed) over speech frames -> shape (len(layers) * len(stats) * WIDTH,), layer by layer (WIDTH 512).
 
     The default, layers 2-4, was chosen by speaker-held-out cross-validation: the middle layers beat the
     last one by 4-8 points (logistic regression, layer 3: RAVDESS 0.708 / CREMA-D 0.693; layer 6: 0.627 /
@@ -66,8 +66,12 @@ class WhisperStats:
             raise ValueError(f"layers must be Whisper-base encoder layers 0 to 6, got {self.layers}")
 
     @property
+    def needs(self) -> Needs:
+        return Needs(sr=self.sr, hop=self.hop_length, pools_speech=True, weights=True)
+
+    @property
     def output_shape(self) -> tuple[int, ...]:
-        return (len(self.layers) * len(self.stats) * 512,)
+        return (len(self.layers) * len(self.stats) * WIDTH,)
 
     @property
     def encoder_ref(self) -> EncoderRef:
@@ -81,9 +85,11 @@ class WhisperStats:
 
     def from_superset(self, x: np.ndarray) -> np.ndarray:
         """This extractor's columns of ``cache_superset()`` features.  (..., 7168) -> (..., dim)."""
-        offsets = {"mean": 0, "std": 512}
+        offsets = {"mean": 0, "std": WIDTH}  # the superset holds mean then std of each layer
         columns = [
-            np.arange(i * 1024 + offsets[s], i * 1024 + offsets[s] + 512) for i in self.layers for s in self.stats
+            np.arange(i * 2 * WIDTH + offsets[s], i * 2 * WIDTH + offsets[s] + WIDTH)
+            for i in self.layers
+            for s in self.stats
         ]
         expected = self.cache_superset().output_shape[0]
         if x.shape[-1] != expected:
@@ -107,7 +113,7 @@ class WhisperStats:
         encoder = self.load()
         if speech is None:
             speech = speech_frames(y, sr=self.sr, hop=self.hop_length)
-        n_win, dim = len(bounds), len(self.layers) * 512
+        n_win, dim = len(bounds), len(self.layers) * WIDTH
         sums = np.zeros((n_win, dim))
         squares = np.zeros((n_win, dim))
         counts = np.zeros(n_win)
@@ -139,7 +145,7 @@ class WhisperStats:
         mean = sums / counts
         std = np.sqrt(np.maximum(squares / counts - np.square(mean), 0.0))
         pooled = {"mean": mean, "std": std}
-        per_layer = [pooled[s][:, i * 512 : (i + 1) * 512] for i in range(len(self.layers)) for s in self.stats]
+        per_layer = [pooled[s][:, i * WIDTH : (i + 1) * WIDTH] for i in range(len(self.layers)) for s in self.stats]
         return np.concatenate(per_layer, axis=1).astype(np.float32)
 
 

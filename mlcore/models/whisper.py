@@ -24,6 +24,8 @@ HOP = 160
 N_MELS = 80
 # One encoder frame per two mel frames.
 ENCODER_HOP = 2 * HOP
+# Width of every hidden state (Whisper-base's d_model).
+WIDTH = 512
 # Whisper's context is 30 s (1500 positions), but longer audio is encoded in 10 s chunks: attention
 # costs the square of the length (at 30 s it was half the encoder's time), and 10 s is closer to the
 # few-second utterances the head was trained on.  Clips up to 10 s are encoded whole.

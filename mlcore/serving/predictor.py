@@ -31,8 +31,6 @@ from mlcore.windowing import WindowSettings
 
 # Rows per model call: large enough to amortise per-call overhead, small enough to bound memory.
 MODEL_BATCH = 1024
-# The grid of the speech mask for extractors without a frame hop of their own (about 23 ms at 22050 Hz).
-DEFAULT_MASK_HOP = 512
 
 AudioSource = str | Path | bytes | BinaryIO | np.ndarray
 Backend = Literal["auto", "numpy", "keras"]
@@ -93,7 +91,8 @@ class Predictor:
     def __init__(self, bundle: str | Path | Bundle, *, backend: Backend = "auto") -> None:
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         self.extractor = self.bundle.extractor()
-        self.sr = int(getattr(self.extractor, "sr", 22050))
+        needs = self.extractor.needs
+        self.sr = needs.sr
         try:
             self.windows = WindowSettings.from_config(self.bundle.config)
         except BundleError as e:
@@ -113,10 +112,10 @@ class Predictor:
         # the detected speech.  Both are checked and loaded now, so a missing or corrupt file is reported
         # when the model is loaded, with the instruction to install it.
         vad.load()
-        self.pools_speech = hasattr(self.extractor, "load")
-        if self.pools_speech:
+        if needs.weights:
             self.extractor.load()
-        self.mask_hop = int(getattr(self.extractor, "hop_length", DEFAULT_MASK_HOP))
+        self.pools_speech = needs.pools_speech
+        self.mask_hop = needs.hop
         self.temperature = float(self.bundle.config.get("temperature") or 1.0)
         bias = self.bundle.config.get("class_bias")
         self.class_bias = np.asarray(bias, dtype=np.float64) if bias else None

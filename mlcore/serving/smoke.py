@@ -84,7 +84,7 @@ def build_test_bundle(
     dim = int(np.prod(extractor.output_shape))
     if fit_scaler:
         rng = np.random.default_rng(seed)
-        sr = int(getattr(extractor, "sr", 22050))
+        sr = extractor.needs.sr
         clips = [voiced_clip(sr=sr, seconds=1.0, f0=f0, rng=rng) * g for f0 in (100.0, 170.0, 260.0) for g in (1, 0.2)]
         scaler = Standardizer.fit(np.stack([extractor(c) for c in clips]))
     else:

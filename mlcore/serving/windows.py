@@ -7,9 +7,9 @@ speech (``mlcore.features.speech.window_shares``), so a long pause does not vote
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+
+from mlcore.features.registry import Extractor
 
 
 def window_bounds(*, n_samples: int, sr: int, window_s: float, hop_s: float) -> list[tuple[int, int]]:
@@ -27,19 +27,19 @@ def window_bounds(*, n_samples: int, sr: int, window_s: float, hop_s: float) -> 
     return [(s, s + win) for s in starts]
 
 
-def window_features(extractor: Any, y: np.ndarray, bounds: list[tuple[int, int]]) -> np.ndarray:
+def window_features(extractor: Extractor, y: np.ndarray, bounds: list[tuple[int, int]]) -> np.ndarray:
     """Features of every window.  Shape (n_windows, *extractor.output_shape).
 
-    Extractors with their own ``window_features`` (the encoder, which runs once over the clip) do it
-    themselves.  Extractors with ``frame_features``/``pool`` are framed once for the whole clip and each window
-    pools its slice of frames (frame ``k`` is centred on sample ``k * hop_length``); others are run on
-    each window's samples.
+    Extractors that pool over speech (the encoder, which runs once over the clip) do it themselves.
+    Framed extractors (``needs.framed``) are framed once for the whole clip and each window pools its
+    slice of frames (frame ``k`` is centred on sample ``k * hop``); others are run on each window's samples.
     """
-    if hasattr(extractor, "window_features"):
+    needs = extractor.needs
+    if needs.pools_speech:
         return extractor.window_features(y, bounds)
-    if len(bounds) > 1 and hasattr(extractor, "frame_features") and hasattr(extractor, "pool"):
+    if len(bounds) > 1 and needs.framed:
         frames = extractor.frame_features(y)
-        hop = int(extractor.hop_length)
+        hop = needs.hop
         rows = []
         for start, end in bounds:
             first = min(int(round(start / hop)), frames.shape[0] - 1)

@@ -60,7 +60,7 @@ def _clip_features(job: tuple[str, dict[str, Any], str | None, int, str]) -> lis
 
     extractor = extractor_from_json(spec)
     # Decoded at most once, and only when something is not cached yet.
-    audio = functools.cache(lambda: load_audio(path, sr=int(getattr(extractor, "sr", 22050))))
+    audio = functools.cache(lambda: load_audio(path, sr=extractor.needs.sr))
 
     out = _cached(key(None), lambda: [extractor(audio())])
     if recipe:

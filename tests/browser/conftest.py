@@ -123,44 +123,15 @@ def upload_root(settings, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def eager_tasks(settings) -> Iterator[None]:
-    """Run Celery tasks inside the live server's request thread, whatever the broker setting says.
-
-    The Celery app reads Django's settings once, so its own configuration is switched as well.
-    """
-    from serweb.celery import app
-
-    before = app.conf.task_always_eager
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
-
-
-@pytest.fixture(scope="session")
-def tiny_bundle(tmp_path_factory) -> Path:
-    """A small real bundle (Dense softmax over logmel-stats), the same recipe as tests/predictions uses:
-    the browser flow runs before (and independently of) the trained default bundle."""
-    from mlcore.serving.smoke import build_test_bundle
-
-    out = tmp_path_factory.mktemp("bundles") / "tiny"
-    return build_test_bundle(out, name="tiny-browser", seed=4, metrics={"accuracy": 0.5})
-
-
-@pytest.fixture
-def active_model(transactional_db, upload_root, eager_tasks, settings, tmp_path, request):
-    """The active model version: the shipped default bundle (`register_model --default --activate`)
-    when it is in the repository, else a tiny generated bundle."""
+def active_model(transactional_db, upload_root, eager_tasks, settings, tmp_path):
+    """The active model version: always the shipped default bundle (`register_model --default --activate`,
+    committed in mlcore/models/default), so the pages are driven with the model users get on every machine."""
     from django.core.management import call_command
 
-    from predictions import registry
     from predictions.models import ModelVersion
 
     settings.MODEL_ROOT = tmp_path / "models"
-    if (registry.DEFAULT_BUNDLE / "manifest.json").is_file():
-        call_command("register_model", "--default", "--activate")
-    else:
-        registry.register_bundle(request.getfixturevalue("tiny_bundle"), activate=True)
+    call_command("register_model", "--default", "--activate")
     version = ModelVersion.active()
     assert version is not None
     return version
@@ -187,11 +158,12 @@ def fake_version(transactional_db):
 
 
 @pytest.fixture
-def make_prediction(upload_root, rng):
-    """make_prediction(user, version, top=..., when=..., seconds=..., windows=[tops]) -> Prediction.
+def store_prediction(upload_root, rng):
+    """store_prediction(user, version, top=..., when=..., seconds=..., windows=[tops]) -> Prediction.
 
     Goes through the platform's own save path (processing.save_prediction), with a real WAV on disk so
-    the audio view can serve it.
+    the audio view can serve it: what a page in a browser plays and draws.  (tests/predictions'
+    ``make_prediction`` writes the rows directly, without audio, for tests that only read them.)
     """
     from audio_factory import voiced, write
     from django.utils import timezone

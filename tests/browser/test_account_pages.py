@@ -34,9 +34,9 @@ def test_a_token_is_created_shown_once_used_and_revoked(new_page, make_user, liv
     assert requests.get(f"{live_server.url}/api/v1/jobs", headers=auth, timeout=30).status_code == 401
 
 
-def test_a_job_is_deleted_behind_its_confirmation(new_page, make_user, make_prediction, fake_version, upload_root):
+def test_a_job_is_deleted_behind_its_confirmation(new_page, make_user, store_prediction, fake_version, upload_root):
     user = make_user("dora")
-    prediction = make_prediction(user, fake_version, name="private-call.wav")
+    prediction = store_prediction(user, fake_version, name="private-call.wav")
     path = prediction.file.path
     assert path.is_file()
     page = new_page()
@@ -53,12 +53,12 @@ def test_a_job_is_deleted_behind_its_confirmation(new_page, make_user, make_pred
     expect(page.locator("body")).not_to_contain_text("private-call.wav")
 
 
-def test_the_account_is_deleted_with_its_password(new_page, make_user, make_prediction, fake_version):
+def test_the_account_is_deleted_with_its_password(new_page, make_user, store_prediction, fake_version):
     # A wrong password (a 400 page) is tested in tests/predictions/test_deletion.py.
     from django.contrib.auth import get_user_model
 
     user = make_user("olga")
-    path = make_prediction(user, fake_version).file.path
+    path = store_prediction(user, fake_version).file.path
     page = new_page()
     log_in(page, "olga")
     page.goto("/account/")
@@ -68,11 +68,11 @@ def test_the_account_is_deleted_with_its_password(new_page, make_user, make_pred
     assert not get_user_model().objects.filter(username="olga").exists() and not path.exists()
 
 
-def test_a_prediction_whose_audio_was_removed_says_so(new_page, make_user, make_prediction, fake_version, shot):
+def test_a_prediction_whose_audio_was_removed_says_so(new_page, make_user, store_prediction, fake_version, shot):
     from predictions import retention
 
     user = make_user("rita")
-    prediction = make_prediction(user, fake_version, when=make_prediction.days_ago(40), windows=["sad", "angry"])
+    prediction = store_prediction(user, fake_version, when=store_prediction.days_ago(40), windows=["sad", "angry"])
     assert retention.remove_expired_audio(days=30) == 1
     page = new_page()
     log_in(page, "rita")

@@ -18,9 +18,9 @@ WIDER_THAN_VIEWPORT_JS = """() => [...document.body.querySelectorAll('*')]
   .map(el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + '.' + el.className).slice(0, 12)"""
 
 
-def test_clicking_a_segment_plays_the_recording_from_its_start(page, make_user, fake_version, make_prediction, shot):
+def test_clicking_a_segment_plays_the_recording_from_its_start(page, make_user, fake_version, store_prediction, shot):
     user = make_user("sana")
-    prediction = make_prediction(
+    prediction = store_prediction(
         user,
         fake_version,
         top="angry",
@@ -47,12 +47,12 @@ def test_clicking_a_segment_plays_the_recording_from_its_start(page, make_user, 
 
 
 def test_phones_get_cards_with_the_result_and_details_link_in_view(
-    new_page, make_user, fake_version, make_prediction, shot
+    new_page, make_user, fake_version, store_prediction, shot
 ):
     from predictions.models import AudioFile
 
     user = make_user("pia")
-    prediction = make_prediction(user, fake_version, top="sad", name="a-rather-long-recording-name-from-a-phone.wav")
+    prediction = store_prediction(user, fake_version, top="sad", name="a-rather-long-recording-name-from-a-phone.wav")
     AudioFile.objects.create(
         job=prediction.file.job,
         user=user,
@@ -61,7 +61,7 @@ def test_phones_get_cards_with_the_result_and_details_link_in_view(
         error="This is not a WAV, FLAC, OGG or MP3 recording.",
     )
     for k in range(12):
-        make_prediction(user, fake_version, top="happy", name=f"take-{k}.wav")
+        store_prediction(user, fake_version, top="happy", name=f"take-{k}.wav")
     page = new_page(width=375, height=812)
     log_in(page, "pia")
     for name, url, link in [
@@ -116,10 +116,10 @@ def test_a_job_where_every_file_failed_stays_inside_the_page(page, make_user, sh
     shot(page, "all-failed")
 
 
-def test_my_uploads_lists_jobs_by_name_with_a_summary_chart(page, make_user, fake_version, make_prediction, shot):
+def test_my_uploads_lists_jobs_by_name_with_a_summary_chart(page, make_user, fake_version, store_prediction, shot):
     user = make_user("umi")
     for top in ("sad", "sad", "calm"):
-        make_prediction(user, fake_version, top=top, name=f"{top}-day.wav")
+        store_prediction(user, fake_version, top=top, name=f"{top}-day.wav")
     log_in(page, "umi")
     page.get_by_role("link", name="My uploads").click()
     expect(page.locator("#jobs-table tbody tr")).to_have_count(3)
@@ -144,10 +144,10 @@ def _axe_violations(page) -> list[str]:
     ]
 
 
-def test_no_page_has_serious_accessibility_violations(new_page, make_user, fake_version, make_prediction, shot):
+def test_no_page_has_serious_accessibility_violations(new_page, make_user, fake_version, store_prediction, shot):
     user = make_user("axel")
-    prediction = make_prediction(user, fake_version, top="fearful", seconds=8.0, windows=["fearful", "sad", "sad"])
-    other = make_prediction(user, fake_version, top="happy", uncertain_reason="little speech (0.6 s)")
+    prediction = store_prediction(user, fake_version, top="fearful", seconds=8.0, windows=["fearful", "sad", "sad"])
+    other = store_prediction(user, fake_version, top="happy", uncertain_reason="little speech (0.6 s)")
     anonymous = new_page()
     found = {}
     for url in ("/accounts/login/", "/accounts/signup/", "/no-such-page/"):
@@ -175,11 +175,11 @@ def test_no_page_has_serious_accessibility_violations(new_page, make_user, fake_
 
 
 def test_three_recordings_ticked_in_the_history_are_compared_overlaid(
-    page, make_user, fake_version, make_prediction, shot, ink
+    page, make_user, fake_version, store_prediction, shot, ink
 ):
     user = make_user("cole")
     made = [
-        make_prediction(user, fake_version, top=top, seconds=8.0, windows=windows, name=f"{top}.wav")
+        store_prediction(user, fake_version, top=top, seconds=8.0, windows=windows, name=f"{top}.wav")
         for top, windows in [
             ("sad", ["sad", "sad", "calm", "sad"]),
             ("angry", ["angry", "sad", "angry", "angry"]),

@@ -223,10 +223,10 @@ def test_job_page_moves_its_progress_bar_without_a_reload_and_stops_polling_when
 
 
 def test_prediction_page_draws_its_charts_and_a_click_on_the_timeline_seeks_the_audio(
-    page, make_user, fake_version, make_prediction, shot
+    page, make_user, fake_version, store_prediction, shot
 ):
     user = make_user("mei")
-    prediction = make_prediction(
+    prediction = store_prediction(
         user, fake_version, top="angry", seconds=8.0, windows=["neutral", "angry", "angry", "happy"]
     )
     log_in(page, "mei")
@@ -259,10 +259,10 @@ def test_prediction_page_draws_its_charts_and_a_click_on_the_timeline_seeks_the_
 
 
 def test_prediction_page_shows_the_models_doubt_beside_the_verdict(
-    new_page, make_user, fake_version, make_prediction, shot
+    new_page, make_user, fake_version, store_prediction, shot
 ):
     user = make_user("ines")
-    prediction = make_prediction(user, fake_version, top="happy", uncertain_reason="little speech (0.6 s)")
+    prediction = store_prediction(user, fake_version, top="happy", uncertain_reason="little speech (0.6 s)")
     for width in (1280, 375):
         page = new_page(width=width, height=800)
         log_in(page, "ines")
@@ -277,11 +277,11 @@ def test_prediction_page_shows_the_models_doubt_beside_the_verdict(
         shot(page, f"uncertain-{width}")
 
 
-def test_history_filters_drive_the_charts_and_the_csv_export(page, make_user, fake_version, make_prediction, shot):
+def test_history_filters_drive_the_charts_and_the_csv_export(page, make_user, fake_version, store_prediction, shot):
     user = make_user("noor")
     plan = [("happy", 1), ("happy", 2), ("sad", 2), ("angry", 5), ("happy", 9), ("calm", 20)]
     for top, days in plan:
-        make_prediction(user, fake_version, top=top, when=make_prediction.days_ago(days))
+        store_prediction(user, fake_version, top=top, when=store_prediction.days_ago(days))
     log_in(page, "noor")
     page.goto("/history/")
     everything = json_script(page, "history-data")
@@ -289,7 +289,7 @@ def test_history_filters_drive_the_charts_and_the_csv_export(page, make_user, fa
     assert wait_for_ink(page, "distribution-chart") > 500
     shot(page, "history-all")
 
-    start = (make_prediction.now() - timedelta(days=10)).date()
+    start = (store_prediction.now() - timedelta(days=10)).date()
     page.locator("#id_start").fill(start.isoformat())
     page.locator("#id_emotion").select_option("happy")
     page.get_by_role("button", name="Filter").click()
@@ -357,11 +357,11 @@ def test_upload_page_refuses_oversized_and_unsupported_files_before_sending(page
 
 
 def test_pages_fit_a_375px_wide_screen_without_horizontal_scrolling(
-    new_page, make_user, fake_version, make_prediction, shot
+    new_page, make_user, fake_version, store_prediction, shot
 ):
     user = make_user("quinn")
-    prediction = make_prediction(user, fake_version, top="calm", seconds=6.0, windows=["calm", "sad", "calm"])
-    make_prediction(user, fake_version, top="fearful", when=make_prediction.days_ago(3))
+    prediction = store_prediction(user, fake_version, top="calm", seconds=6.0, windows=["calm", "sad", "calm"])
+    store_prediction(user, fake_version, top="fearful", when=store_prediction.days_ago(3))
     page = new_page(width=375, height=812)
     log_in(page, "quinn")
     for name, url in [
@@ -383,9 +383,9 @@ def test_pages_fit_a_375px_wide_screen_without_horizontal_scrolling(
         shot(page, f"{name}-375px")
 
 
-def test_keyboard_alone_reaches_the_navigation_player_and_timeline(page, make_user, fake_version, make_prediction):
+def test_keyboard_alone_reaches_the_navigation_player_and_timeline(page, make_user, fake_version, store_prediction):
     user = make_user("ravi")
-    prediction = make_prediction(user, fake_version, top="happy", seconds=6.0, windows=["happy", "sad", "happy"])
+    prediction = store_prediction(user, fake_version, top="happy", seconds=6.0, windows=["happy", "sad", "happy"])
     log_in(page, "ravi")
     page.goto(prediction.get_absolute_url())
     wait_for_ink(page, "timeline-canvas")
@@ -401,7 +401,7 @@ def test_keyboard_alone_reaches_the_navigation_player_and_timeline(page, make_us
     page.wait_for_function("() => document.getElementById('prediction-audio').currentTime >= 1.9")
 
 
-def test_admin_model_version_page_charts_its_metrics(page, make_user, make_prediction, fake_version, shot):
+def test_admin_model_version_page_charts_its_metrics(page, make_user, store_prediction, fake_version, shot):
     from predictions.models import ModelVersion
 
     matrix = [[10 if i == j else 1 for j in range(8)] for i in range(8)]
@@ -416,8 +416,8 @@ def test_admin_model_version_page_charts_its_metrics(page, make_user, make_predi
     )
     fake_version.activate()
     admin = make_user("root", is_staff=True, is_superuser=True)
-    make_prediction(admin, fake_version, top="happy")
-    make_prediction(admin, fake_version, top="sad")
+    store_prediction(admin, fake_version, top="happy")
+    store_prediction(admin, fake_version, top="sad")
     log_in(page, "root")
     page.goto(f"/admin/predictions/modelversion/{fake_version.pk}/change/")
     expect(page.locator("#metric-accuracy")).to_have_text("0.712")

@@ -32,7 +32,7 @@ def day(n: int) -> datetime:
 
 @pytest.fixture
 def second_model(db, tmp_path):
-    from conftest import build_bundle
+    from bundle_factory import build_bundle
 
     version, _ = registry.register_bundle(build_bundle(tmp_path / "second", name="second", seed=2))
     return version

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -34,6 +35,54 @@ def test_with_no_environment_at_all_migrate_and_check_work(tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "db.sqlite3").is_file()
     assert manage("check", env={}, tmp_path=tmp_path).returncode == 0
+
+
+def test_importing_the_settings_creates_no_file_or_folder(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    places = {
+        "BROKER_DIR": "broker",
+        "UPLOAD_ROOT": "uploads",
+        "MODEL_ROOT": "models",
+        "STATIC_ROOT": "static",
+        "SQLITE_PATH": "db.sqlite3",
+    }
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "CELERY_BROKER_URL": "filesystem://"}
+    env.update({name: str(tmp_path / where) for name, where in places.items()})
+    result = subprocess.run(
+        [sys.executable, "-c", "import serweb.settings"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home"] and not any(home.iterdir())
+
+
+def test_make_run_makes_the_broker_folders_its_settings_name(tmp_path, monkeypatch):
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
+    monkeypatch.delenv("BROKER_DIR", raising=False)
+    run = _run_script()
+    env = run.environment(tmp_path / "var")
+    run.make_broker_folders(env)
+    assert sorted(p.name for p in Path(env["BROKER_DIR"]).iterdir()) == ["control", "processed", "queue"]
+
+
+def test_make_run_sizes_gunicorn_through_gunicorn_conf_alone(tmp_path, monkeypatch):
+    monkeypatch.setenv("RUN_WEB_WORKERS", "5")
+    run = _run_script()
+    env = run.environment(tmp_path / "var")
+    web = run.process_commands(env, tmp_path, host="127.0.0.1", port="8123")["web"]
+    assert web[web.index("-c") + 1] == str(ROOT / "gunicorn.conf.py")
+    assert "--workers" not in web and "--threads" not in web
+    conf: dict = {}
+    monkeypatch.setattr(os, "environ", env)
+    exec((ROOT / "gunicorn.conf.py").read_text(), conf)
+    assert (conf["workers"], conf["threads"]) == (5, 4)
+
+
+def _run_script():
+    spec = importlib.util.spec_from_file_location("run", ROOT / "scripts" / "run.py")
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    return run
 
 
 def test_debug_off_without_a_secret_key_is_refused_with_a_clear_error(tmp_path):

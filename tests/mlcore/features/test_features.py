@@ -7,7 +7,7 @@ import pytest
 from audio_factory import voiced
 
 from mlcore.errors import FeatureError
-from mlcore.features.registry import available, extractor_from_json, extractor_to_json, get_extractor
+from mlcore.features.registry import Needs, available, extractor_from_json, extractor_to_json, get_extractor
 from mlcore.features.standardizer import Standardizer
 
 SR = 22050
@@ -34,6 +34,13 @@ def test_extractor_output_is_finite_float32_of_its_declared_shape_and_determinis
     assert first.dtype == np.float32
     assert np.all(np.isfinite(first))
     assert np.array_equal(extractor(speech.copy()), first)
+
+
+def test_extractors_declare_the_rate_grid_and_weights_they_need():
+    assert get_extractor("whisper-stats").needs == Needs(sr=16000, hop=320, pools_speech=True, weights=True)
+    assert get_extractor("logmel-stats", sr=16000).needs == Needs(sr=16000, hop=256, framed=True)
+    assert get_extractor("logmel-frames").needs == Needs(sr=22050, hop=512)
+    assert get_extractor("zcr-rms-mfcc", hop_length=256).needs == Needs(sr=22050, hop=256)
 
 
 @pytest.mark.parametrize(("name", "shape"), [("zcr-rms-mfcc", (2376,)), ("spectral-stack", (160, 275))])
