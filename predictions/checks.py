@@ -47,7 +47,21 @@ def check_production_settings(app_configs=None, **kwargs) -> list[checks.CheckMe
                 id="serweb.E002",
             )
         )
+    public = [h for h in settings.ALLOWED_HOSTS if h not in _LOCAL_HOSTS]
+    if settings.DEBUG and settings.DEBUG_BY_DEFAULT and public:
+        errors.append(
+            checks.Error(
+                f"DEBUG is on (its development default) while ALLOWED_HOSTS names {', '.join(public)}: every "
+                "error page would show settings and code to visitors.",
+                hint="Set DEBUG=0 for a site others reach (with SECRET_KEY and a broker), or DEBUG=1 to say that "
+                "this is a development machine on purpose.",
+                id="serweb.E007",
+            )
+        )
     return errors
+
+
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1", ".localhost", "testserver"})
 
 
 @checks.register("serweb")

@@ -89,6 +89,9 @@ def database_from_url(url: str) -> dict:
 
 # --- Core -------------------------------------------------------------------------------------------
 DEBUG = env_bool("DEBUG", True)
+# DEBUG on by default is for a laptop; serving public host names with it is refused (serweb.E007) unless
+# DEBUG was asked for explicitly.
+DEBUG_BY_DEFAULT = "DEBUG" not in os.environ
 # Development only: the system check serweb.E001 refuses to run without SECRET_KEY when DEBUG=0.
 SECRET_KEY = env_str("SECRET_KEY") or ("django-insecure-serweb-development-only" if DEBUG else "")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])

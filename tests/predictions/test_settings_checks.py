@@ -196,3 +196,14 @@ def test_models_and_migrations_agree():
     from django.core.management import call_command
 
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+def test_debug_left_at_its_default_is_refused_for_a_public_host_name(tmp_path):
+    result = manage("check", env={"ALLOWED_HOSTS": "emotions.example.org"}, tmp_path=tmp_path)
+    assert result.returncode != 0 and "serweb.E007" in result.stderr
+    assert "DEBUG is on (its development default) while ALLOWED_HOSTS names emotions.example.org" in result.stderr
+    # Asked for explicitly (a development box on a LAN name), or local names only: accepted.
+    explicit = manage("check", env={"ALLOWED_HOSTS": "emotions.example.org", "DEBUG": "1"}, tmp_path=tmp_path)
+    assert explicit.returncode == 0, explicit.stderr
+    local = manage("check", env={"ALLOWED_HOSTS": "localhost,127.0.0.1"}, tmp_path=tmp_path)
+    assert local.returncode == 0, local.stderr
