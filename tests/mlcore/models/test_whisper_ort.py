@@ -17,7 +17,7 @@ from mlcore.features.whisper_stats import WhisperStats
 from mlcore.labels import EMOTIONS
 from mlcore.models import DEFAULT_BUNDLE, encoder, whisper_ort
 from mlcore.models.encoder import cached_encoder_weights
-from mlcore.models.whisper import CHUNK_SAMPLES, WhisperEncoder, log_mel
+from mlcore.models.whisper import WhisperEncoder, log_mel
 from mlcore.models.whisper_ort import OrtEncoder, cached_graph, graph_path
 from mlcore.serving.predictor import Predictor
 
@@ -96,18 +96,21 @@ def test_a_batch_of_mixed_lengths_gives_each_signal_what_it_gets_alone(ort_encod
     assert together[4][0].shape == (0, 512)  # too short for one frame, as the reference
 
 
-def test_a_long_recordings_chunks_go_through_the_graph_two_at_a_time(ort_encoder, rng, monkeypatch):
-    y = _speech(rng, 35.0)  # chunks of 10, 10, 10 and 5 s
-    expected = ort_encoder.encode(y)
+def test_windows_go_through_the_graph_in_equal_batches_each_encoded_alone(ort_encoder, rng, monkeypatch):
+    y = _speech(rng, 26.0)
+    pieces = [y[start : start + 4 * SR] for start in range(0, 22 * SR + 1, 2 * SR)]  # 12 windows, 2 s hop
+    pieces.append(y)  # and the whole recording: 10, 10 and 6 s chunks
     sizes: list[int] = []
     run = ort_encoder.hidden_states_batch
     monkeypatch.setattr(ort_encoder, "hidden_states_batch", lambda mels: sizes.append(len(mels)) or run(mels))
     monkeypatch.setattr(whisper_stats, "ENCODER_THREADS", 1)
-    chunks = list(whisper_stats._encode_chunks(ort_encoder, y, range(0, y.size, CHUNK_SAMPLES)))
-    assert sizes == [2, 1, 1]  # two equal chunks per call; the 5 s tail has no equal partner
-    assert [len(c[0]) for c in chunks] == [500, 500, 500, 250]
-    for layer, states in zip(expected, zip(*chunks, strict=True), strict=True):
-        np.testing.assert_array_equal(np.concatenate(states), layer)
+    states = list(whisper_stats._encode_pieces(ort_encoder, pieces))
+    # Batches of ten windows; five 4 s windows (or two 10 s chunks) per call.
+    assert sizes == [5, 5, 2, 2, 1]
+    assert [len(s[0]) for s in states] == [200] * 12 + [1300]
+    for piece, got in zip(pieces, states, strict=True):
+        for layer, expected in zip(got, ort_encoder.encode(piece), strict=True):
+            np.testing.assert_allclose(layer, expected, rtol=0, atol=1e-5 * float(np.abs(expected).max()))
 
 
 def test_pooled_features_equal_those_pooled_from_the_numpy_encoder(weights, rng, monkeypatch):
