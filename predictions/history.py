@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from mlcore.labels import EMOTIONS
 from predictions.models import AudioFile, Job, ModelVersion, Prediction
+from predictions.readmodel import FileResult, file_result
 
 CSV_COLUMNS = (
     "uploaded_at",
@@ -22,12 +23,15 @@ CSV_COLUMNS = (
     "duration_s",
     "model_version",
     "status",
-    "error",
+    "reason",
     "top_emotion",
     "confidence",
     *EMOTIONS,
     # Last, so scripts reading the earlier columns by position keep working.
     "uncertain",
+    "uncertain_reason",
+    "file_id",
+    "prediction_id",
 )
 WEEKLY_AFTER_DAYS = 60
 _CSV_BATCH = 1000
@@ -172,43 +176,44 @@ def _cell(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
+def csv_row(f: FileResult) -> tuple:
+    """One file's CSV row, in CSV_COLUMNS order, from its read model."""
+    p = f.prediction
+    return (
+        f.uploaded_at.isoformat(timespec="seconds"),
+        f.job_id,
+        _cell(f.name),
+        f"{p.duration_s:.3f}" if p else "",
+        p.model_version if p else "",
+        f.status,
+        f.reason or "",
+        p.top_emotion if p else "",
+        f"{p.confidence:.6f}" if p else "",
+        *(f"{p.probabilities[e]:.6f}" if p else "" for e in EMOTIONS),
+        ("true" if p.uncertain else "false") if p else "",
+        _cell(p.uncertain_reason) if p else "",
+        f.id,
+        f.prediction_id or "",
+    )
+
+
+# What a CSV row reads: the file, and its prediction's scalar columns (never the timeline or envelope).
+_CSV_FIELDS = (
+    "created_at", "job_id", "original_name", "status", "error", "prediction__id", "prediction__uploaded_at",
+    "prediction__model_version__name", "prediction__top_emotion", "prediction__confidence",
+    "prediction__duration_s", "prediction__speech_s", "prediction__uncertain", "prediction__uncertain_reason",
+    *(f"prediction__p_{e}" for e in EMOTIONS),
+)  # fmt: skip
+
+
 def csv_stream(files: QuerySet[AudioFile]) -> Iterator[bytes]:
     """The rows as CSV, streamed in batches from a server-side cursor: memory is flat in the row count."""
-    columns = (
-        "created_at",
-        "job_id",
-        "original_name",
-        "prediction__duration_s",
-        "prediction__model_version__name",
-        "status",
-        "error",
-        "prediction__top_emotion",
-        "prediction__confidence",
-        *(f"prediction__p_{e}" for e in EMOTIONS),
-        "prediction__uncertain",
-    )
+    rows = files.select_related("prediction__model_version").only(*_CSV_FIELDS)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    n = 0
-    for row in files.values_list(*columns).iterator(chunk_size=2000):
-        uploaded, job, name, duration, model, status, error, emotion, confidence, *probs, uncertain = row
-        writer.writerow(
-            (
-                uploaded.isoformat(timespec="seconds"),
-                job,
-                _cell(name),
-                "" if duration is None else f"{duration:.3f}",
-                model or "",
-                status,
-                error,
-                emotion or "",
-                "" if confidence is None else f"{confidence:.6f}",
-                *("" if p is None else f"{p:.6f}" for p in probs),
-                "" if uncertain is None else ("true" if uncertain else "false"),
-            )
-        )
-        n += 1
+    for n, f in enumerate(rows.iterator(chunk_size=2000), start=1):
+        writer.writerow(csv_row(file_result(f)))
         if n % _CSV_BATCH == 0:
             yield buffer.getvalue().encode()
             buffer.seek(0)

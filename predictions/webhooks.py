@@ -30,6 +30,8 @@ from django.conf import settings
 from django.db import transaction
 from rest_framework.utils.encoders import JSONEncoder
 
+from predictions import readmodel
+from predictions.api.serializers import JobDetailSerializer
 from predictions.models import Job
 from predictions.models_api import JobCallback, WebhookAttempt, WebhookSettings
 
@@ -151,10 +153,8 @@ def backoff_s(retries: int) -> float:
 
 
 def payload(job: Job) -> bytes:
-    """The job's JSON as GET /api/v1/jobs/<id> gives it, without the webhook's own attempts."""
-    from predictions.api.serializers import JobDetailSerializer
-
-    data = dict(JobDetailSerializer(job).data)
+    """The job's read model as GET /api/v1/jobs/<id> gives it, without the webhook's own attempts."""
+    data = dict(JobDetailSerializer(readmodel.job_result(job, with_files=True)).data)
     data.pop("webhook", None)
     return json.dumps(data, cls=JSONEncoder, separators=(",", ":")).encode()
 

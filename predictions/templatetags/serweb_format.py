@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django import template
+from django.utils.html import json_script
 
+from mlcore.labels import EMOTIONS
 from predictions import verdicts
 
 register = template.Library()
@@ -16,6 +18,13 @@ def pct(value) -> str:
 
 
 @register.inclusion_tag("predictions/_verdict.html")
-def verdict(prediction, *, long: bool = False) -> dict:
-    """The top emotion with its percentage, the second choice beside it, and the doubt badge."""
-    return {"v": verdicts.verdict(prediction), "long": long}
+def verdict(shown, *, long: bool = False) -> dict:
+    """The top emotion with its percentage, the second choice beside it, and the doubt badge: of a
+    read-model ``Verdict``, or of a prediction."""
+    return {"v": shown if isinstance(shown, verdicts.Verdict) else verdicts.verdict(shown), "long": long}
+
+
+@register.simple_tag
+def emotions_json() -> str:
+    """The eight emotions in order, as a `json_script` element the page scripts read (no copy in JS)."""
+    return json_script(list(EMOTIONS), "serweb-emotions")
