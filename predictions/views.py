@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mlcore.labels import EMOTIONS
-from predictions import access, deletion, health, history, jobs, live, ranges, readmodel, timeline
+from predictions import access, deletion, health, history, jobs, live, ranges, readmodel, timeline, verdicts
 from predictions.forms import HistoryFilterForm, SignupForm, UploadForm
 from predictions.ids import parse_id
 from predictions.models import Job, ModelVersion, Prediction
@@ -74,13 +74,16 @@ def upload(request: HttpRequest) -> HttpResponse:
         status = 400
     else:
         form, status = UploadForm(), 200
+    # A take is 16 kHz 16-bit mono WAV (32,000 bytes a second): stop before either limit.
+    max_record_s = min(settings.UPLOAD_MAX_DURATION_S, (settings.UPLOAD_MAX_FILE_BYTES - 44) // 32_000)
     context = {
         "form": form,
         "max_file_bytes": settings.UPLOAD_MAX_FILE_BYTES,
         "max_files": settings.UPLOAD_MAX_FILES,
         "max_duration_s": settings.UPLOAD_MAX_DURATION_S,
-        # A take is 16 kHz 16-bit mono WAV (32,000 bytes a second): stop before either limit.
-        "max_record_s": min(settings.UPLOAD_MAX_DURATION_S, (settings.UPLOAD_MAX_FILE_BYTES - 44) // 32_000),
+        "max_record_s": max_record_s,
+        # The recorder's elapsed time, in the one clock format (the browser has none of its own).
+        "record_clock": [verdicts.clock(t) for t in range(max_record_s + 1)],
         "accept": ACCEPT,
         "recent_jobs": Job.objects.filter(user=request.user)[:10],
     }
@@ -269,7 +272,13 @@ def history_page(request: HttpRequest) -> HttpResponse:
     page = Paginator(files, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [readmodel.file_result(f) for f in page]
     predictions = flt.predictions(request.user)
-    history_data = {"distribution": history.distribution(predictions), "series": history.series(predictions, flt)}
+    distribution = history.distribution(predictions)
+    total = sum(distribution.values())
+    history_data = {
+        "distribution": distribution,
+        "shares": {e: verdicts.pct(n / total) for e, n in distribution.items()} if total else {},
+        "series": history.series(predictions, flt),
+    }
     query = request.GET.copy()
     query.pop("page", None)
     return render(
