@@ -11,7 +11,7 @@ from mlcore.serving.metrics import Metrics
 from predictions import registry
 from predictions.models import AudioFile, Job, ModelVersion, Prediction
 from predictions.models_api import ApiToken, JobCallback, WebhookAttempt
-from predictions.verdicts import pct
+from predictions.verdicts import metrics_of, pct
 
 
 class BundleUploadForm(forms.ModelForm):
@@ -96,7 +96,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         version = self.get_object(request, object_id)
         extra_context = dict(extra_context or {})
         if version is not None:
-            metrics = Metrics.from_dict(version.metrics)
+            metrics = metrics_of(version)
             extra_context.update(
                 model_metrics=metrics,
                 # The charts' labels, formatted here: the browser has no percent rule of its own.
