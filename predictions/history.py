@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from mlcore.labels import EMOTIONS
 from predictions.models import AudioFile, Job, ModelVersion, Prediction
-from predictions.readmodel import FileResult, file_result
+from predictions.readmodel import FileResult, file_results
 
 CSV_COLUMNS = (
     "uploaded_at",
@@ -176,44 +176,39 @@ def _cell(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
+_NO_PREDICTION = ("",) * len(EMOTIONS)
+
+
 def csv_row(f: FileResult) -> tuple:
     """One file's CSV row, in CSV_COLUMNS order, from its read model."""
     p = f.prediction
+    head = (f.uploaded_at.isoformat(timespec="seconds"), f.job_id, _cell(f.name))
+    if p is None:
+        return (*head, "", "", f.status, f.reason or "", "", "", *_NO_PREDICTION, "", "", f.id, "")
+    probs = p.probabilities
     return (
-        f.uploaded_at.isoformat(timespec="seconds"),
-        f.job_id,
-        _cell(f.name),
-        f"{p.duration_s:.3f}" if p else "",
-        p.model_version if p else "",
+        *head,
+        f"{p.duration_s:.3f}",
+        p.model_version,
         f.status,
         f.reason or "",
-        p.top_emotion if p else "",
-        f"{p.confidence:.6f}" if p else "",
-        *(f"{p.probabilities[e]:.6f}" if p else "" for e in EMOTIONS),
-        ("true" if p.uncertain else "false") if p else "",
-        _cell(p.uncertain_reason) if p else "",
+        p.top_emotion,
+        f"{p.confidence:.6f}",
+        *[f"{probs[e]:.6f}" for e in EMOTIONS],
+        "true" if p.uncertain else "false",
+        _cell(p.uncertain_reason),
         f.id,
-        f.prediction_id or "",
+        p.id,
     )
-
-
-# What a CSV row reads: the file, and its prediction's scalar columns (never the timeline or envelope).
-_CSV_FIELDS = (
-    "created_at", "job_id", "original_name", "status", "error", "prediction__id", "prediction__uploaded_at",
-    "prediction__model_version__name", "prediction__top_emotion", "prediction__confidence",
-    "prediction__duration_s", "prediction__speech_s", "prediction__uncertain", "prediction__uncertain_reason",
-    *(f"prediction__p_{e}" for e in EMOTIONS),
-)  # fmt: skip
 
 
 def csv_stream(files: QuerySet[AudioFile]) -> Iterator[bytes]:
     """The rows as CSV, streamed in batches from a server-side cursor: memory is flat in the row count."""
-    rows = files.select_related("prediction__model_version").only(*_CSV_FIELDS)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for n, f in enumerate(rows.iterator(chunk_size=2000), start=1):
-        writer.writerow(csv_row(file_result(f)))
+    for n, f in enumerate(file_results(files), start=1):
+        writer.writerow(csv_row(f))
         if n % _CSV_BATCH == 0:
             yield buffer.getvalue().encode()
             buffer.seek(0)

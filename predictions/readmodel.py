@@ -9,10 +9,14 @@ prediction's ``top_emotion``/``confidence``/``probabilities``, the ``uncertain``
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any
+
+from django.db.models import QuerySet
+from django.urls import reverse
 
 from mlcore.labels import EMOTIONS, ranked
 from mlcore.serving.metrics import Metrics
@@ -138,13 +142,19 @@ class PredictionResult:
     probabilities: dict[str, float]
     uncertain: bool
     uncertain_reason: str
-    url: str
-    _source: Prediction = field(repr=False, compare=False)
+    # The row it was read from, for the verdict (None for the CSV's rows, read as plain values).
+    _source: Prediction | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def url(self) -> str:
+        return reverse("predictions:prediction", args=[self.id])
 
     @cached_property
     def verdict(self) -> Verdict:
         """As shown: whole percents, the runner-up, and the doubt (read only where shown: it needs the
         model's metrics, which the CSV export does not load)."""
+        if self._source is None:
+            raise ValueError("A prediction read as plain values carries no verdict; read it with prediction_result.")
         return verdict(self._source)
 
     @property
@@ -177,7 +187,6 @@ def _prediction_fields(p: Prediction, f: AudioFile) -> dict[str, Any]:
         "probabilities": p.probabilities,
         "uncertain": p.uncertain,
         "uncertain_reason": p.uncertain_reason,
-        "url": p.get_absolute_url(),
         "_source": p,
     }
 
@@ -257,6 +266,37 @@ def file_result(f: AudioFile) -> FileResult:
         uploaded_at=f.created_at,
         prediction=prediction_result(p, file=f) if p is not None else None,
     )
+
+
+# A file's columns and its prediction's scalar ones (never the timeline or envelope), read as plain values.
+_VALUE_COLUMNS = (
+    "id", "job_id", "original_name", "status", "error", "created_at", "prediction__id",
+    "prediction__model_version__name", "prediction__top_emotion",
+    "prediction__confidence", "prediction__duration_s", "prediction__speech_s", "prediction__uncertain",
+    "prediction__uncertain_reason", *(f"prediction__p_{e}" for e in EMOTIONS),
+)  # fmt: skip
+
+
+def file_results(files: QuerySet[AudioFile], *, chunk_size: int = 2000) -> Iterator[FileResult]:
+    """Each file of ``files`` as a ``FileResult`` read from plain values on a server-side cursor (memory
+    flat in the row count; no model instances): the CSV's rows.  Their predictions carry no verdict."""
+    done = AudioFile.Status.DONE
+    for row in files.values_list(*_VALUE_COLUMNS).iterator(chunk_size=chunk_size):
+        file_id, job_id, name, status, error, created, pid, model, emotion, confidence, *rest = row
+        duration, speech, uncertain, uncertain_reason, *probs = rest
+        prediction = None
+        if pid is not None and status == done:
+            prediction = PredictionResult(
+                # A prediction's upload time is its file's (copied when it is saved): one date column.
+                id=pid, job_id=job_id, file_name=name, uploaded_at=created, model_version=model,
+                top_emotion=emotion, confidence=confidence, duration_s=duration, speech_s=speech,
+                probabilities=dict(zip(EMOTIONS, probs, strict=True)), uncertain=uncertain,
+                uncertain_reason=uncertain_reason,
+            )  # fmt: skip
+        yield FileResult(
+            id=file_id, job_id=job_id, name=name, status=status, reason=error or None, uploaded_at=created,
+            prediction=prediction,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,6 +27,14 @@ class ProbabilitiesSerializer(serializers.Serializer):
         return {e: serializers.FloatField() for e in EMOTIONS}
 
 
+@extend_schema_field(ProbabilitiesSerializer)
+class ProbabilitiesField(serializers.Field):
+    """The read model's ``{emotion: probability}`` as it is (documented as ProbabilitiesSerializer)."""
+
+    def to_representation(self, value: dict[str, float]) -> dict[str, float]:
+        return value
+
+
 class FileSerializer(serializers.Serializer):
     """A ``readmodel.FileResult``: the prediction's fields are null until the file is done."""
 
@@ -37,7 +45,7 @@ class FileSerializer(serializers.Serializer):
     prediction_id = serializers.IntegerField(allow_null=True)
     top_emotion = serializers.ChoiceField(choices=EMOTION_CHOICES, allow_null=True)
     confidence = serializers.FloatField(allow_null=True)
-    probabilities = ProbabilitiesSerializer(allow_null=True)
+    probabilities = ProbabilitiesField(allow_null=True)
     uncertain = serializers.BooleanField(allow_null=True, help_text="The model's own doubt; null until done.")
     uncertain_reason = serializers.CharField(allow_null=True, allow_blank=True)
 
@@ -113,7 +121,7 @@ class PredictionSerializer(serializers.Serializer):
     confidence = serializers.FloatField()
     duration_s = serializers.FloatField()
     speech_s = serializers.FloatField(allow_null=True)
-    probabilities = ProbabilitiesSerializer()
+    probabilities = ProbabilitiesField()
     uncertain = serializers.BooleanField()
     uncertain_reason = serializers.CharField(allow_blank=True)
 
@@ -153,7 +161,7 @@ class ModelVersionSerializer(serializers.Serializer):
     name = serializers.CharField()
     architecture = serializers.CharField()
     created_at = serializers.DateTimeField()
-    labels = serializers.ListField(child=serializers.ChoiceField(choices=list(EMOTIONS)))
+    labels = serializers.ListField(child=serializers.CharField())
     metrics = serializers.SerializerMethodField(help_text="Headline figures from the bundle's evaluation.")
     summary = serializers.CharField(
         source="note",
