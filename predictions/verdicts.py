@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from mlcore.labels import ranked
 from mlcore.serving.metrics import Metrics
@@ -88,6 +90,24 @@ class Verdict:
             "second_label": self.second_confidence,
             "doubt": self.doubt or None,
         }
+
+
+def verdict_html(v: Verdict) -> SafeString:
+    """One result in a row, the one markup for it (pages, and status.json for the job page's script): the
+    top emotion and its percentage, the second choice beside it, and the doubt badge (its reason in the
+    tooltip and read out by screen readers)."""
+    badge = ""
+    if v.doubt:
+        badge = format_html(
+            ' <span class="badge badge--uncertain" title="{}">uncertain<span class="visually-hidden">: {}</span></span>',
+            v.doubt,
+            v.doubt,
+        )
+    return format_html(
+        '<span class="verdict-line"><span class="emotion emotion--{}">{}</span> <span class="verdict-line__p">{}</span>'
+        '<span class="verdict-line__second"> · then {} {}</span>{}</span>',
+        v.emotion, v.emotion, v.confidence, v.second, v.second_confidence, badge,
+    )  # fmt: skip
 
 
 def verdict(prediction) -> Verdict:

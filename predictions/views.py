@@ -11,7 +11,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -179,10 +178,10 @@ def _file_payload(f: readmodel.FileResult) -> dict:
         "uncertain_reason": f.uncertain_reason,
         "url": f.url,
         # As shown on the pages: whole percents, the runner-up, and the doubt (the model's own reason,
-        # or a low top probability from a model without the notion), and the rendered verdict line.
+        # or a low top probability from a model without the notion), and the verdict line as HTML.
         "shown": f.verdict.as_json() if done else None,
         "percents": f.percents,
-        "verdict_html": render_to_string("predictions/_verdict.html", {"v": f.verdict}) if done else None,
+        "verdict_html": verdicts.verdict_html(f.verdict) if done else None,
     }
 
 

@@ -17,11 +17,11 @@ def pct(value) -> str:
     return verdicts.pct(value)
 
 
-@register.inclusion_tag("predictions/_verdict.html")
-def verdict(shown, *, long: bool = False) -> dict:
+@register.simple_tag
+def verdict(shown) -> str:
     """The top emotion with its percentage, the second choice beside it, and the doubt badge: of a
-    read-model ``Verdict``, or of a prediction."""
-    return {"v": shown if isinstance(shown, verdicts.Verdict) else verdicts.verdict(shown), "long": long}
+    read-model ``Verdict``, or of a prediction (``verdicts.verdict_html``, the one markup)."""
+    return verdicts.verdict_html(shown if isinstance(shown, verdicts.Verdict) else verdicts.verdict(shown))
 
 
 @register.simple_tag

@@ -6,7 +6,7 @@
  * Markup: <section id="job" data-status-url data-finished>, <progress id="job-progress">, an optional
  * summary chart (#job-summary-chart), and table #job-files with <tr data-file-id> rows whose cells are
  * classed file-status (badge, and the reason of a failure in .file-error), file-emotion (the verdict
- * line status.json carries rendered from _verdict.html, and a small bar chart) and file-link; they are
+ * line status.json carries (verdicts.verdict_html, as the rows the server renders), and a small bar chart) and file-link; they are
  * filled in place, and rows the server did not render are added with the same cells.  Polling and its
  * back-off are Serweb.pollStatus (charts.js), shared with the live recording.
  */
@@ -86,7 +86,7 @@
 
     var emotion = cell(row, "file-emotion");
     if (file.status !== "done" || !file.probabilities || !file.verdict_html) return;
-    // The verdict line as the server renders it (templates/predictions/_verdict.html): one markup.
+    // The verdict line as the server writes it (predictions/verdicts.py verdict_html): one markup.
     emotion.innerHTML = file.verdict_html;
     var canvas = document.createElement("canvas");
     canvas.className = "mini-chart";
