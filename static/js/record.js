@@ -23,7 +23,7 @@
   var maxSeconds = parseInt(section.dataset.maxSeconds, 10) || 600;
   // "0:00" … for every whole second up to the limit, written by the server's clock (verdicts.clock).
   var clockLabels = S.readJSON("record-clock") || [];
-  function clock(seconds) {
+  function clockLabel(seconds) {
     return clockLabels[Math.max(0, Math.min(clockLabels.length - 1, Math.floor(seconds)))] || "";
   }
   var startBtn = document.getElementById("record-start");
@@ -167,7 +167,7 @@
   function tick() {
     if (!state) return;
     var t = elapsed();
-    timeEl.textContent = clock(t) + " / " + clock(maxSeconds);
+    timeEl.textContent = clockLabel(t) + " / " + clockLabel(maxSeconds);
     meter.value = Math.min(1, state.level * 4);
     if (state.live) {
       var chunkFrames = CHUNK_S * state.rate;
@@ -241,7 +241,7 @@
     stopBtn.disabled = true;
     sendBtn.focus();
     section.dataset.state = "recorded";
-    timeEl.textContent = clock(samples.length / s.rate) + " recorded";
+    timeEl.textContent = clockLabel(samples.length / s.rate) + " recorded";
   }
 
   function send() {

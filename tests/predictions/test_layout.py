@@ -4,6 +4,7 @@ imports in a circle, counting imports inside functions (a lazy import hides a ci
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -100,3 +101,16 @@ def test_the_import_graph_sees_imports_inside_functions() -> None:
 
 def test_no_module_imports_in_a_circle() -> None:
     assert _cycles(_imports(_modules())) == []
+
+
+def test_the_browser_scripts_hold_no_copy_of_the_emotions_or_the_percent_and_clock_rules() -> None:
+    # Python is the one source (predictions/verdicts.py, mlcore/labels.py): pages get the emotions, the
+    # percents, the clock times and the ranking in their JSON; a copy in a script drifts (it did).
+    scripts = {p.name: p.read_text() for p in (ROOT / "static" / "js").glob("*.js")}
+    assert "charts.js" in scripts and "job.js" in scripts
+    copies = {
+        name: found
+        for name, text in scripts.items()
+        if (found := re.findall(r'"neutral",\s*"calm"|function (?:pct|clock)\b|\bS\.(?:pct|clock)\(', text))
+    }
+    assert copies == {}
