@@ -103,6 +103,23 @@ def test_no_module_imports_in_a_circle() -> None:
     assert _cycles(_imports(_modules())) == []
 
 
+def test_the_platform_imports_downward_and_its_models_reach_up_to_nothing() -> None:
+    """``serweb`` -> ``predictions`` -> ``mlcore``, never back; the data layer (the models and the events
+    they send) imports nothing else of the app: a finished job is announced by a signal, not by calling
+    the webhook code."""
+    rank = {package: k for k, package in enumerate(PACKAGES)}
+    data_layer = {"predictions.models", "predictions.models_api", "predictions.models_usage", "predictions.signals"}
+    graph = _imports(_modules())
+    upward = [
+        f"{a} imports {b}"
+        for a, targets in graph.items()
+        for b in targets
+        if rank[b.split(".")[0]] < rank[a.split(".")[0]]
+        or (a in data_layer and b.startswith("predictions.") and b not in data_layer)
+    ]
+    assert upward == []
+
+
 def test_the_browser_scripts_hold_no_copy_of_the_emotions_or_the_percent_and_clock_rules() -> None:
     # Python is the one source (predictions/verdicts.py, mlcore/labels.py): pages get the emotions, the
     # percents, the clock times and the ranking in their JSON; a copy in a script drifts (it did).
