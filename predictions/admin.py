@@ -11,6 +11,7 @@ from mlcore.serving.metrics import Metrics
 from predictions import registry
 from predictions.models import AudioFile, Job, ModelVersion, Prediction
 from predictions.models_api import ApiToken, JobCallback, WebhookAttempt
+from predictions.verdicts import metrics_of, pct
 
 
 class BundleUploadForm(forms.ModelForm):
@@ -95,10 +96,15 @@ class ModelVersionAdmin(admin.ModelAdmin):
         version = self.get_object(request, object_id)
         extra_context = dict(extra_context or {})
         if version is not None:
-            metrics = Metrics.from_dict(version.metrics)
+            metrics = metrics_of(version)
             extra_context.update(
                 model_metrics=metrics,
-                model_metrics_data=metrics.to_dict(),
+                # The charts' labels, formatted here: the browser has no percent rule of its own.
+                model_metrics_data=metrics.to_dict()
+                | {
+                    "per_class_percents": {e: pct(v) for e, v in metrics.per_class_accuracy.items()},
+                    "accuracy_label": pct(metrics.accuracy),
+                },
                 prediction_count=version.predictions.count(),
             )
         return super().change_view(request, object_id, form_url, extra_context=extra_context)

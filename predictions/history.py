@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from mlcore.labels import EMOTIONS
 from predictions.models import AudioFile, Job, ModelVersion, Prediction
+from predictions.readmodel import FileResult, file_results
 
 CSV_COLUMNS = (
     "uploaded_at",
@@ -22,12 +23,15 @@ CSV_COLUMNS = (
     "duration_s",
     "model_version",
     "status",
-    "error",
+    "reason",
     "top_emotion",
     "confidence",
     *EMOTIONS,
     # Last, so scripts reading the earlier columns by position keep working.
     "uncertain",
+    "uncertain_reason",
+    "file_id",
+    "prediction_id",
 )
 WEEKLY_AFTER_DAYS = 60
 _CSV_BATCH = 1000
@@ -172,43 +176,39 @@ def _cell(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
+_NO_PREDICTION = ("",) * len(EMOTIONS)
+
+
+def csv_row(f: FileResult) -> tuple:
+    """One file's CSV row, in CSV_COLUMNS order, from its read model."""
+    p = f.prediction
+    head = (f.uploaded_at.isoformat(timespec="seconds"), f.job_id, _cell(f.name))
+    if p is None:
+        return (*head, "", "", f.status, f.reason or "", "", "", *_NO_PREDICTION, "", "", f.id, "")
+    probs = p.probabilities
+    return (
+        *head,
+        f"{p.duration_s:.3f}",
+        p.model_version,
+        f.status,
+        f.reason or "",
+        p.top_emotion,
+        f"{p.confidence:.6f}",
+        *[f"{probs[e]:.6f}" for e in EMOTIONS],
+        "true" if p.uncertain else "false",
+        _cell(p.uncertain_reason),
+        f.id,
+        p.id,
+    )
+
+
 def csv_stream(files: QuerySet[AudioFile]) -> Iterator[bytes]:
     """The rows as CSV, streamed in batches from a server-side cursor: memory is flat in the row count."""
-    columns = (
-        "created_at",
-        "job_id",
-        "original_name",
-        "prediction__duration_s",
-        "prediction__model_version__name",
-        "status",
-        "error",
-        "prediction__top_emotion",
-        "prediction__confidence",
-        *(f"prediction__p_{e}" for e in EMOTIONS),
-        "prediction__uncertain",
-    )
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    n = 0
-    for row in files.values_list(*columns).iterator(chunk_size=2000):
-        uploaded, job, name, duration, model, status, error, emotion, confidence, *probs, uncertain = row
-        writer.writerow(
-            (
-                uploaded.isoformat(timespec="seconds"),
-                job,
-                _cell(name),
-                "" if duration is None else f"{duration:.3f}",
-                model or "",
-                status,
-                error,
-                emotion or "",
-                "" if confidence is None else f"{confidence:.6f}",
-                *("" if p is None else f"{p:.6f}" for p in probs),
-                "" if uncertain is None else ("true" if uncertain else "false"),
-            )
-        )
-        n += 1
+    for n, f in enumerate(file_results(files), start=1):
+        writer.writerow(csv_row(f))
         if n % _CSV_BATCH == 0:
             yield buffer.getvalue().encode()
             buffer.seek(0)

@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.urls import reverse
 
 from mlcore.labels import EMOTIONS
+from predictions.signals import job_finished
 
 EMOTION_CHOICES = [(e, e.capitalize()) for e in EMOTIONS]
 PROBABILITY_FIELDS = tuple(f"p_{e}" for e in EMOTIONS)
@@ -113,10 +114,8 @@ class Job(models.Model):
                 Job.objects.filter(pk=self.pk).exclude(status=status).update(status=status, finished_at=finished_at)
             )
             if changed and status == self.Status.FINISHED:
-                from predictions.webhooks import notify_job_finished
-
                 job_id = self.pk
-                transaction.on_commit(lambda: notify_job_finished(job_id))
+                transaction.on_commit(lambda: job_finished.send(sender=Job, job_id=job_id))
         self.status = status
         return status
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import sys
+from http import HTTPStatus
 
 from django.conf import settings
 from django.core.exceptions import TooManyFilesSent
@@ -141,6 +142,18 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
     return render(request, "400.html", {"message": message}, status=400)
 
 
+PROBLEM_TYPE = "about:blank"
+CONTENT_TYPE = "application/problem+json"
+
+
+def problem(status: int, detail: str, *, errors: dict | None = None) -> dict:
+    """An RFC 9457 problem-details body (the API's errors, and this module's 503/507 for /api/ URLs)."""
+    body = {"type": PROBLEM_TYPE, "title": HTTPStatus(status).phrase, "status": status, "detail": detail}
+    if errors:
+        body["errors"] = errors
+    return body
+
+
 def database_unavailable(exc: BaseException | None) -> bool:
     """Whether ``exc`` says the database cannot be reached (not a bug in a query)."""
     return isinstance(exc, OperationalError | InterfaceError)
@@ -151,8 +164,6 @@ def unavailable_response(request: HttpRequest, exc: BaseException | None = None)
     page (no database needed)."""
     status, message = (507, OUT_OF_SPACE) if out_of_space(exc) else (503, UNAVAILABLE)
     if request.path.startswith("/api/"):
-        from predictions.api.errors import CONTENT_TYPE, problem
-
         response: HttpResponse = JsonResponse(problem(status, message), status=status, content_type=CONTENT_TYPE)
     else:
         body = loader.get_template("503.html").render({"message": message, "retry_after_s": RETRY_AFTER_S})

@@ -6,8 +6,8 @@ import csv
 import io
 from dataclasses import dataclass
 
-from mlcore.labels import EMOTIONS
-from predictions.verdicts import pct
+from mlcore.labels import EMOTIONS, ranked
+from predictions.verdicts import clock, pct
 
 
 @dataclass(frozen=True)
@@ -22,16 +22,8 @@ class Segment:
         return f"{clock(self.start_s)}-{clock(self.end_s)} {self.emotion} {pct(self.probability)}"
 
 
-def clock(seconds: float) -> str:
-    """47.9 -> "0:47"; 3725 -> "1:02:05"."""
-    s = max(0, int(seconds))
-    h, rest = divmod(s, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
 def _top(probabilities: dict) -> str:
-    return max(EMOTIONS, key=lambda e: (float(probabilities.get(e, 0.0)), -EMOTIONS.index(e)))
+    return ranked({e: probabilities.get(e, 0.0) for e in EMOTIONS})[0][0]
 
 
 def window_length(timeline: list[dict]) -> float:

@@ -17,10 +17,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mlcore.labels import EMOTIONS
-from predictions import access, deletion, health, history, jobs, live, ranges, timeline, verdicts
+from predictions import access, deletion, health, history, jobs, live, ranges, readmodel, timeline, verdicts
 from predictions.forms import HistoryFilterForm, SignupForm, UploadForm
 from predictions.ids import parse_id
-from predictions.models import AudioFile, Job, ModelVersion, Prediction
+from predictions.models import Job, ModelVersion, Prediction
 from predictions.uploads import ACCEPT
 
 HISTORY_PAGE_SIZE = 50
@@ -73,13 +73,16 @@ def upload(request: HttpRequest) -> HttpResponse:
         status = 400
     else:
         form, status = UploadForm(), 200
+    # A take is 16 kHz 16-bit mono WAV (32,000 bytes a second): stop before either limit.
+    max_record_s = min(settings.UPLOAD_MAX_DURATION_S, (settings.UPLOAD_MAX_FILE_BYTES - 44) // 32_000)
     context = {
         "form": form,
         "max_file_bytes": settings.UPLOAD_MAX_FILE_BYTES,
         "max_files": settings.UPLOAD_MAX_FILES,
         "max_duration_s": settings.UPLOAD_MAX_DURATION_S,
-        # A take is 16 kHz 16-bit mono WAV (32,000 bytes a second): stop before either limit.
-        "max_record_s": min(settings.UPLOAD_MAX_DURATION_S, (settings.UPLOAD_MAX_FILE_BYTES - 44) // 32_000),
+        "max_record_s": max_record_s,
+        # The recorder's elapsed time, in the one clock format (the browser has none of its own).
+        "record_clock": [verdicts.clock(t) for t in range(max_record_s + 1)],
         "accept": ACCEPT,
         "recent_jobs": Job.objects.filter(user=request.user)[:10],
     }
@@ -106,9 +109,8 @@ def live_chunk(request: HttpRequest) -> JsonResponse:
 @require_GET
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = _get_job_for_user(request, pk)
-    payload = _job_payload(job)
-    files = job.files.select_related("prediction", "prediction__model_version").order_by("id")
-    context = {"job": job, "job_name": history.display_name(job), "files": files, "summary": payload}
+    record = readmodel.job_result(job, with_files=True)
+    context = {"job": job, "job_name": history.display_name(job), "files": record.files, "summary": record}
     return render(request, "predictions/job.html", context)
 
 
@@ -143,43 +145,43 @@ def job_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _job_payload(job: Job, *, with_files: bool = False) -> dict:
-    counts = job.counts()
-    total = sum(counts.values())
-    status = Job.status_for(counts)
-    finished = status == Job.Status.FINISHED
+    """status.json: the job's read model, each done file with its verdict rendered as the page shows it
+    (the browser inserts that fragment; it formats no percent and ranks no emotion itself)."""
+    record = readmodel.job_result(job, with_files=with_files)
     payload: dict = {
-        "id": job.pk,
-        "status": status,
-        "total": total,
-        "done": counts["done"],
-        "failed": counts["failed"],
-        "finished": finished,
-        # Nothing could be analysed: the page must look like a failure, not like a finished success.
-        "all_failed": finished and counts["failed"] > 0 and counts["done"] == 0,
+        "id": record.id,
+        "status": record.status,
+        "total": record.total,
+        "done": record.done,
+        "failed": record.failed,
+        "finished": record.finished,
+        "all_failed": record.all_failed,
     }
     if with_files:
-        files = job.files.select_related("prediction", "prediction__model_version").order_by("id")
-        payload["files"] = [_file_payload(f) for f in files]
+        payload["files"] = [_file_payload(f) for f in record.files]
     return payload
 
 
-def _file_payload(f: AudioFile) -> dict:
-    prediction = getattr(f, "prediction", None) if f.status == AudioFile.Status.DONE else None
+def _file_payload(f: readmodel.FileResult) -> dict:
+    done = f.prediction is not None
     return {
-        "id": f.pk,
-        "name": f.original_name,
+        "id": f.id,
+        "name": f.name,
         "status": f.status,
-        "error": f.error or None,
-        "top_emotion": prediction.top_emotion if prediction else None,
-        "confidence": prediction.confidence if prediction else None,
-        "probabilities": prediction.probabilities if prediction else None,
+        "reason": f.reason,
+        "prediction_id": f.prediction_id,
+        "top_emotion": f.top_emotion,
+        "confidence": f.confidence,
+        "probabilities": f.probabilities,
         # Only what the model said: a low top probability from a model without the notion is not flagged.
-        "uncertain": prediction.uncertain if prediction else None,
-        "uncertain_reason": prediction.uncertain_reason if prediction else None,
-        "url": prediction.get_absolute_url() if prediction else None,
+        "uncertain": f.uncertain,
+        "uncertain_reason": f.uncertain_reason,
+        "url": f.url,
         # As shown on the pages: whole percents, the runner-up, and the doubt (the model's own reason,
-        # or a low top probability from a model without the notion).
-        "shown": verdicts.verdict(prediction).as_json() if prediction else None,
+        # or a low top probability from a model without the notion), and the verdict line as HTML.
+        "shown": f.verdict.as_json() if done else None,
+        "percents": f.percents,
+        "verdict_html": verdicts.verdict_html(f.verdict) if done else None,
     }
 
 
@@ -188,26 +190,27 @@ def _file_payload(f: AudioFile) -> dict:
 @require_GET
 def prediction_detail(request: HttpRequest, pk: int) -> HttpResponse:
     prediction = _get_prediction_for_user(request, pk)
-    probabilities = prediction.probabilities
-    verdict = verdicts.verdict(prediction)
-    shows_timeline = timeline.shows_timeline(prediction.timeline, prediction.duration_s)
+    record = readmodel.prediction_detail(prediction)
+    probabilities = record.probabilities
+    shows_timeline = timeline.shows_timeline(record.timeline, record.duration_s)
     segments = timeline.stored_segments(prediction) if shows_timeline else []
     chart_data = {
         "labels": list(EMOTIONS),
         "probabilities": [probabilities[e] for e in EMOTIONS],
-        "top_emotion": prediction.top_emotion,
-        "confidence": prediction.confidence,
-        "duration_s": prediction.duration_s,
-        "uncertain": prediction.uncertain,
-        "uncertain_reason": prediction.uncertain_reason,
-        "speech_s": prediction.speech_s,
+        "percents": [record.percents[e] for e in EMOTIONS],
+        "top_emotion": record.top_emotion,
+        "confidence": record.confidence,
+        "duration_s": record.duration_s,
+        "uncertain": record.uncertain,
+        "uncertain_reason": record.uncertain_reason,
+        "speech_s": record.speech_s,
         "envelope": prediction.envelope,
-        "timeline": prediction.timeline if shows_timeline else [],
+        "timeline": readmodel.window_views(record.timeline) if shows_timeline else [],
     }
     rows = [(e, probabilities[e]) for e in EMOTIONS]
     context = {
         "prediction": prediction,
-        "verdict": verdict,
+        "verdict": record.verdict,
         "chart_data": chart_data,
         "rows": rows,
         "has_timeline": shows_timeline,
@@ -216,7 +219,7 @@ def prediction_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "summary": timeline.summary(segments, emotion=prediction.top_emotion, share=prediction.share)
         if prediction.segments
         else "",
-        "model_note": verdicts.model_note(prediction.model_version),
+        "model_note": readmodel.model_figures(prediction.model_version).note,
     }
     return render(request, "predictions/prediction.html", context)
 
@@ -240,7 +243,7 @@ def prediction_timeline(request: HttpRequest, pk: int, fmt: str) -> HttpResponse
 def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """What a model version was trained on and how well it does on speakers it never heard."""
     version = get_object_or_404(ModelVersion, pk=pk)
-    context = {"version": version, "note": verdicts.model_note(version), "facts": verdicts.model_facts(version)}
+    context = {"version": version, "figures": readmodel.model_figures(version)}
     return render(request, "predictions/model.html", context)
 
 
@@ -266,8 +269,15 @@ def history_page(request: HttpRequest) -> HttpResponse:
     flt = history.HistoryFilter.from_form(form)
     files = flt.files(request.user).select_related("prediction", "prediction__model_version")
     page = Paginator(files, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [readmodel.file_result(f) for f in page]
     predictions = flt.predictions(request.user)
-    history_data = {"distribution": history.distribution(predictions), "series": history.series(predictions, flt)}
+    distribution = history.distribution(predictions)
+    total = sum(distribution.values())
+    history_data = {
+        "distribution": distribution,
+        "shares": {e: verdicts.pct(n / total) for e, n in distribution.items()} if total else {},
+        "series": history.series(predictions, flt),
+    }
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -276,6 +286,7 @@ def history_page(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "page": page,
+            "rows": rows,
             "history_data": history_data,
             "query": query.urlencode(),
             "export_url": reverse("predictions:history_csv") + ("?" + query.urlencode() if query else ""),
@@ -297,14 +308,15 @@ def compare(request: HttpRequest) -> HttpResponse:
     predictions = [_get_prediction_for_user(request, pk) for pk in ids]
     items = [
         {
-            "name": p.file.original_name,
-            "url": p.get_absolute_url(),
-            "verdict": verdicts.verdict(p).as_json(),
-            "probabilities": [p.probabilities[e] for e in EMOTIONS],
-            "duration_s": p.duration_s,
-            "timeline": p.timeline,
+            "name": r.file_name,
+            "url": r.url,
+            "verdict": r.verdict.as_json(),
+            "probabilities": [r.probabilities[e] for e in EMOTIONS],
+            "percents": [r.percents[e] for e in EMOTIONS],
+            "duration_s": r.duration_s,
+            "timeline": readmodel.window_views(r.timeline),
         }
-        for p in predictions
+        for r in map(readmodel.prediction_detail, predictions)
     ]
     context = {"predictions": predictions, "compare_data": {"labels": list(EMOTIONS), "items": items}}
     return render(request, "predictions/compare.html", context)

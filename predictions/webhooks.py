@@ -25,16 +25,20 @@ from urllib.parse import urlsplit
 
 import certifi
 import urllib3
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from rest_framework.utils.encoders import JSONEncoder
 
+from predictions import readmodel
+from predictions.api.serializers import JobDetailSerializer
 from predictions.models import Job
 from predictions.models_api import JobCallback, WebhookAttempt, WebhookSettings
 
 logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "Serweb-Signature"
+DELIVER_TASK = "predictions.deliver_webhook"
 DELIVERED, RETRY, FAILED, SKIPPED = "delivered", "retry", "failed", "skipped"
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -122,10 +126,8 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-def notify_job_finished(job_id: int) -> None:
-    """Called once a job has finished: queue the delivery of its result, if it has somewhere to go."""
-    from predictions.tasks import deliver_webhook
-
+def notify_job_finished(job_id: int, **signal_kwargs: object) -> None:
+    """Receives ``signals.job_finished``: queue the delivery of the job's result, if it has somewhere to go."""
     job = Job.objects.select_related("user").filter(pk=job_id).first()
     if job is None:
         return
@@ -138,7 +140,8 @@ def notify_job_finished(job_id: int) -> None:
     if callback.state != JobCallback.State.PENDING:
         return
     try:
-        deliver_webhook.delay(job_id)
+        # Published by name (as dispatch does): this module imports no task code, so no circle with tasks.
+        current_app.tasks[DELIVER_TASK].delay(job_id)
     except Exception:  # kombu raises several types when the broker is unreachable
         logger.exception("webhook for job %s could not be queued", job_id)
 
@@ -150,10 +153,8 @@ def backoff_s(retries: int) -> float:
 
 
 def payload(job: Job) -> bytes:
-    """The job's JSON as GET /api/v1/jobs/<id> gives it, without the webhook's own attempts."""
-    from predictions.api.serializers import JobDetailSerializer
-
-    data = dict(JobDetailSerializer(job).data)
+    """The job's read model as GET /api/v1/jobs/<id> gives it, without the webhook's own attempts."""
+    data = dict(JobDetailSerializer(readmodel.job_result(job, with_files=True)).data)
     data.pop("webhook", None)
     return json.dumps(data, cls=JSONEncoder, separators=(",", ":")).encode()
 

@@ -17,7 +17,8 @@ def made_up_analysis(
     """An ``Analysis`` whose verdict is ``probabilities``; ``windows`` (each window's probabilities)
     split ``duration_s`` evenly, one window of the overall probabilities when empty; with
     ``uncertain_reason`` the model doubts its verdict."""
-    from mlcore.serving.analysis import Analysis, ModelIdentity, Window, ranked
+    from mlcore.labels import ranked
+    from mlcore.serving.analysis import Analysis, ModelIdentity, Window
 
     windows = list(windows) or [probabilities]
     step = duration_s / len(windows)

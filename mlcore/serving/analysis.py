@@ -106,11 +106,6 @@ class Analysis:
         }
 
 
-def ranked(probabilities: dict[str, float]) -> list[tuple[str, float]]:
-    """Emotions from most to least probable (ties in EMOTIONS order)."""
-    return sorted(probabilities.items(), key=lambda kv: (-kv[1], EMOTIONS.index(kv[0])))
-
-
 def envelope_pairs(y: np.ndarray, *, points: int = ENVELOPE_POINTS) -> tuple[tuple[float, float], ...]:
     """Min/max waveform envelope of ``y`` in at most ``points`` columns."""
     from mlcore.data.audio import envelope

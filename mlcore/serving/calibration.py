@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from mlcore.errors import BundleError
+from mlcore.labels import ranked
 
 
 def apply_temperature(probs: np.ndarray, temperature: float, bias: np.ndarray | None = None) -> np.ndarray:
@@ -51,8 +52,7 @@ class UncertaintyRule:
         """Why the judgement is uncertain, or "" when it is not."""
         if speech_s is not None and speech_s < self.little_speech_s:
             return f"little speech ({speech_s:.1f} s)"
-        ranked = sorted(probabilities.items(), key=lambda kv: kv[1], reverse=True)
-        (first, p1), (second, p2) = ranked[0], ranked[1]
+        (first, p1), (second, p2) = ranked(probabilities)[:2]
         if p1 < self.min_top:
             return f"top probability {p1:.0%} is below {self.min_top:.0%}"
         if p1 - p2 < self.min_margin:

@@ -46,11 +46,36 @@ class Figures:
 
 @dataclass(frozen=True)
 class Calibration:
-    """The temperature fitted on held-out speakers and the expected calibration error before and after."""
+    """The temperature fitted on held-out speakers and the expected calibration error before and after;
+    ``ece_away_after`` on corpora the model never heard; the ``uncertain`` rule's thresholds ({} when the
+    bundle flags no doubt of its own)."""
 
     temperature: float | None = None
     ece_before: float | None = None
     ece_after: float | None = None
+    ece_away_after: float | None = None
+    uncertain_rule: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A corpus the model was trained on: how many speakers and clips of it."""
+
+    name: str
+    speakers: int | None = None
+    clips: int | None = None
+
+
+@dataclass(frozen=True)
+class UnseenLanguage:
+    """An evaluation in a language the model never heard: accuracy over the emotions that corpus has, and
+    over all eight (as a user sees it), with the calibration error over all eight."""
+
+    corpus: str
+    n: int | None = None
+    accuracy: float | None = None
+    accuracy_all_eight: float | None = None
+    ece_all_eight: float | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +93,10 @@ class Metrics:
     calibration: Calibration | None = None
     # The trainer's flat summary of headline figures (label -> number or text), shown as a table.
     summary: dict[str, float | str] = field(default_factory=dict)
+    corpora: tuple[Corpus, ...] = ()
+    # The corpus whose figures ``accuracy`` and ``macro_f1`` are.
+    headline_corpus: str = ""
+    unseen_language: UnseenLanguage | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -99,6 +128,8 @@ class Metrics:
                 _number(calibration.get("temperature")),
                 _number(calibration.get("ece_before")),
                 _number(calibration.get("ece_after")),
+                _number(calibration.get("ece_away_after")),
+                _numbers(calibration.get("uncertain_rule")),
             )
             if calibration
             else None,
@@ -107,6 +138,14 @@ class Metrics:
                 for k, v in summary.items()
                 if k != "protocol" and (isinstance(v, str) or _number(v) is not None)
             },
+            corpora=tuple(
+                Corpus(str(name), _count(info.get("speakers")), _count(info.get("clips")))
+                if isinstance(info, dict)
+                else Corpus(str(name))
+                for name, info in (data.get("corpora") if isinstance(data.get("corpora"), dict) else {}).items()
+            ),
+            headline_corpus=str(data.get("headline_corpus") or ""),
+            unseen_language=_language(data.get("unseen_language")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -126,6 +165,9 @@ class Metrics:
             "protocol": self.protocol,
             "calibration": dict(vars(self.calibration)) if self.calibration else None,
             "summary": dict(self.summary),
+            "corpora": {c.name: {"speakers": c.speakers, "clips": c.clips} for c in self.corpora},
+            "headline_corpus": self.headline_corpus,
+            "unseen_language": dict(vars(self.unseen_language)) if self.unseen_language else None,
         }
 
 
@@ -133,6 +175,29 @@ def _number(v: Any) -> float | None:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         return None
     return float(v)
+
+
+def _count(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _numbers(d: Any) -> dict[str, float]:
+    """The numeric entries of a flat dict ({} for anything else)."""
+    if not isinstance(d, dict):
+        return {}
+    return {str(k): n for k, v in d.items() if (n := _number(v)) is not None}
+
+
+def _language(d: Any) -> UnseenLanguage | None:
+    if not isinstance(d, dict):
+        return None
+    return UnseenLanguage(
+        str(d.get("corpus") or ""),
+        _count(d.get("n")),
+        _number(d.get("accuracy")),
+        _number(d.get("accuracy_all_eight")),
+        _number(d.get("ece_all_eight")),
+    )
 
 
 def _confusion(matrix: Any, labels: Any) -> ConfusionMatrix | None:

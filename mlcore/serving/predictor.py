@@ -20,9 +20,9 @@ import numpy as np
 from mlcore.data.audio import DEFAULT_MAX_DURATION_S, load_audio, validate_audio
 from mlcore.errors import BundleError, FeatureError, MlcoreError, NoSpeechError
 from mlcore.features.speech import MIN_SPEECH_S, THRESHOLD, counted_speech, on_grid, speech_probabilities, window_shares
-from mlcore.labels import EMOTIONS
+from mlcore.labels import EMOTIONS, ranked
 from mlcore.models import DEFAULT_BUNDLE, vad
-from mlcore.serving.analysis import Analysis, ModelIdentity, Window, envelope_pairs, ranked
+from mlcore.serving.analysis import Analysis, ModelIdentity, Window, envelope_pairs
 from mlcore.serving.bundle import Bundle, load_bundle
 from mlcore.serving.calibration import UncertaintyRule, apply_temperature
 from mlcore.serving.segments import headline, segments, smooth_path

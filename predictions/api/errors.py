@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from http import HTTPStatus
 
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -12,13 +11,10 @@ from django.views import defaults
 from rest_framework import exceptions, serializers
 from rest_framework.views import exception_handler
 
-from predictions.request_errors import database_unavailable, reason, unavailable_response
+from predictions.request_errors import CONTENT_TYPE, database_unavailable, problem, reason, unavailable_response
 from predictions.uploads import out_of_space
 
 logger = logging.getLogger(__name__)
-
-PROBLEM_TYPE = "about:blank"
-CONTENT_TYPE = "application/problem+json"
 
 
 class ProblemSerializer(serializers.Serializer):
@@ -29,13 +25,6 @@ class ProblemSerializer(serializers.Serializer):
     status = serializers.IntegerField()
     detail = serializers.CharField()
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
-
-
-def problem(status: int, detail: str, *, errors: dict | None = None) -> dict:
-    body = {"type": PROBLEM_TYPE, "title": HTTPStatus(status).phrase, "status": status, "detail": detail}
-    if errors:
-        body["errors"] = errors
-    return body
 
 
 def _flatten(data, prefix: str = "") -> dict[str, list[str]]:

@@ -1,4 +1,7 @@
-"""JSON shapes of the API: jobs and their files, predictions, model versions, tokens, webhook attempts."""
+"""JSON shapes of the API: jobs and their files, predictions, model versions, tokens, webhook attempts.
+
+Jobs, files, predictions and model versions are serialised from the read model (``predictions.readmodel``),
+as the pages, the CSV and the webhook body are."""
 
 from __future__ import annotations
 
@@ -9,15 +12,12 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from mlcore.labels import EMOTIONS
-from predictions.models import EMOTION_CHOICES, AudioFile, Job, ModelVersion, Prediction
-from predictions.models_api import ApiToken, WebhookAttempt
-from predictions.verdicts import model_note
+from predictions import readmodel
+from predictions.models import EMOTION_CHOICES, AudioFile, Job
+from predictions.models_api import ApiToken, JobCallback, WebhookAttempt
 
 # DRF refuses NUL characters in any text; saying so as a pattern puts the rule in the schema too.
 NO_NUL = RegexValidator(r"^[^\x00]*$", "Text may not contain NUL characters.")
-
-# Headline figures copied from a bundle's metrics.json, when it has them.
-HEADLINE_METRICS = ("accuracy", "macro_f1", "headline_corpus")
 
 
 class ProbabilitiesSerializer(serializers.Serializer):
@@ -27,58 +27,27 @@ class ProbabilitiesSerializer(serializers.Serializer):
         return {e: serializers.FloatField() for e in EMOTIONS}
 
 
-def _probabilities(prediction: Prediction) -> dict[str, float]:
-    return prediction.probabilities
+@extend_schema_field(ProbabilitiesSerializer)
+class ProbabilitiesField(serializers.Field):
+    """The read model's ``{emotion: probability}`` as it is (documented as ProbabilitiesSerializer)."""
+
+    def to_representation(self, value: dict[str, float]) -> dict[str, float]:
+        return value
 
 
-class FileSerializer(serializers.ModelSerializer):
-    name = serializers.CharField(source="original_name")
-    reason = serializers.SerializerMethodField(help_text="Why the file failed, in words; null unless failed.")
-    prediction_id = serializers.SerializerMethodField()
-    top_emotion = serializers.SerializerMethodField()
-    confidence = serializers.SerializerMethodField()
-    probabilities = serializers.SerializerMethodField()
-    uncertain = serializers.SerializerMethodField(help_text="The model's own doubt; null for models without one.")
-    uncertain_reason = serializers.SerializerMethodField()
+class FileSerializer(serializers.Serializer):
+    """A ``readmodel.FileResult``: the prediction's fields are null until the file is done."""
 
-    class Meta:
-        model = AudioFile
-        fields = (
-            "id", "name", "status", "reason", "prediction_id", "top_emotion", "confidence", "probabilities",
-            "uncertain", "uncertain_reason",
-        )  # fmt: skip
-
-    def _prediction(self, f: AudioFile) -> Prediction | None:
-        return getattr(f, "prediction", None) if f.status == AudioFile.Status.DONE else None
-
-    def get_reason(self, f: AudioFile) -> str | None:
-        return f.error or None
-
-    def get_prediction_id(self, f: AudioFile) -> int | None:
-        p = self._prediction(f)
-        return p.pk if p else None
-
-    @extend_schema_field(serializers.ChoiceField(choices=EMOTION_CHOICES, allow_null=True))
-    def get_top_emotion(self, f: AudioFile) -> str | None:
-        p = self._prediction(f)
-        return p.top_emotion if p else None
-
-    def get_confidence(self, f: AudioFile) -> float | None:
-        p = self._prediction(f)
-        return p.confidence if p else None
-
-    @extend_schema_field(ProbabilitiesSerializer(allow_null=True))
-    def get_probabilities(self, f: AudioFile) -> dict[str, float] | None:
-        p = self._prediction(f)
-        return _probabilities(p) if p else None
-
-    def get_uncertain(self, f: AudioFile) -> bool | None:
-        p = self._prediction(f)
-        return p.uncertain if p else None
-
-    def get_uncertain_reason(self, f: AudioFile) -> str | None:
-        p = self._prediction(f)
-        return p.uncertain_reason if p else None
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=AudioFile.Status.choices)
+    reason = serializers.CharField(allow_null=True, help_text="Why the file failed, in words; null unless failed.")
+    prediction_id = serializers.IntegerField(allow_null=True)
+    top_emotion = serializers.ChoiceField(choices=EMOTION_CHOICES, allow_null=True)
+    confidence = serializers.FloatField(allow_null=True)
+    probabilities = ProbabilitiesField(allow_null=True)
+    uncertain = serializers.BooleanField(allow_null=True, help_text="The model's own doubt; null until done.")
+    uncertain_reason = serializers.CharField(allow_null=True, allow_blank=True)
 
 
 class WebhookAttemptSerializer(serializers.ModelSerializer):
@@ -93,52 +62,31 @@ class WebhookSerializer(serializers.Serializer):
     attempts = WebhookAttemptSerializer(many=True)
 
 
-class JobSerializer(serializers.ModelSerializer):
-    """A job with a summary; the detail adds each file and the webhook's attempts."""
+class JobSerializer(serializers.Serializer):
+    """A ``readmodel.JobResult`` with a summary; the detail adds each file and the webhook's attempts."""
 
+    id = serializers.IntegerField()
     url = serializers.SerializerMethodField()
-    total = serializers.SerializerMethodField()
-    done = serializers.SerializerMethodField()
-    failed = serializers.SerializerMethodField()
+    status = serializers.ChoiceField(choices=Job.Status.choices)
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    total = serializers.IntegerField()
+    done = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    finished = serializers.BooleanField(help_text="Every file is done or failed.")
+    all_failed = serializers.BooleanField(help_text="Finished, and no file could be analysed.")
 
-    class Meta:
-        model = Job
-        fields = ("id", "url", "status", "created_at", "finished_at", "total", "done", "failed")
-
-    def _counts(self, job: Job) -> tuple[int, int, int]:
-        """(total, done, failed): annotated by the list's query, or counted for a single job."""
-        if not hasattr(job, "n_total"):
-            c = job.counts()
-            job.n_total, job.n_done, job.n_failed = sum(c.values()), c["done"], c["failed"]
-        return job.n_total, job.n_done, job.n_failed
-
-    def get_url(self, job: Job) -> str:
-        return reverse("api:job", args=[job.pk])
-
-    def get_total(self, job: Job) -> int:
-        return self._counts(job)[0]
-
-    def get_done(self, job: Job) -> int:
-        return self._counts(job)[1]
-
-    def get_failed(self, job: Job) -> int:
-        return self._counts(job)[2]
+    def get_url(self, job: readmodel.JobResult) -> str:
+        return reverse("api:job", args=[job.id])
 
 
 class JobDetailSerializer(JobSerializer):
-    files = serializers.SerializerMethodField()
+    files = FileSerializer(many=True)
     webhook = serializers.SerializerMethodField()
 
-    class Meta(JobSerializer.Meta):
-        fields = (*JobSerializer.Meta.fields, "files", "webhook")
-
-    @extend_schema_field(FileSerializer(many=True))
-    def get_files(self, job: Job) -> list[dict]:
-        return FileSerializer(job.files.select_related("prediction").order_by("id"), many=True).data
-
     @extend_schema_field(WebhookSerializer(allow_null=True))
-    def get_webhook(self, job: Job) -> dict | None:
-        callback = getattr(job, "callback", None)
+    def get_webhook(self, job: readmodel.JobResult) -> dict | None:
+        callback = JobCallback.objects.filter(job_id=job.id).first()
         if callback is None:
             return None
         return {
@@ -161,22 +109,21 @@ class JobCreateSerializer(serializers.Serializer):
     )
 
 
-class PredictionSerializer(serializers.ModelSerializer):
-    file_name = serializers.CharField(source="file.original_name")
-    job_id = serializers.IntegerField(source="file.job_id")
-    model_version = serializers.CharField(source="model_version.name")
-    probabilities = serializers.SerializerMethodField()
+class PredictionSerializer(serializers.Serializer):
+    """A ``readmodel.PredictionResult``."""
 
-    class Meta:
-        model = Prediction
-        fields = (
-            "id", "job_id", "file_name", "uploaded_at", "model_version", "top_emotion", "confidence", "duration_s",
-            "speech_s", "probabilities", "uncertain", "uncertain_reason",
-        )  # fmt: skip
-
-    @extend_schema_field(ProbabilitiesSerializer)
-    def get_probabilities(self, p: Prediction) -> dict[str, float]:
-        return _probabilities(p)
+    id = serializers.IntegerField()
+    job_id = serializers.IntegerField()
+    file_name = serializers.CharField()
+    uploaded_at = serializers.DateTimeField()
+    model_version = serializers.CharField()
+    top_emotion = serializers.ChoiceField(choices=EMOTION_CHOICES)
+    confidence = serializers.FloatField()
+    duration_s = serializers.FloatField()
+    speech_s = serializers.FloatField(allow_null=True)
+    probabilities = ProbabilitiesField()
+    uncertain = serializers.BooleanField()
+    uncertain_reason = serializers.CharField(allow_blank=True)
 
 
 class TimelineWindowSerializer(serializers.Serializer):
@@ -203,51 +150,27 @@ class PredictionDetailSerializer(PredictionSerializer):
         allow_null=True, help_text="The share of the speech that top_emotion holds (1.0 for one mood)."
     )
     audio_removed_at = serializers.DateTimeField(
-        source="file.audio_removed_at",
-        allow_null=True,
-        help_text="When retention removed the recording; null while kept.",
+        allow_null=True, help_text="When retention removed the recording; null while kept."
     )
 
-    class Meta(PredictionSerializer.Meta):
-        fields = (*PredictionSerializer.Meta.fields, "timeline", "segments", "share", "audio_removed_at")
 
+class ModelVersionSerializer(serializers.Serializer):
+    """A ``readmodel.ModelFigures``."""
 
-class ModelVersionSerializer(serializers.ModelSerializer):
-    labels = serializers.SerializerMethodField()
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    architecture = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    labels = serializers.ListField(child=serializers.CharField())
     metrics = serializers.SerializerMethodField(help_text="Headline figures from the bundle's evaluation.")
-    summary = serializers.SerializerMethodField(
-        help_text="In plain words: how often the model is right on new speakers of its corpora and elsewhere."
+    summary = serializers.CharField(
+        source="note",
+        help_text="In plain words: how often the model is right on new speakers of its corpora and elsewhere.",
     )
-
-    class Meta:
-        model = ModelVersion
-        fields = ("id", "name", "architecture", "created_at", "labels", "metrics", "summary")
-
-    def get_summary(self, version: ModelVersion) -> str:
-        return model_note(version)
-
-    def get_labels(self, version: ModelVersion) -> list[str]:
-        return list(EMOTIONS)
 
     @extend_schema_field(OpenApiTypes.OBJECT)
-    def get_metrics(self, version: ModelVersion) -> dict:
-        metrics = version.metrics or {}
-        out = {k: metrics[k] for k in HEADLINE_METRICS if k in metrics}
-        calibration = metrics.get("calibration")
-        if isinstance(calibration, dict) and "ece_after" in calibration:
-            out["ece"] = calibration["ece_after"]
-            if "ece_away_after" in calibration:
-                out["ece_leave_one_corpus_out"] = calibration["ece_away_after"]
-        # Away from home: a corpus the model never heard (both directions) and a language it never heard.
-        loco = metrics.get("leave_one_corpus_out")
-        if isinstance(loco, dict):
-            out["leave_one_corpus_out"] = {k: v.get("accuracy") for k, v in loco.items() if isinstance(v, dict)}
-        language = metrics.get("unseen_language")
-        if isinstance(language, dict):
-            out["unseen_language"] = {
-                k: language.get(k) for k in ("corpus", "accuracy", "accuracy_all_eight", "ece_all_eight")
-            }
-        return out
+    def get_metrics(self, figures: readmodel.ModelFigures) -> dict:
+        return figures.headline
 
 
 class TokenSerializer(serializers.ModelSerializer):

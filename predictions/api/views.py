@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mlcore.labels import EMOTIONS
-from predictions import access, deletion, history, jobs, webhooks
+from predictions import access, deletion, history, jobs, readmodel, webhooks
 from predictions.api import serializers as s
 from predictions.api.errors import CONTENT_TYPE, ProblemSerializer
 from predictions.api.pagination import Pagination
@@ -90,14 +90,16 @@ class JobList(generics.ListAPIView):
 
     def get_queryset(self):
         # Counts in the list's one query (JobSerializer reads them), not one query per job.
-        done, failed = Q(files__status=AudioFile.Status.DONE), Q(files__status=AudioFile.Status.FAILED)
-        return (
-            Job.objects.filter(user=self.request.user)
-            .annotate(
-                n_total=Count("files"), n_done=Count("files", filter=done), n_failed=Count("files", filter=failed)
-            )
-            .order_by("-created_at", "-id")
-        )
+        counts = {f"n_{state}": Count("files", filter=Q(files__status=state)) for state in AudioFile.Status.values}
+        return Job.objects.filter(user=self.request.user).annotate(**counts).order_by("-created_at", "-id")
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        records = [
+            readmodel.job_result(job, counts={state: getattr(job, f"n_{state}") for state in AudioFile.Status.values})
+            for job in page
+        ]
+        return self.get_paginated_response(self.get_serializer(records, many=True).data)
 
     @extend_schema(operation_id="jobs_list", responses={200: s.JobSerializer(many=True), **_errors(401, 404, 429)})
     def get(self, request, *args, **kwargs):
@@ -121,9 +123,13 @@ class JobList(generics.ListAPIView):
             if url:
                 JobCallback.objects.create(job=job, url=url)
         job.refresh_from_db()
-        response = Response(s.JobDetailSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        response = Response(_job_json(job), status=status.HTTP_202_ACCEPTED)
         response["Location"] = reverse("api:job", args=[job.pk])
         return response
+
+
+def _job_json(job: Job) -> dict:
+    return s.JobDetailSerializer(readmodel.job_result(job, with_files=True)).data
 
 
 def _callback_url(value: str) -> str:
@@ -145,7 +151,7 @@ class JobDetail(APIView):
         responses={200: s.JobDetailSerializer, **_errors(401, 404, 429)}, summary="A job, each file's state and result"
     )
     def get(self, request, pk: int):
-        return Response(s.JobDetailSerializer(access.job_for(request.user, pk)).data)
+        return Response(_job_json(access.job_for(request.user, pk)))
 
     @extend_schema(responses={204: None, **_errors(401, 404, 429)}, summary="Delete a job: its recordings and results")
     def delete(self, request, pk: int):
@@ -181,8 +187,13 @@ class PredictionList(generics.ListAPIView):
     def get_queryset(self):
         predictions = _history_filter(self.request).predictions(self.request.user)
         # The timeline and waveform envelope are the bulk of a row and only the detail shows them.
-        predictions = predictions.select_related("file", "model_version").defer("timeline", "envelope")
+        predictions = predictions.select_related("file", "model_version").defer("timeline", "envelope", "segments")
         return predictions.order_by("-uploaded_at", "-id")
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        records = [readmodel.prediction_result(p) for p in page]
+        return self.get_paginated_response(self.get_serializer(records, many=True).data)
 
     @extend_schema(
         operation_id="predictions_list",
@@ -200,7 +211,8 @@ class PredictionDetail(APIView):
         summary="A prediction with its timeline",
     )
     def get(self, request, pk: int):
-        return Response(s.PredictionDetailSerializer(access.prediction_for(request.user, pk)).data)
+        prediction = access.prediction_for(request.user, pk)
+        return Response(s.PredictionDetailSerializer(readmodel.prediction_detail(prediction)).data)
 
 
 class PredictionCsv(APIView):
@@ -231,4 +243,4 @@ class ActiveModel(APIView):
         version = ModelVersion.active()
         if version is None:
             raise exceptions.NotFound("No model is active; an administrator must activate one.")
-        return Response(s.ModelVersionSerializer(version).data)
+        return Response(s.ModelVersionSerializer(readmodel.model_figures(version)).data)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django import template
+from django.utils.html import json_script
 
+from mlcore.labels import EMOTIONS
 from predictions import verdicts
 
 register = template.Library()
@@ -15,7 +17,14 @@ def pct(value) -> str:
     return verdicts.pct(value)
 
 
-@register.inclusion_tag("predictions/_verdict.html")
-def verdict(prediction, *, long: bool = False) -> dict:
-    """The top emotion with its percentage, the second choice beside it, and the doubt badge."""
-    return {"v": verdicts.verdict(prediction), "long": long}
+@register.simple_tag
+def verdict(shown) -> str:
+    """The top emotion with its percentage, the second choice beside it, and the doubt badge: of a
+    read-model ``Verdict``, or of a prediction (``verdicts.verdict_html``, the one markup)."""
+    return verdicts.verdict_html(shown if isinstance(shown, verdicts.Verdict) else verdicts.verdict(shown))
+
+
+@register.simple_tag
+def emotions_json() -> str:
+    """The eight emotions in order, as a `json_script` element the page scripts read (no copy in JS)."""
+    return json_script(list(EMOTIONS), "serweb-emotions")

@@ -1,6 +1,7 @@
 /*
  * Admin, model version page: per-class accuracy bar chart and confusion-matrix shading.
- * Data: json_script #model-metrics-data (the bundle's metrics.json); the tables are rendered by the server,
+ * Data: json_script #model-metrics-data (the bundle's Metrics.to_dict(), with per_class_percents and
+ * accuracy_label formatted by the server); the tables are rendered by the server,
  * so everything here is an enhancement.
  */
 (function () {
@@ -12,21 +13,22 @@
   // ---- per-class accuracy -------------------------------------------------------------------------
   var canvas = document.getElementById("per-class-chart");
   var perClass = metrics.per_class_accuracy || {};
+  var percents = metrics.per_class_percents || {};  // as the server writes them ("59%")
   var labels = (metrics.labels || S.EMOTIONS).filter(function (e) { return e in perClass; });
   if (canvas && labels.length) {
     var values = labels.map(function (e) { return perClass[e]; });
-    S.describe(canvas, "Accuracy per emotion: " + labels.map(function (e, k) { return e + " " + S.pct(values[k]); }).join(", ") + ".");
+    S.describe(canvas, "Accuracy per emotion: " + labels.map(function (e, k) { return e + " " + percents[e]; }).join(", ") + ".");
     S.ensureBox(canvas, "chart-box--admin");
     if (S.chartAvailable()) {
       var opts = S.baseOptions();
       opts.indexAxis = "y";
       opts.scales = {
-        x: { min: 0, max: 1, ticks: { callback: function (v) { return Math.round(v * 100) + "%"; } } },
+        x: { min: 0, max: 1, ticks: { callback: S.axisPercent } },
         y: { grid: { display: false } },
       };
-      opts.plugins.tooltip = { callbacks: { label: function (ctx) { return "accuracy " + S.pct(ctx.parsed.x, 2); } } };
-      if (typeof metrics.accuracy === "number") {
-        opts.plugins.subtitle = { display: true, text: "overall accuracy " + S.pct(metrics.accuracy) };
+      opts.plugins.tooltip = { callbacks: { label: function (ctx) { return "accuracy " + percents[ctx.label]; } } };
+      if (metrics.accuracy_label) {
+        opts.plugins.subtitle = { display: true, text: "overall accuracy " + metrics.accuracy_label };
       }
       new Chart(canvas, {
         type: "bar",

@@ -8,7 +8,6 @@
 (function () {
   "use strict";
 
-  var EMOTIONS = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"];
 
   // One colour per emotion on every page (same values as .emotion--* in serweb.css).  Every pair stays
   // apart (CIELAB distance >= 28) in normal vision and in simulated protanopia, deuteranopia and
@@ -48,20 +47,52 @@
     }
   }
 
-  /** 0.61234 -> "61%": whole percents, like the pages' `pct` filter (predictions/verdicts.py). */
-  function pct(p) {
-    if (typeof p !== "number" || !isFinite(p)) return "–";
-    if (p > 0 && p < 0.005) return "<1%";
-    if (p >= 0.995 && p < 1) return ">99%";
-    return Math.round(p * 100) + "%";
+  // The eight emotions in order, from the server (json_script #serweb-emotions, the {% emotions_json %}
+  // tag).  Percents, clock times and rankings also come from the server (predictions/verdicts.py):
+  // this file formats and ranks nothing itself.
+  var EMOTIONS = readJSON("serweb-emotions") || [];
+
+  /**
+   * Poll a job's status.json until `keepGoing(job)` says stop (default: until the job is finished).
+   * One back-off rule for every page: 1 s while files finish, growing 1.5x (to 5 s) while nothing moves
+   * and 2x after a network error; `onJob(job)` draws each answer, `onError(err)` hears each failure and
+   * `onRecover()` the first answer after one.
+   */
+  function pollStatus(url, onJob, options) {
+    options = options || {};
+    var keepGoing = options.keepGoing || function (job) { return !job.finished; };
+    var delay = 1000, MAX_DELAY = 5000, last = -1, failing = false;
+    function again() { window.setTimeout(poll, delay); }
+    function poll() {
+      fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (response) {
+          if (!response.ok) throw new Error("HTTP " + response.status);
+          return response.json();
+        })
+        .then(function (job) {
+          if (failing && options.onRecover) options.onRecover();
+          failing = false;
+          onJob(job);
+          if (!keepGoing(job)) return;
+          var moved = (job.done || 0) + (job.failed || 0) !== last;
+          last = (job.done || 0) + (job.failed || 0);
+          delay = moved ? 1000 : Math.min(MAX_DELAY, delay * 1.5);
+          again();
+        })
+        .catch(function (err) {
+          failing = true;
+          if (options.onError) options.onError(err);
+          delay = Math.min(MAX_DELAY, delay * 2);
+          again();
+        });
+    }
+    poll();
   }
 
-  /** 125.4 -> "2:05". */
-  function clock(seconds) {
-    if (!isFinite(seconds) || seconds < 0) seconds = 0;
-    var m = Math.floor(seconds / 60);
-    var s = Math.floor(seconds % 60);
-    return m + ":" + (s < 10 ? "0" : "") + s;
+  /** An axis tick on the 0-1 probability scale (0, 0.2 …): "20%".  Values shown to a person come
+   * formatted from the server; a tick is a position on the scale. */
+  function axisPercent(v) {
+    return Math.round(v * 100) + "%";
   }
 
   function chartAvailable() {
@@ -110,17 +141,17 @@
 
   /**
    * Bar chart of the eight probabilities with the top emotion in full colour, the others muted.
-   * `labels` and `probabilities` are parallel arrays; options.compact draws a small chart without axes
-   * (job page rows).  Returns the Chart, or null when Chart.js did not load.
+   * `labels`, `probabilities` and `percents` (the server's "59%" for each) are parallel arrays; `top` is
+   * the server's headline emotion; options.compact draws a small chart without axes (job page rows).
+   * Returns the Chart, or null when Chart.js did not load.
    */
-  function probabilityBarChart(canvas, labels, probabilities, options) {
+  function probabilityBarChart(canvas, labels, probabilities, percents, top, options) {
     options = options || {};
-    var top = 0;
-    for (var i = 1; i < probabilities.length; i++) if (probabilities[i] > probabilities[top]) top = i;
+    top = Math.max(0, labels.indexOf(top));
     var summary =
       (options.compact ? "" : "Probability of each emotion. ") +
-      "Top: " + labels[top] + " " + pct(probabilities[top]) + ". " +
-      labels.map(function (l, k) { return l + " " + pct(probabilities[k]); }).join(", ") + ".";
+      "Top: " + labels[top] + " " + percents[top] + ". " +
+      labels.map(function (l, k) { return l + " " + percents[k]; }).join(", ") + ".";
     describe(canvas, summary);
     ensureBox(canvas, options.compact ? "chart-box--mini" : "chart-box--bars");
     if (!chartAvailable()) return null;
@@ -133,7 +164,7 @@
         display: !options.compact,
         min: 0,
         max: options.compact ? undefined : 1,
-        ticks: { callback: function (v) { return Math.round(v * 100) + "%"; } },
+        ticks: { callback: axisPercent },
       },
       x: { display: !options.compact, grid: { display: false } },
     };
@@ -141,7 +172,7 @@
       enabled: !options.compact,
       callbacks: {
         label: function (ctx) {
-          return ctx.label + ": " + pct(ctx.parsed.y);
+          return ctx.label + ": " + percents[ctx.dataIndex];
         },
       },
     };
@@ -271,8 +302,8 @@
     colorFor: colorFor,
     withAlpha: withAlpha,
     readJSON: readJSON,
-    pct: pct,
-    clock: clock,
+    pollStatus: pollStatus,
+    axisPercent: axisPercent,
     chartAvailable: chartAvailable,
     ensureBox: ensureBox,
     describe: describe,

@@ -4,7 +4,8 @@
  * by line style (solid, dashed, dotted, dash-dot), so the overlay reads without colour vision too.
  *
  * Data: json_script #compare-data = {labels: [emotion], items: [{name, url, verdict, probabilities:
- * [p per label], duration_s, timeline: [{start_s, end_s, probabilities: {emotion: p}}]}]}.
+ * [p per label], percents: ["59%" per label], duration_s, timeline: [{start_s, end_s, span, probabilities:
+ * {emotion: p}, percents: {emotion: "59%"}}]}]}: the server formats every percent and time.
  */
 (function () {
   "use strict";
@@ -19,14 +20,16 @@
   var bars = document.getElementById("compare-bars");
   if (bars) {
     S.describe(bars, "Probability of each emotion. " + items.map(function (it) {
-      return it.name + ": " + labels.map(function (l, k) { return l + " " + S.pct(it.probabilities[k]); }).join(", ");
+      return it.name + ": " + labels.map(function (l, k) { return l + " " + it.percents[k]; }).join(", ");
     }).join(". ") + ".");
     S.ensureBox(bars, "chart-box--bars");
     if (S.chartAvailable()) {
       var opts = S.baseOptions();
       opts.plugins.legend = { display: true };
-      opts.scales = { y: { min: 0, max: 1, ticks: { callback: function (v) { return Math.round(v * 100) + "%"; } } } };
-      opts.plugins.tooltip = { callbacks: { label: function (ctx) { return ctx.dataset.label + ": " + S.pct(ctx.parsed.y); } } };
+      opts.scales = { y: { min: 0, max: 1, ticks: { callback: S.axisPercent } } };
+      opts.plugins.tooltip = { callbacks: { label: function (ctx) {
+        return ctx.dataset.label + ": " + items[ctx.datasetIndex].percents[ctx.dataIndex];
+      } } };
       new Chart(bars, {
         type: "bar",
         data: {
@@ -58,10 +61,13 @@
     // One window (or none) is the overall result again: a flat line across the recording.
     var tl = Array.isArray(it.timeline) && it.timeline.length > 1 ? it.timeline : null;
     if (!tl) {
-      var p = it.probabilities[labels.indexOf(emotion)];
-      return [{ x: 0, y: p }, { x: it.duration_s, y: p }];
+      var k = labels.indexOf(emotion);
+      var p = it.probabilities[k];
+      return [{ x: 0, y: p, at: "0:00", label: it.percents[k] }, { x: it.duration_s, y: p, at: "", label: it.percents[k] }];
     }
-    return tl.map(function (w) { return { x: (w.start_s + w.end_s) / 2, y: w.probabilities[emotion] || 0 }; });
+    return tl.map(function (w) {
+      return { x: (w.start_s + w.end_s) / 2, y: w.probabilities[emotion] || 0, at: w.span, label: w.percents[emotion] };
+    });
   }
 
   function draw() {
@@ -69,7 +75,7 @@
     var series = items.map(function (it) { return points(it, emotion); });
     canvas.dataset.series = String(series.length);
     S.describe(canvas, "Probability of " + emotion + " over time. " + items.map(function (it, k) {
-      return it.name + ": " + series[k].map(function (pt) { return pt.x.toFixed(1) + " s " + S.pct(pt.y); }).join(", ");
+      return it.name + ": " + series[k].map(function (pt) { return (pt.at ? pt.at + " " : "") + pt.label; }).join(", ");
     }).join(". ") + ".");
     if (!S.chartAvailable()) return;
     var datasets = items.map(function (it, k) {
@@ -85,7 +91,7 @@
     opts.plugins.legend = { display: true };
     opts.scales = {
       x: { type: "linear", min: 0, title: { display: true, text: "seconds" } },
-      y: { min: 0, max: 1, ticks: { callback: function (v) { return Math.round(v * 100) + "%"; } } },
+      y: { min: 0, max: 1, ticks: { callback: S.axisPercent } },
     };
     chart = new Chart(canvas, { type: "line", data: { datasets: datasets }, options: opts });
   }

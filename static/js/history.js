@@ -1,7 +1,7 @@
 /*
  * History page: doughnut of the top-emotion distribution and a stacked bar chart of emotions over time
  * (per day or week), both for the current filters.  The numbers are computed in the database and
- * arrive through json_script #history-data = {distribution: {emotion: count},
+ * arrive through json_script #history-data = {distribution: {emotion: count}, shares: {emotion: "40%"},
  * series: {bucket: "day"|"week", labels: [...], counts: {emotion: [...]}}}.
  */
 (function () {
@@ -11,6 +11,7 @@
   if (!data) return;
 
   var distribution = data.distribution || {};
+  var shares = data.shares || {};  // each emotion's share of the total, as the server writes it ("40%")
   var series = data.series || { labels: [], counts: {} };
   var emotions = S.EMOTIONS.filter(function (e) { return e in distribution || e in (series.counts || {}); });
   if (!emotions.length) emotions = S.EMOTIONS.slice();
@@ -34,11 +35,11 @@
     } else {
       var shown = emotions.filter(function (e) { return distribution[e]; });
       S.describe(doughnut, "Top emotion of " + total + " predictions: " + shown.map(function (e) {
-        return e + " " + distribution[e] + " (" + S.pct(distribution[e] / total, 0) + ")";
+        return e + " " + distribution[e] + " (" + shares[e] + ")";
       }).join(", ") + ".");
       var dbox = S.ensureBox(doughnut, "chart-box--doughnut");
       dbox.insertAdjacentElement("afterend", S.dataTable("Distribution as a table", ["Emotion", "Predictions", "Share"],
-        shown.map(function (e) { return [e, String(distribution[e]), S.pct(distribution[e] / total)]; })));
+        shown.map(function (e) { return [e, String(distribution[e]), shares[e]]; })));
       if (S.chartAvailable()) {
         var dopts = S.baseOptions();
         dopts.cutout = "58%";
@@ -46,7 +47,7 @@
         dopts.plugins.tooltip = {
           callbacks: {
             label: function (ctx) {
-              return ctx.label + ": " + ctx.parsed + " (" + S.pct(ctx.parsed / total) + ")";
+              return ctx.label + ": " + ctx.parsed + " (" + shares[ctx.label] + ")";
             },
           },
         };

@@ -5,9 +5,10 @@
  *
  * Markup: <section id="job" data-status-url data-finished>, <progress id="job-progress">, an optional
  * summary chart (#job-summary-chart), and table #job-files with <tr data-file-id> rows whose cells are
- * classed file-status (badge, and the reason of a failure in .file-error), file-emotion (the verdict as
- * _verdict.html writes it, and a small bar chart) and file-link; they are filled in place, and rows the
- * server did not render are added with the same cells.
+ * classed file-status (badge, and the reason of a failure in .file-error), file-emotion (the verdict
+ * line status.json carries (verdicts.verdict_html, as the rows the server renders), and a small bar chart) and file-link; they are
+ * filled in place, and rows the server did not render are added with the same cells.  Polling and its
+ * back-off are Serweb.pollStatus (charts.js), shared with the live recording.
  */
 (function () {
   "use strict";
@@ -20,9 +21,6 @@
   var tbody = table ? table.tBodies[0] || table.createTBody() : null;
   var charts = {};       // file id -> Chart, so a row's chart is drawn once
   var seen = {};         // file id -> last status rendered
-  var delay = 1000;      // poll interval; grows while the job is idle or the network fails
-  var MAX_DELAY = 5000;
-  var lastDone = -1;
 
   // A text twin of the progress bar, announced politely to screen readers.
   var text = document.getElementById("job-progress-text");
@@ -70,23 +68,6 @@
     return el;
   }
 
-  /** Same markup as templates/predictions/_verdict.html: emotion, percent, second choice, doubt badge. */
-  function verdictLine(shown) {
-    var line = span("verdict-line", "");
-    line.appendChild(span("emotion emotion--" + shown.top_emotion, shown.top_emotion));
-    line.appendChild(document.createTextNode(" "));
-    line.appendChild(span("verdict-line__p", shown.top_label));
-    line.appendChild(span("verdict-line__second", " · then " + shown.second_emotion + " " + shown.second_label));
-    if (shown.doubt) {
-      line.appendChild(document.createTextNode(" "));
-      var badge = span("badge badge--uncertain", "uncertain");
-      badge.title = shown.doubt;
-      badge.appendChild(span("visually-hidden", ": " + shown.doubt));
-      line.appendChild(badge);
-    }
-    return line;
-  }
-
   function renderFile(file) {
     if (!tbody) return;
     var row = tbody.querySelector('tr[data-file-id="' + file.id + '"]') || newRow(file);
@@ -100,20 +81,20 @@
     status.appendChild(span("badge badge--" + file.status, file.status === "processing" ? "analysing…" : file.status));
     if (file.status === "failed") {
       status.appendChild(document.createTextNode(" "));
-      status.appendChild(span("file-error error-reason", file.error || "This file could not be analysed."));
+      status.appendChild(span("file-error error-reason", file.reason || "This file could not be analysed."));
     }
 
     var emotion = cell(row, "file-emotion");
-    if (file.status !== "done" || !file.probabilities || !file.shown) return;
-    emotion.textContent = "";
-    emotion.appendChild(verdictLine(file.shown));
+    if (file.status !== "done" || !file.probabilities || !file.verdict_html) return;
+    // The verdict line as the server writes it (predictions/verdicts.py verdict_html): one markup.
+    emotion.innerHTML = file.verdict_html;
     var canvas = document.createElement("canvas");
     canvas.className = "mini-chart";
     emotion.appendChild(canvas);
     var labels = S.EMOTIONS.filter(function (e) { return e in file.probabilities; });
     charts[file.id] = S.probabilityBarChart(canvas, labels, labels.map(function (e) {
       return file.probabilities[e];
-    }), { compact: true }) || true;
+    }), labels.map(function (e) { return file.percents[e]; }), file.top_emotion, { compact: true }) || true;
 
     var linkCell = cell(row, "file-link");
     if (file.url && !linkCell.querySelector("a")) {
@@ -178,36 +159,21 @@
     }
   }
 
-  function poll() {
-    fetch(section.dataset.statusUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-      .then(function (response) {
-        if (!response.ok) throw new Error("HTTP " + response.status);
-        return response.json();
-      })
-      .then(function (job) {
-        notice.hidden = true;
-        render(job);
-        if (job.finished) {
-          section.dataset.polling = "stopped";
-          return;
-        }
-        // Speed back up as soon as something moved; slow down while nothing does.
-        var moved = (job.done || 0) + (job.failed || 0) !== lastDone;
-        lastDone = (job.done || 0) + (job.failed || 0);
-        delay = moved ? 1000 : Math.min(MAX_DELAY, delay * 1.5);
-        window.setTimeout(poll, delay);
-      })
-      .catch(function (err) {
-        notice.textContent = "Lost contact with the server (" + err.message + "); retrying…";
-        notice.hidden = false;
-        delay = Math.min(MAX_DELAY, delay * 2);
-        window.setTimeout(poll, delay);
-      });
+  function stopped(job) {
+    if (job.finished) section.dataset.polling = "stopped";
+    return !job.finished;
   }
 
   // This page now updates itself: the server's "reload to see progress" hint no longer applies.
   Array.prototype.forEach.call(section.querySelectorAll("p.help"), function (p) { p.hidden = true; });
   section.dataset.polling = "active";
   // Even a finished job is fetched once: the rows' little charts come from status.json.
-  poll();
+  S.pollStatus(section.dataset.statusUrl, render, {
+    keepGoing: stopped,
+    onError: function (err) {
+      notice.textContent = "Lost contact with the server (" + err.message + "); retrying…";
+      notice.hidden = false;
+    },
+    onRecover: function () { notice.hidden = true; },
+  });
 })();

@@ -2,9 +2,10 @@
  * Prediction page: probability bar chart, waveform under the audio player with a playback cursor,
  * and (for recordings longer than one window) a timeline of emotions per window that seeks on click.
  *
- * Data: json_script #prediction-data = {labels, probabilities, top_emotion, confidence, duration_s,
- * uncertain, uncertain_reason, speech_s (null without a speech detector),
- * envelope: [[min, max], ...], timeline: [{start_s, end_s, probabilities: {emotion: p}}]}.
+ * Data: json_script #prediction-data = {labels, probabilities, percents ("59%" per label), top_emotion,
+ * confidence, duration_s, uncertain, uncertain_reason, speech_s (null without a speech detector),
+ * envelope: [[min, max], ...], timeline: [{start_s, end_s, probabilities: {emotion: p}, span: "0:04-0:08",
+ * ranked: [[emotion, "59%"], ...], percents: {emotion: "59%"}}]}: the server ranks and formats.
  */
 (function () {
   "use strict";
@@ -22,7 +23,7 @@
 
   // ---- probability bars -------------------------------------------------------------------------
   if (barCanvas && Array.isArray(data.probabilities)) {
-    S.probabilityBarChart(barCanvas, labels, data.probabilities);
+    S.probabilityBarChart(barCanvas, labels, data.probabilities, data.percents, data.top_emotion);
   }
   var table = document.getElementById("probability-table");
   if (table && data.top_emotion) {
@@ -152,10 +153,9 @@
     }
   }
 
-  function topOf(probs) {
-    var best = null;
-    labels.forEach(function (l) { if (best === null || (probs[l] || 0) > (probs[best] || 0)) best = l; });
-    return best;
+  // Each window arrives ranked by the server (readmodel.window_views): [[emotion, "59%"], ...].
+  function topOf(win) {
+    return win.ranked[0][0];
   }
 
   function drawTimeline() {
@@ -175,7 +175,7 @@
         : (win.start_s + win.end_s + timeline[k + 1].start_s + timeline[k + 1].end_s) / 4;
       // Whole pixels, so neighbouring windows of the same emotion meet without a hairline seam.
       var x0 = Math.round(xOf(start)), x1 = Math.round(xOf(end));
-      ctx.fillStyle = S.colorFor(topOf(win.probabilities));
+      ctx.fillStyle = S.colorFor(topOf(win));
       ctx.fillRect(x0, 0, Math.max(1, x1 - x0), BAND);
     });
 
@@ -211,8 +211,7 @@
 
   function describeTimeline() {
     var parts = timeline.map(function (win) {
-      var top = topOf(win.probabilities);
-      return win.start_s.toFixed(1) + "–" + win.end_s.toFixed(1) + " s " + top + " " + S.pct(win.probabilities[top]);
+      return win.span + " " + win.ranked[0][0] + " " + win.ranked[0][1];
     });
     S.describe(timeCanvas, "Emotion timeline, " + timeline.length + " windows. Top emotion per window: " +
       parts.join("; ") + ". Click a point to play from there.");
@@ -252,9 +251,8 @@
       var t = fractionFromEvent(timeCanvas, e) * duration();
       var win = windowAt(t);
       if (!win) return;
-      var ranked = labels.slice().sort(function (a, b) { return (win.probabilities[b] || 0) - (win.probabilities[a] || 0); });
-      readout.textContent = S.clock(t) + " (window " + win.start_s.toFixed(1) + "–" + win.end_s.toFixed(1) + " s): " +
-        ranked.slice(0, 3).map(function (l) { return l + " " + S.pct(win.probabilities[l]); }).join(", ");
+      readout.textContent = "Window " + win.span + ": " +
+        win.ranked.slice(0, 3).map(function (pair) { return pair[0] + " " + pair[1]; }).join(", ");
     });
     timeCanvas.insertAdjacentElement("afterend", readout);
     readout.insertAdjacentElement("afterend", S.legend(labels));

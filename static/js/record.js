@@ -21,6 +21,11 @@
   var RATE = 16000;
   var CHUNK_S = 4;
   var maxSeconds = parseInt(section.dataset.maxSeconds, 10) || 600;
+  // "0:00" … for every whole second up to the limit, written by the server's clock (verdicts.clock).
+  var clockLabels = S.readJSON("record-clock") || [];
+  function clockLabel(seconds) {
+    return clockLabels[Math.max(0, Math.min(clockLabels.length - 1, Math.floor(seconds)))] || "";
+  }
   var startBtn = document.getElementById("record-start");
   var stopBtn = document.getElementById("record-stop");
   var liveBox = document.getElementById("record-live");
@@ -123,20 +128,20 @@
     });
     var last = done[done.length - 1];
     S.describe(liveCanvas, done.length + " chunk" + (done.length === 1 ? "" : "s") + " analysed" +
-      (last ? "; latest: " + last.top_emotion + " " + S.pct(last.confidence) : "") + ".");
+      (last ? "; latest: " + last.top_emotion + " " + last.percents[last.top_emotion] : "") + ".");
   }
 
   function pollLive(live) {
     if (!live.statusUrl || live.polling) return;
     live.polling = true;
-    fetch(live.statusUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (job) {
-        live.polling = false;
-        if (job) drawLive(job.files || []);
-        if (job && (!job.finished || (state && state.live === live))) window.setTimeout(function () { pollLive(live); }, 1000);
-      })
-      .catch(function () { live.polling = false; window.setTimeout(function () { pollLive(live); }, 2000); });
+    // Until every chunk sent is analysed and the take has stopped (a chunk may still be on its way).
+    S.pollStatus(live.statusUrl, function (job) { drawLive(job.files || []); }, {
+      keepGoing: function (job) {
+        var going = !job.finished || Boolean(state && state.live === live);
+        if (!going) live.polling = false;  // the take's last chunk, answered later, starts it again
+        return going;
+      },
+    });
   }
 
   function sendChunk(live, samples, rate) {
@@ -162,7 +167,7 @@
   function tick() {
     if (!state) return;
     var t = elapsed();
-    timeEl.textContent = S.clock(t) + " / " + S.clock(maxSeconds);
+    timeEl.textContent = clockLabel(t) + " / " + clockLabel(maxSeconds);
     meter.value = Math.min(1, state.level * 4);
     if (state.live) {
       var chunkFrames = CHUNK_S * state.rate;
@@ -236,7 +241,7 @@
     stopBtn.disabled = true;
     sendBtn.focus();
     section.dataset.state = "recorded";
-    timeEl.textContent = S.clock(samples.length / s.rate) + " recorded";
+    timeEl.textContent = clockLabel(samples.length / s.rate) + " recorded";
   }
 
   function send() {

@@ -111,8 +111,8 @@ def test_the_csv_export_is_streamed_with_the_exact_columns(alice_client, alices_
     rows = list(csv.reader(io.StringIO(response.getvalue().decode())))
     assert rows[0] == list(CSV_COLUMNS)
     assert ",".join(rows[0]) == (
-        "uploaded_at,job,file,duration_s,model_version,status,error,top_emotion,confidence,"
-        "neutral,calm,happy,sad,angry,fearful,disgust,surprised,uncertain"
+        "uploaded_at,job,file,duration_s,model_version,status,reason,top_emotion,confidence,"
+        "neutral,calm,happy,sad,angry,fearful,disgust,surprised,uncertain,uncertain_reason,file_id,prediction_id"
     )
     assert [r[2] for r in rows[1:]] == ["d3-angry.wav", "d1-sad.wav", "d1-happy.wav", "d0-happy.wav"]
     first = dict(zip(rows[0], rows[1], strict=True))
@@ -134,7 +134,7 @@ def test_csv_cells_cannot_smuggle_spreadsheet_formulas(alice, alice_client, make
     assert rows[1][2] == "'=HYPERLINK(evil).wav"
 
 
-def test_the_csv_says_in_its_last_column_whether_the_model_was_uncertain(
+def test_the_csv_says_after_the_first_exports_columns_whether_the_model_was_uncertain_and_why(
     alice, alice_client, make_prediction, model_version
 ):
     make_prediction(alice, name="sure.wav", uploaded_at=day(0), model=model_version)
@@ -151,6 +151,11 @@ def test_the_csv_says_in_its_last_column_whether_the_model_was_uncertain(
         "No speech detected: only 0.0 s of this recording sounds like a voice.",
     )
     rows = list(csv.reader(io.StringIO(alice_client.get("/history.csv").getvalue().decode())))
-    assert rows[0][-1] == "uncertain"
-    uncertain = {r[2]: r[-1] for r in rows[1:]}
-    assert uncertain == {"unsure.wav": "true", "sure.wav": "false", "bad.wav": ""}
+    # After every column of the first export, so scripts reading those by position keep working.
+    assert rows[0][17:] == ["uncertain", "uncertain_reason", "file_id", "prediction_id"]
+    uncertain = {r[2]: (r[17], r[18]) for r in rows[1:]}
+    assert uncertain == {
+        "unsure.wav": ("true", "top probability 38% is below 45%"),
+        "sure.wav": ("false", ""),
+        "bad.wav": ("", ""),
+    }

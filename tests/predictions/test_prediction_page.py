@@ -11,6 +11,7 @@ from conftest import upload_file, wav_bytes
 from mlcore.labels import EMOTIONS
 from predictions import verdicts
 from predictions.models import Prediction
+from predictions.verdicts import pct
 
 pytestmark = pytest.mark.django_db
 
@@ -35,9 +36,15 @@ def test_a_long_recording_shows_its_timeline_waveform_and_all_probabilities(
     assert len(data["envelope"]) == 800 and all(lo <= hi for lo, hi in data["envelope"])
     assert len(data["timeline"]) > 1
     window = data["timeline"][0]
-    assert set(window) == {"start_s", "end_s", "probabilities", "speech"} and set(window["probabilities"]) == set(
-        EMOTIONS
-    )
+    assert {"start_s", "end_s", "probabilities", "speech"} <= set(window)
+    assert set(window["probabilities"]) == set(EMOTIONS)
+    # What the page writes about each window comes formatted from the server: its span, and its emotions
+    # ranked with whole percents (the browser ranks and formats nothing itself).
+    assert window["span"] == f"0:00-0:0{int(window['end_s'])}"
+    top, top_pct = window["ranked"][0]
+    assert top_pct == window["percents"][top] and window["percents"][top].endswith("%")
+    assert [e for e, _ in window["ranked"]] == sorted(EMOTIONS, key=lambda e: -window["probabilities"][e])
+    assert data["percents"] == [pct(p) for p in data["probabilities"]]
     assert (
         f'<audio id="prediction-audio" controls preload="metadata" src="/predictions/{prediction.pk}/audio/">' in html
     )

@@ -40,7 +40,7 @@ def test_several_files_in_one_submit_make_one_job_with_a_prediction_each(
     assert status["status"] == "finished" and status["finished"] is True
     assert status["total"] == 2 and status["done"] == 2 and status["failed"] == 0
     for f in status["files"]:
-        assert f["status"] == "done" and f["error"] is None
+        assert f["status"] == "done" and f["reason"] is None
         assert set(f["probabilities"]) == {
             "neutral",
             "calm",
@@ -113,10 +113,10 @@ def test_each_bad_file_fails_with_its_reason_while_the_good_file_of_the_same_upl
     assert response.status_code == 302
     by_name = files_by_name(job_status(alice_client, Job.objects.get().pk))
     assert by_name["good.wav"]["status"] == "done"
-    assert "not a WAV, FLAC, OGG or MP3" in by_name["text.wav"]["error"]
-    assert "could not be decoded" in by_name["truncated.wav"]["error"]
-    assert "empty" in by_name["empty.wav"]["error"]
-    assert "0.10 s long" in by_name["blip.wav"]["error"]
+    assert "not a WAV, FLAC, OGG or MP3" in by_name["text.wav"]["reason"]
+    assert "could not be decoded" in by_name["truncated.wav"]["reason"]
+    assert "empty" in by_name["empty.wav"]["reason"]
+    assert "0.10 s long" in by_name["blip.wav"]["reason"]
     for name in ("text.wav", "truncated.wav", "empty.wav", "blip.wav"):
         assert by_name[name]["status"] == "failed" and by_name[name]["url"] is None
     csv = alice_client.get("/history.csv").getvalue().decode()
@@ -130,7 +130,7 @@ def test_an_over_long_recording_is_refused_with_the_limit(alice_client, model_ve
     )
     by_name = files_by_name(job_status(alice_client, Job.objects.get().pk))
     assert by_name["long.wav"]["status"] == "failed"
-    assert "5 seconds long; the limit is 3 seconds" in by_name["long.wav"]["error"]
+    assert "5 seconds long; the limit is 3 seconds" in by_name["long.wav"]["reason"]
     assert by_name["ok.wav"]["status"] == "done"
 
 
@@ -143,7 +143,7 @@ def test_an_oversized_file_is_refused_without_being_stored(
         [upload_file("big.wav", wav_bytes(rng, seconds=3)), upload_file("ok.wav", wav_bytes(rng, seconds=1))],
     )
     by_name = files_by_name(job_status(alice_client, Job.objects.get().pk))
-    assert "the limit is 0.0572205 MB a file" in by_name["big.wav"]["error"]  # 60,000 bytes, in MB
+    assert "the limit is 0.0572205 MB a file" in by_name["big.wav"]["reason"]  # 60,000 bytes, in MB
     assert by_name["big.wav"]["status"] == "failed" and by_name["ok.wav"]["status"] == "done"
     assert len([p for p in private_storage.rglob("*") if p.is_file()]) == 1
 
@@ -165,8 +165,8 @@ def test_zip_path_tricks_are_refused_per_member(alice_client, model_version, pos
         zf.writestr("ok/inside.wav", wav_bytes(rng))
     post_upload(alice_client, [upload_file("tricks.zip", buf.getvalue())])
     by_name = files_by_name(job_status(alice_client, Job.objects.get().pk))
-    assert "unsafe path" in by_name["../escape.wav"]["error"]
-    assert "unsafe path" in by_name["/etc/absolute.wav"]["error"]
+    assert "unsafe path" in by_name["../escape.wav"]["reason"]
+    assert "unsafe path" in by_name["/etc/absolute.wav"]["reason"]
     assert by_name["inside.wav"]["status"] == "done"
 
 
@@ -177,7 +177,7 @@ def test_a_zip_bomb_member_is_refused_and_the_rest_of_the_archive_processed(
     assert len(archive) < 200_000
     post_upload(alice_client, [upload_file("bomb.zip", archive)])
     by_name = files_by_name(job_status(alice_client, Job.objects.get().pk))
-    assert by_name["bomb.wav"]["status"] == "failed" and "zip bomb" in by_name["bomb.wav"]["error"]
+    assert by_name["bomb.wav"]["status"] == "failed" and "zip bomb" in by_name["bomb.wav"]["reason"]
     assert by_name["real.wav"]["status"] == "done"
 
 
@@ -187,27 +187,27 @@ def test_a_zip_that_would_unpack_past_the_total_limit_is_refused_whole(
     settings.UPLOAD_MAX_ZIP_BYTES = 50_000
     post_upload(alice_client, [upload_file("many.zip", zip_bytes({"a.wav": wav_bytes(rng), "b.wav": wav_bytes(rng)}))])
     (f,) = job_status(alice_client, Job.objects.get().pk)["files"]
-    assert f["name"] == "many.zip" and "would unpack to" in f["error"]
+    assert f["name"] == "many.zip" and "would unpack to" in f["reason"]
 
 
 def test_a_damaged_zip_fails_with_a_reason(alice_client, model_version, post_upload, rng):
     archive = zip_bytes({"a.wav": wav_bytes(rng)})
     post_upload(alice_client, [upload_file("broken.zip", archive[: len(archive) // 2])])
     (f,) = job_status(alice_client, Job.objects.get().pk)["files"]
-    assert f["status"] == "failed" and "zip archive is damaged" in f["error"]
+    assert f["status"] == "failed" and "zip archive is damaged" in f["reason"]
 
 
 def test_a_nested_zip_is_not_unpacked(alice_client, model_version, post_upload, rng):
     inner = zip_bytes({"a.wav": wav_bytes(rng)})
     post_upload(alice_client, [upload_file("outer.zip", zip_bytes({"inner.zip": inner}))])
     (f,) = job_status(alice_client, Job.objects.get().pk)["files"]
-    assert "Archives inside archives" in f["error"]
+    assert "Archives inside archives" in f["reason"]
 
 
 def test_an_upload_without_an_active_model_fails_its_files_with_a_reason(alice_client, post_upload, rng, db):
     post_upload(alice_client, [upload_file("a.wav", wav_bytes(rng))])
     (f,) = job_status(alice_client, Job.objects.get().pk)["files"]
-    assert f["status"] == "failed" and "No model is active" in f["error"]
+    assert f["status"] == "failed" and "No model is active" in f["reason"]
 
 
 def test_a_post_without_files_shows_the_form_again(alice_client):
@@ -299,7 +299,7 @@ def test_a_recording_without_speech_fails_with_the_no_speech_reason_while_speech
     job = Job.objects.get()
     by_name = files_by_name(job_status(alice_client, job.pk))
     for name in ("room.wav", "cough.wav", "tone.wav", "music.wav"):
-        error = by_name[name]["error"]
+        error = by_name[name]["reason"]
         assert by_name[name]["status"] == "failed" and by_name[name]["url"] is None
         assert error.startswith("No speech detected (") and " s of voice found;" in error
         assert float(error.removeprefix("No speech detected (").split(" s")[0]) < 0.3
@@ -313,7 +313,7 @@ def test_a_recording_without_speech_fails_with_the_no_speech_reason_while_speech
 def test_a_silent_recording_fails_with_a_clear_reason(alice_client, model_version, post_upload, rng):
     post_upload(alice_client, [upload_file("silence.wav", wav_of(np.zeros(3 * 16000, dtype=np.float32)))])
     (f,) = job_status(alice_client, Job.objects.get().pk)["files"]
-    assert f["status"] == "failed" and f["error"].startswith("The recording is silent")
+    assert f["status"] == "failed" and f["reason"].startswith("The recording is silent")
 
 
 @pytest.mark.parametrize("subtype,bad", [("FLOAT", np.inf), ("DOUBLE", -np.inf), ("FLOAT", np.nan)])

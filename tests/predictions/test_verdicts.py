@@ -14,7 +14,8 @@ from conftest import job_status, upload_file, wav_bytes, zip_bytes
 from mlcore.labels import EMOTIONS
 from predictions import registry, timeline
 from predictions.models import Job, Prediction
-from predictions.verdicts import model_facts, model_note, pct
+from predictions.readmodel import model_figures
+from predictions.verdicts import pct
 
 pytestmark = pytest.mark.django_db
 
@@ -83,7 +84,7 @@ def test_the_prediction_page_notes_what_the_model_was_trained_on_and_links_to_it
 ):
     prediction = make_prediction(alice, model=model_version)
     html = alice_client.get(f"/predictions/{prediction.pk}/").content.decode()
-    note = model_note(model_version)
+    note = model_figures(model_version).note
     assert f'<p id="model-note" class="model-note">{note} <a href="/models/{model_version.pk}/">' in html
     metrics = model_version.metrics  # the shipped model's own figures, not hard-coded ones
     ravdess = pct(metrics["cv"]["ravdess accuracy"])
@@ -91,7 +92,7 @@ def test_the_prediction_page_notes_what_the_model_was_trained_on_and_links_to_it
     assert f"RAVDESS {ravdess})" in note and "of the time on new speakers of those corpora (" in note
     model_page = alice_client.get(f"/models/{model_version.pk}/").content.decode()
     assert note in model_page
-    away = model_facts(model_version)["away"]
+    away = model_figures(model_version).away
     assert len(away) == 2  # another corpus and another language
     for what, accuracy in away:
         assert f"<dt>Right on {what}</dt><dd>{pct(accuracy)}</dd>" in model_page
@@ -100,11 +101,12 @@ def test_the_prediction_page_notes_what_the_model_was_trained_on_and_links_to_it
 def test_the_model_note_says_how_it_does_away_from_home_in_plain_words(plain_model):
     plain_model.metrics = {
         "corpora": {"ravdess": {"speakers": 20}, "crema-d": {"speakers": 50}},
-        "cv": {"protocol": "5-fold speaker-held-out", "ravdess accuracy": 0.8, "crema-d accuracy": 0.7},
+        "cv": {"protocol": "5-fold speaker-held-out"},
+        "per_corpus": {"ravdess": {"accuracy": 0.8}, "crema-d": {"accuracy": 0.7}},
         "leave_one_corpus_out": {"crema-d->ravdess": {"accuracy": 0.5}, "ravdess->crema-d": {"accuracy": 0.4}},
         "unseen_language": {"accuracy": 0.6, "accuracy_all_eight": 0.41},
     }
-    note = model_note(plain_model)
+    note = model_figures(plain_model).note
     assert "right 75% of the time on new speakers of those corpora (RAVDESS 80%, CREMA-D 70%)" in note
     assert "less often on recordings made elsewhere (a corpus it never heard: 45%" in note
     assert "Korean speech, a language it never heard: 41%)" in note
@@ -113,9 +115,9 @@ def test_the_model_note_says_how_it_does_away_from_home_in_plain_words(plain_mod
 def test_the_model_note_survives_metrics_of_any_shape(plain_model):
     for metrics in ({}, {"accuracy": "n/a"}, {"corpora": ["x"], "cv": 3}, {"corpora": {"ravdess": 5}, "cv": {}}):
         plain_model.metrics = metrics
-        assert model_note(plain_model).startswith(f"Model {plain_model.name}")
+        assert model_figures(plain_model).note.startswith(f"Model {plain_model.name}")
     plain_model.metrics = {"accuracy": 0.5}
-    assert model_note(plain_model) == f"Model {plain_model.name}; right 50% of the time on its test set."
+    assert model_figures(plain_model).note == f"Model {plain_model.name}; right 50% of the time on its test set."
 
 
 # --- timeline -------------------------------------------------------------------------------------------

@@ -128,8 +128,8 @@ def test_uploads_over_http_are_analysed_by_a_real_worker_into_postgresql(
     assert status["status"] == "finished", status
     by_name = {f["name"]: f for f in status["files"]}
     assert by_name["first.wav"]["status"] == by_name["second.flac"]["status"] == "done"
-    assert "not a WAV, FLAC, OGG or MP3" in by_name["fake.wav"]["error"]
-    assert by_name["blip.wav"]["status"] == "failed" and "0.10 s long" in by_name["blip.wav"]["error"]
+    assert "not a WAV, FLAC, OGG or MP3" in by_name["fake.wav"]["reason"]
+    assert by_name["blip.wav"]["status"] == "failed" and "0.10 s long" in by_name["blip.wav"]["reason"]
 
     predictions = Prediction.objects.select_related("file").order_by("file__id")
     assert [p.file.original_name for p in predictions] == ["first.wav", "second.flac"]

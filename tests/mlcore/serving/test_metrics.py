@@ -61,3 +61,20 @@ def test_missing_or_odd_metrics_read_as_empty_not_as_an_error() -> None:
     assert Metrics.from_dict({}).is_empty
     odd = Metrics.from_dict({"accuracy": "high", "macro_f1": float("nan"), "per_class_accuracy": {"sad": True}})
     assert odd.accuracy is None and odd.macro_f1 is None and odd.per_class_accuracy == {"sad": None}
+
+
+def test_the_corpora_the_uncertain_rule_and_the_unseen_language_are_read_and_written_back() -> None:
+    raw = {
+        "corpora": {"ravdess": {"speakers": 20, "clips": 1200}, "crema-d": {"speakers": 50}},
+        "headline_corpus": "ravdess",
+        "calibration": {"temperature": 1.1, "ece_away_after": 0.07, "uncertain_rule": {"min_top": 0.46, "x": "?"}},
+        "unseen_language": {"corpus": "emotiontts-ko", "n": 300, "accuracy": 0.33, "accuracy_all_eight": 0.3},
+    }
+
+    m = Metrics.from_dict(raw)
+
+    assert [(c.name, c.speakers, c.clips) for c in m.corpora] == [("ravdess", 20, 1200), ("crema-d", 50, None)]
+    assert m.headline_corpus == "ravdess"
+    assert m.calibration.ece_away_after == 0.07 and m.calibration.uncertain_rule == {"min_top": 0.46}
+    assert m.unseen_language.corpus == "emotiontts-ko" and m.unseen_language.accuracy_all_eight == 0.3
+    assert Metrics.from_dict(m.to_dict()) == m
