@@ -16,15 +16,21 @@ def window_bounds(*, n_samples: int, sr: int, window_s: float, hop_s: float) -> 
     """Sample ranges ``[start, end)`` of the analysis windows of a clip of ``n_samples``.
 
     A clip no longer than one window is one window covering it.  Otherwise windows start every
-    ``hop_s`` seconds and one more window is aligned to the end, so the tail is never dropped.
+    ``hop_s`` seconds and one more window is aligned to the end, so the tail is never dropped; a tail
+    shorter than a quarter of a hop stretches the last window instead, so no two windows nearly coincide
+    (a 4.004 s clip is one window of 4.004 s, not 0-4.0 and 0.004-4.004).
     """
     win = max(1, int(round(window_s * sr)))
     hop = max(1, int(round(hop_s * sr)))
     if n_samples <= win:
         return [(0, n_samples)]
     starts = list(range(0, n_samples - win, hop))
-    starts.append(n_samples - win)
-    return [(s, s + win) for s in starts]
+    bounds = [(s, s + win) for s in starts]
+    if n_samples - bounds[-1][1] < hop // 4:
+        bounds[-1] = (starts[-1], n_samples)
+    else:
+        bounds.append((n_samples - win, n_samples))
+    return bounds
 
 
 def window_features(extractor: Extractor, y: np.ndarray, bounds: list[tuple[int, int]]) -> np.ndarray:
