@@ -216,14 +216,12 @@ def train_bundle(
     if arch.train.centre_speakers:
         feats = feats.centred_by_speaker()
     t0 = time.time()
-    heads, histories = [], []
-    for k in range(seeds):
-        model, scaler, history = fit(
-            arch, feats, epochs=epochs, seed=seed + k, desc=f"train {arch_name}", row_weights=feats.corpus_weights()
-        )
-        heads.append(model)
-        histories.append(history)
-    model, history = merge_heads(heads), histories[0]  # the curves shown are the first head's
+    fitted = [
+        fit(arch, feats, epochs=epochs, seed=seed + k, desc=f"train {arch_name}", row_weights=feats.corpus_weights())
+        for k in range(seeds)
+    ]
+    # One model from every head; the scaler (fitted on the same rows) and the curves shown are the first's.
+    model, (_, scaler, history) = merge_heads([m for m, _, _ in fitted]), fitted[0]
     calibration = (cv or {}).get("calibration", {})
     config = {
         "name": name or f"{arch_name}-{time.strftime('%Y%m%d')}",
