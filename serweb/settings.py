@@ -176,17 +176,46 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Recordings are private: stored under generated names and only ever served by a view that checks
+# ownership.  There is deliberately no MEDIA_URL mapping.  Without a bucket they live in UPLOAD_ROOT;
+# with one (AWS_STORAGE_BUCKET_NAME), UPLOAD_ROOT only stages uploads while they are checked.
+UPLOAD_ROOT = Path(env_str("UPLOAD_ROOT", str(BASE_DIR / "var" / "uploads")))
+# An S3-compatible object store for recordings (django-storages' own setting names; each can be read
+# from NAME_FILE).  Empty bucket: the local disk.
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+AWS_S3_ENDPOINT_URL = env_str("AWS_S3_ENDPOINT_URL") or None
+AWS_S3_REGION_NAME = env_str("AWS_S3_REGION_NAME") or None
+AWS_ACCESS_KEY_ID = env_str("AWS_ACCESS_KEY_ID") or None
+AWS_SECRET_ACCESS_KEY = env_str("AWS_SECRET_ACCESS_KEY") or None
+# Path-style addressing (http://host:9000/bucket/key) is what MinIO and most self-hosted stores answer.
+AWS_S3_ADDRESSING_STYLE = env_str("AWS_S3_ADDRESSING_STYLE", "path")
+RECORDINGS_STORAGE = (
+    {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": AWS_S3_ENDPOINT_URL,
+            "region_name": AWS_S3_REGION_NAME,
+            "access_key": AWS_ACCESS_KEY_ID,
+            "secret_key": AWS_SECRET_ACCESS_KEY,
+            "addressing_style": AWS_S3_ADDRESSING_STYLE,
+            "default_acl": None,  # private: the bucket's policy, never public-read
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+    if AWS_STORAGE_BUCKET_NAME
+    else {"BACKEND": "predictions.recordings.LocalRecordings"}
+)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "recordings": RECORDINGS_STORAGE,
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if not DEBUG
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-# Recordings are private: stored here under generated names and only ever served by a view that
-# checks ownership.  There is deliberately no MEDIA_URL mapping for this folder.
-UPLOAD_ROOT = Path(env_str("UPLOAD_ROOT", str(BASE_DIR / "var" / "uploads")))
 # Model bundles uploaded through the admin are unpacked here (shared by web and worker).
 MODEL_ROOT = Path(env_str("MODEL_ROOT", str(BASE_DIR / "var" / "models")))
 # An uploaded bundle is loaded and run in a subprocess that must finish within this many seconds.
