@@ -20,8 +20,9 @@ import pytest
 import soundfile as sf
 from conftest import upload_file, wav_bytes
 from django.db import connection
+from django.test import Client
 from django.utils import timezone
-from s3_server import Gate, storage_env, storage_settings
+from s3_server import Gate, free_port, storage_env, storage_settings
 
 from predictions import retention
 from predictions.models import AudioFile, Job, Prediction
@@ -105,6 +106,18 @@ def test_a_file_that_fails_in_the_worker_leaves_no_object(
     silent, talk = AudioFile.objects.get(original_name="silence.wav"), AudioFile.objects.get(original_name="talk.wav")
     assert silent.status == "failed" and "silent" in silent.error and silent.stored_name == ""
     assert s3_server.keys(object_storage) == {talk.stored_name}
+
+
+def test_an_upload_while_the_store_is_unreachable_is_a_503_that_keeps_nothing(
+    alice, model_version, rng, settings, private_storage
+):
+    settings.STORAGES = {**settings.STORAGES, "recordings": storage_settings(f"http://127.0.0.1:{free_port()}", "b")}
+    client = Client(raise_request_exception=False)
+    client.force_login(alice)
+    response = client.post("/upload/", {"files": [upload_file("talk.wav", wav_bytes(rng))]})
+    assert response.status_code == 503 and response["Retry-After"]
+    assert "cannot reach its recordings" in response.content.decode()
+    assert not AudioFile.objects.exists() and files_on_disk(private_storage) == []
 
 
 # --- The store taken away mid-batch, with a real worker ---------------------------------------------------
