@@ -9,6 +9,7 @@ between retrying and failing.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from django.utils import timezone
 from mlcore.errors import MlcoreError
 from mlcore.labels import EMOTIONS
 from mlcore.serving.analysis import Analysis
-from predictions import dispatch, recordings
+from predictions import dispatch, monitoring, recordings
 from predictions.models import AudioFile, Job, ModelVersion, Prediction
 from predictions.registry import get_predictor
 
@@ -76,6 +77,9 @@ def process(file_ids: Sequence[int], delivery: Delivery = Delivery()) -> Outcome
         outcome.split = len(claimed)
         release_singly([f.pk for f in claimed])
         return outcome
+    for f in claimed:
+        if f.queued_at is not None and f.started_at is not None:
+            monitoring.QUEUE_WAIT.observe(max((f.started_at - f.queued_at).total_seconds(), 0.0))
     version, predictor = get_predictor()
     for f, result in _analyse(claimed, version, predictor):
         if isinstance(result, str):
@@ -89,6 +93,8 @@ def process(file_ids: Sequence[int], delivery: Delivery = Delivery()) -> Outcome
             outcome.failed += 1
         else:
             outcome.done += 1
+    monitoring.FILES.labels(outcome="done").inc(outcome.done)
+    monitoring.FILES.labels(outcome="failed").inc(outcome.failed)
     return outcome
 
 
@@ -111,7 +117,11 @@ def _analyse(files: list[AudioFile], version: ModelVersion | None, predictor: An
                 out.append((f, MISSING_FILE))
         if ready:
             paths = [path for _, path in ready]
+            began = time.monotonic()
             results = predictor.analyse_many(paths, max_duration_s=settings.UPLOAD_MAX_DURATION_S)
+            audio_s = sum(f.audio_s or 0.0 for f, _ in ready)
+            if audio_s > 0:
+                monitoring.ANALYSIS_RATIO.observe((time.monotonic() - began) / audio_s)
             out += [(f, str(r) if isinstance(r, MlcoreError) else r) for (f, _), r in zip(ready, results, strict=True)]
     return out
 

@@ -73,7 +73,7 @@ def database_from_url(url: str) -> dict:
     if parts.scheme not in ("postgres", "postgresql", "pgsql"):
         raise ValueError(f"DATABASE_URL scheme {parts.scheme!r} is not supported; use postgresql://")
     return {
-        "ENGINE": "django.db.backends.postgresql",
+        "ENGINE": "django_prometheus.db.backends.postgresql",  # Django's backend, counting queries for /metrics
         "NAME": unquote(parts.path.lstrip("/")) or "serweb",
         "USER": unquote(parts.username or ""),
         "PASSWORD": unquote(parts.password or ""),
@@ -108,10 +108,13 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_prometheus",
     "predictions",
 ]
 
 MIDDLEWARE = [
+    # First and last: request counts and latencies for /metrics (predictions.monitoring).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "serweb.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -123,6 +126,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "serweb.urls"
@@ -149,7 +153,7 @@ if DATABASE_URL:
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "django_prometheus.db.backends.sqlite3",
             "NAME": Path(env_str("SQLITE_PATH", str(BASE_DIR / "db.sqlite3"))),
             # Eager tasks write from the request thread; wait for the lock rather than fail.
             "OPTIONS": {"timeout": 20},
@@ -399,6 +403,14 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("SECUR
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 # Container and load-balancer probes talk plain HTTP to the app.
 SECURE_REDIRECT_EXEMPT = [r"^healthz/$"]
+
+# --- Metrics (predictions.monitoring) ---------------------------------------------------------------
+# /metrics answers only requests with "Authorization: Bearer METRICS_TOKEN"; empty turns it off (404).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+# The analysis worker serves its metrics (all prefork children, PROMETHEUS_MULTIPROC_DIR) on this port;
+# 0 serves none.  Bind it to an internal address only: it has no token.
+WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 0)
+WORKER_METRICS_ADDR = env_str("WORKER_METRICS_ADDR", "127.0.0.1")
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)

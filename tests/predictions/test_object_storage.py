@@ -7,10 +7,6 @@ batch and given back: every file is done, once."""
 from __future__ import annotations
 
 import io
-import os
-import signal
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -19,15 +15,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 from conftest import upload_file, wav_bytes
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from s3_server import Gate, free_port, storage_env, storage_settings
+from worker_process import start_worker, stop_worker
 
 from predictions import retention
 from predictions.models import AudioFile, Job, Prediction
 
-ROOT = Path(__file__).resolve().parents[2]
 N = 12  # files in the batch the store goes away from
 pytestmark = pytest.mark.django_db
 
@@ -131,39 +126,21 @@ def gate(s3_server):
 
 
 @pytest.fixture
-def celery_worker(live_server, model_version, private_storage, tmp_path, gate, s3_server, settings):
+def celery_worker(model_version, private_storage, tmp_path, gate, s3_server, settings):
     """A real prefork worker (one child) whose only way to the recordings is the bucket, through the gate."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         pytest.skip("no CELERY_BROKER_URL: a real worker needs Redis")
     bucket = s3_server.new_bucket()
     settings.STORAGES = {**settings.STORAGES, "recordings": storage_settings(gate.url, bucket)}
-    db = connection.settings_dict
-    user = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    env = {
-        **os.environ,
+    worker = start_worker(
+        tmp_path / "worker.log",
+        name="s3",
+        UPLOAD_ROOT=str(tmp_path / "worker-scratch"),  # shares no disk with the web process
         **storage_env(gate.url, bucket),
-        "DATABASE_URL": f"postgresql://{user}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "UPLOAD_ROOT": str(tmp_path / "worker-scratch"),  # shares no disk with the web process
-        "MODEL_ROOT": str(settings.MODEL_ROOT),
-        "DB_CONN_MAX_AGE": "0",
-    }
-    log = open(tmp_path / "worker.log", "w+")  # noqa: SIM115
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "serweb", "worker", "--without-gossip", "--without-mingle",
-         "--without-heartbeat", "--loglevel=INFO", "--pool=prefork", "-c", "1", "-n", f"s3-{os.getpid()}@%h"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    )
     worker.bucket = bucket
-    worker.log_text = lambda: (tmp_path / "worker.log").read_text(errors="replace")
     yield worker
-    worker.send_signal(signal.SIGTERM)
-    try:
-        worker.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-        worker.wait()
-    log.close()
+    stop_worker(worker)
 
 
 def wait_until(condition, *, timeout_s: float, what: str, log=lambda: "") -> None:
