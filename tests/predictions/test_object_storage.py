@@ -115,6 +115,16 @@ def test_an_upload_while_the_store_is_unreachable_is_a_503_that_keeps_nothing(
     assert not AudioFile.objects.exists() and files_on_disk(private_storage) == []
 
 
+def test_deep_healthz_says_whether_the_bucket_answers(object_storage, s3_server, settings):
+    settings.CELERY_BROKER_URL = "memory://"
+    response = Client().get("/healthz/?deep=1")
+    assert response.status_code == 200 and response.json()["storage"] == "ok"
+    settings.STORAGES = {**settings.STORAGES, "recordings": storage_settings(f"http://127.0.0.1:{free_port()}", "b")}
+    response = Client().get("/healthz/?deep=1")
+    assert response.status_code == 503 and response.json()["storage"].startswith("error: ")
+    assert Client().get("/healthz/").status_code == 200  # liveness does not hang on the store
+
+
 # --- The store taken away mid-batch, with a real worker ---------------------------------------------------
 @pytest.fixture
 def gate(s3_server):
