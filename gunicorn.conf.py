@@ -18,3 +18,21 @@ keepalive = 5
 accesslog = "-"
 # The proxy's address is the only one allowed to set X-Forwarded-* headers.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+# Request metrics from every gunicorn worker in one /metrics answer (prometheus_client's multiprocess
+# mode, when PROMETHEUS_MULTIPROC_DIR is set; predictions.monitoring reads the folder).
+def on_starting(server) -> None:
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        for name in os.listdir(folder):  # a restart leaves the dead processes' files
+            if name.endswith(".db"):
+                os.unlink(os.path.join(folder, name))
+
+
+def child_exit(server, worker) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -9,32 +9,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from pathlib import Path
 
-from django.conf import settings
 from django.db import transaction
 
+from predictions import recordings
 from predictions.models import AudioFile, Job
 
 logger = logging.getLogger(__name__)
 
 
 def remove_recordings(stored_names: Iterable[str]) -> int:
-    """Unlink stored recordings (names relative to UPLOAD_ROOT); returns how many were on disk."""
-    root = Path(settings.UPLOAD_ROOT)
-    removed = 0
-    for name in stored_names:
-        if not name:
-            continue
-        path = root / name
-        try:
-            path.unlink()
-            removed += 1
-        except FileNotFoundError:
-            pass
-        except OSError:
-            logger.exception("could not remove a stored recording (%s)", name)
-    return removed
+    """Remove stored recordings from storage; returns how many are gone (one the store could not remove
+    is logged and not counted)."""
+    return len(recordings.remove(stored_names))
 
 
 def delete_job(job: Job, *, by) -> int:

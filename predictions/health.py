@@ -3,7 +3,8 @@
 
 ``/healthz/?deep=1`` (for a load balancer or a monitor) also checks that the inference queue is being
 consumed: a published file waiting longer than ``INFERENCE_STALL_S`` while no worker has taken a file
-for as long means no worker listens on it, whatever the broker says.
+for as long means no worker listens on it, whatever the broker says; and that the recordings' bucket
+answers, when there is one.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+
+from predictions import recordings
 
 NO_BROKER = "not configured (tasks run in the web process)"
 
@@ -71,7 +74,9 @@ def check_inference() -> str:
 def report(*, deep: bool = False) -> tuple[dict[str, str], bool]:
     """``({"database": ..., "broker": ...[, "inference": ...]}, healthy)``."""
     result = {"database": check_database(), "broker": check_broker()}
+    if deep:
+        result["storage"] = recordings.check()
     if deep and result["database"] == "ok":
         result["inference"] = check_inference()
     healthy = result["database"] == "ok" and not result["broker"].startswith("error")
-    return result, healthy and not result.get("inference", "").startswith("error")
+    return result, healthy and not any(result.get(k, "").startswith("error") for k in ("storage", "inference"))

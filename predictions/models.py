@@ -134,7 +134,7 @@ class AudioFile(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="audio_files")
     # What the user called the file: display data only, never used to build a path.
     original_name = models.CharField(max_length=255)
-    # Generated name relative to UPLOAD_ROOT; empty when the file was refused before storing.
+    # Generated name in the recordings storage (predictions.recordings); empty when refused or removed.
     stored_name = models.CharField(max_length=255, blank=True)
     size = models.BigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)
@@ -183,6 +183,8 @@ class AudioFile(models.Model):
 
     @property
     def path(self) -> Path | None:
+        """Where the recording would be on the local disk (tests and tools); the application reads and
+        removes recordings through ``predictions.recordings``, which also knows object storage."""
         return Path(settings.UPLOAD_ROOT) / self.stored_name if self.stored_name else None
 
     @property

@@ -9,9 +9,12 @@ between retrying and failing.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -21,7 +24,7 @@ from django.utils import timezone
 from mlcore.errors import MlcoreError
 from mlcore.labels import EMOTIONS
 from mlcore.serving.analysis import Analysis
-from predictions import dispatch
+from predictions import dispatch, monitoring, recordings
 from predictions.models import AudioFile, Job, ModelVersion, Prediction
 from predictions.registry import get_predictor
 
@@ -74,6 +77,9 @@ def process(file_ids: Sequence[int], delivery: Delivery = Delivery()) -> Outcome
         outcome.split = len(claimed)
         release_singly([f.pk for f in claimed])
         return outcome
+    for f in claimed:
+        if f.queued_at is not None and f.started_at is not None:
+            monitoring.QUEUE_WAIT.observe(max((f.started_at - f.queued_at).total_seconds(), 0.0))
     version, predictor = get_predictor()
     for f, result in _analyse(claimed, version, predictor):
         if isinstance(result, str):
@@ -87,6 +93,8 @@ def process(file_ids: Sequence[int], delivery: Delivery = Delivery()) -> Outcome
             outcome.failed += 1
         else:
             outcome.done += 1
+    monitoring.FILES.labels(outcome="done").inc(outcome.done)
+    monitoring.FILES.labels(outcome="failed").inc(outcome.failed)
     return outcome
 
 
@@ -97,17 +105,24 @@ def _analyse(files: list[AudioFile], version: ModelVersion | None, predictor: An
     fails alone.
     """
     out: list[tuple[AudioFile, Any]] = []
-    ready: list[AudioFile] = []
-    for f in files:
-        if version is None:
-            out.append((f, NO_MODEL))
-        elif f.path is None or not f.path.is_file():
-            out.append((f, MISSING_FILE))
-        else:
-            ready.append(f)
-    if ready:
-        results = predictor.analyse_many([f.path for f in ready], max_duration_s=settings.UPLOAD_MAX_DURATION_S)
-        out += [(f, str(r) if isinstance(r, MlcoreError) else r) for f, r in zip(ready, results, strict=True)]
+    with ExitStack() as copies:  # recordings in object storage are fetched to temporary files, removed after
+        ready: list[tuple[AudioFile, Path]] = []
+        for f in files:
+            if version is None:
+                out.append((f, NO_MODEL))
+                continue
+            try:  # a store that cannot be reached raises StoreUnavailable (an OSError): the task retries
+                ready.append((f, copies.enter_context(recordings.local_copy(f.stored_name))))
+            except FileNotFoundError:
+                out.append((f, MISSING_FILE))
+        if ready:
+            paths = [path for _, path in ready]
+            began = time.monotonic()
+            results = predictor.analyse_many(paths, max_duration_s=settings.UPLOAD_MAX_DURATION_S)
+            audio_s = sum(f.audio_s or 0.0 for f, _ in ready)
+            if audio_s > 0:
+                monitoring.ANALYSIS_RATIO.observe((time.monotonic() - began) / audio_s)
+            out += [(f, str(r) if isinstance(r, MlcoreError) else r) for (f, _), r in zip(ready, results, strict=True)]
     return out
 
 
@@ -218,11 +233,11 @@ def _finish_failed(f: AudioFile, reason: str) -> None:
     AudioFile.objects.filter(pk=f.pk).update(
         status=AudioFile.Status.FAILED, error=reason, finished_at=timezone.now(), stored_name=""
     )
-    path = f.path
+    name = f.stored_name
 
     def after_commit() -> None:
-        if path is not None:
-            path.unlink(missing_ok=True)
+        # A store that is down now leaves the object behind (logged): the row no longer names it.
+        recordings.remove([name])
         Job(pk=f.job_id).refresh_status()
 
     transaction.on_commit(after_commit)

@@ -24,6 +24,7 @@ from django.http.multipartparser import MAX_TOTAL_HEADER_SIZE, MultiPartParser, 
 from django.shortcuts import render
 from django.template import loader
 
+from predictions.recordings import StoreUnavailable
 from predictions.uploads import NO_NAME, out_of_space
 
 # Seconds a client is asked to wait while the database is unreachable.
@@ -33,6 +34,10 @@ OUT_OF_SPACE = (
 )
 UNAVAILABLE = (
     "serweb cannot reach its database at the moment, so this request was not carried out. Try again in a minute."
+)
+STORE_UNAVAILABLE = (
+    "serweb cannot reach its recordings' storage at the moment, so this request was not carried out and nothing "
+    "of it was kept. Try again in a minute."
 )
 
 
@@ -155,14 +160,16 @@ def problem(status: int, detail: str, *, errors: dict | None = None) -> dict:
 
 
 def database_unavailable(exc: BaseException | None) -> bool:
-    """Whether ``exc`` says the database cannot be reached (not a bug in a query)."""
-    return isinstance(exc, OperationalError | InterfaceError)
+    """Whether ``exc`` says the database, or the recordings' object store, cannot be reached (not a bug)."""
+    return isinstance(exc, OperationalError | InterfaceError | StoreUnavailable)
 
 
 def unavailable_response(request: HttpRequest, exc: BaseException | None = None) -> HttpResponse:
     """503 with Retry-After (database down) or 507 (disk full): a problem for /api/ URLs, else the plain
     page (no database needed)."""
     status, message = (507, OUT_OF_SPACE) if out_of_space(exc) else (503, UNAVAILABLE)
+    if isinstance(exc, StoreUnavailable):
+        message = STORE_UNAVAILABLE
     if request.path.startswith("/api/"):
         response: HttpResponse = JsonResponse(problem(status, message), status=status, content_type=CONTENT_TYPE)
     else:

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from predictions.deletion import remove_recordings
+from predictions import recordings
 from predictions.models import AudioFile
 
 logger = logging.getLogger(__name__)
@@ -36,10 +36,14 @@ def remove_expired_audio(*, days: int | None = None, now: datetime | None = None
             )
             if not rows:
                 break
-            # Unlinked before the rows say so: should the update fail, the next run finds them again.
-            remove_recordings(name for _, name in rows)
-            AudioFile.objects.filter(pk__in=[pk for pk, _ in rows]).update(stored_name="", audio_removed_at=now)
-        total += len(rows)
+            # Removed before the rows say so: should the update fail, or the store not answer for some,
+            # the next run finds them again.
+            gone = set(recordings.remove(name for _, name in rows))
+            removed = [pk for pk, name in rows if name in gone]
+            AudioFile.objects.filter(pk__in=removed).update(stored_name="", audio_removed_at=now)
+        total += len(removed)
+        if len(removed) < len(rows):  # the store is down: the rest waits for the next run
+            break
     if total:
         logger.info("retention: removed %d recordings uploaded more than %d days ago (predictions kept)", total, days)
     return total

@@ -15,17 +15,18 @@ is left for the sweep rather than acknowledged with nothing written.
 from __future__ import annotations
 
 import logging
+import os
 import random
 from typing import Any
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import worker_init, worker_process_init, worker_process_shutdown, worker_ready
 from django import db
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.utils import timezone
 
-from predictions import dispatch, processing, registry
+from predictions import dispatch, monitoring, processing, registry
 from predictions.models import QueueHeartbeat
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,17 @@ TRANSIENT = (OperationalError, InterfaceError, DatabaseError, OSError)
 # Back-off 2, 4, 8, 16, then every 30 s (+ up to 1 s jitter): about 6 minutes in all.
 MAX_RETRIES = 14
 MAX_BACKOFF_S = 30
+
+
+@worker_init.connect
+def serve_metrics(**kwargs: Any) -> None:
+    """In the worker's parent, before it forks: its children's metrics on WORKER_METRICS_PORT."""
+    monitoring.start_worker_exporter()
+
+
+@worker_process_shutdown.connect
+def forget_child_metrics(pid: int | None = None, **kwargs: Any) -> None:
+    monitoring.child_exited(pid or os.getpid())
 
 
 @worker_process_init.connect

@@ -2,7 +2,7 @@
 
 Every file is judged by its content, never its name: magic bytes say which audio format it is, a
 soundfile probe says whether it decodes and how long it is.  Accepted files are written under a
-generated name in the private UPLOAD_ROOT; refused ones are not stored at all.  Either way each one
+generated name in the private recordings storage (``predictions.recordings``); refused ones are not stored at all.  Either way each one
 becomes an ``Incoming`` whose ``error`` (empty when accepted) the job page and the CSV show.
 
 The request's limits (files after unpacking, unpacked bytes, seconds of audio per request and per user
@@ -27,6 +27,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.utils import timezone
 
 from mlcore.safezip import SafeZip, ZipLimits, ZipRefusal, ZipSafetyError
+from predictions import recordings
 from predictions.quotas import Allowance
 
 logger = logging.getLogger(__name__)
@@ -240,11 +241,10 @@ def store(chunks: Iterable[bytes], name: str, kind: str | None, limits: Limits, 
     if kind is None or kind not in FORMATS:
         return Incoming(name, error=NOT_AUDIO)
     stored_name = f"{timezone.now():%Y/%m}/{uuid.uuid4().hex}.{kind}"
-    target = Path(settings.UPLOAD_ROOT) / stored_name
+    target = recordings.staging_file(f".{kind}")
     cap = min(limits.max_file_bytes, allowance.bytes_left)
     digest, size = hashlib.sha256(), 0
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
         with open(target, "xb") as out:
             for chunk in chunks:
                 size += len(chunk)
@@ -270,6 +270,7 @@ def store(chunks: Iterable[bytes], name: str, kind: str | None, limits: Limits, 
     if error:
         target.unlink(missing_ok=True)
         return Incoming(name, size=size, sha256=digest.hexdigest(), content_type=FORMATS[kind], error=error)
+    recordings.keep(target, stored_name)
     allowance.charge_bytes(size)
     return Incoming(name, stored_name, size, digest.hexdigest(), FORMATS[kind], audio_s=round(seconds, 3))
 
@@ -316,9 +317,7 @@ def refuse(item: Incoming, reason: str) -> None:
 
 
 def remove_stored(incoming: Iterable[Incoming]) -> None:
-    for item in incoming:
-        if item.stored_name:
-            (Path(settings.UPLOAD_ROOT) / item.stored_name).unlink(missing_ok=True)
+    recordings.remove(item.stored_name for item in incoming)
 
 
 def _too_big(size: int, limits: Limits) -> str:

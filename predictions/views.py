@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from django.conf import settings
@@ -17,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mlcore.labels import EMOTIONS
-from predictions import access, deletion, health, history, jobs, live, ranges, readmodel, timeline, verdicts
+from predictions import access, deletion, health, history, jobs, live, ranges, readmodel, recordings, timeline, verdicts
 from predictions.forms import HistoryFilterForm, SignupForm, UploadForm
 from predictions.ids import parse_id
 from predictions.models import Job, ModelVersion, Prediction
@@ -252,10 +253,11 @@ def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def prediction_audio(request: HttpRequest, pk: int) -> HttpResponse:
     """The user's own recording, with single-range support so players can seek."""
     f = _get_prediction_for_user(request, pk).file
-    path = f.path
-    if path is None or not path.is_file():
-        raise Http404("The recording is no longer stored.")
-    response = ranges.file_response(request, path, f.content_type)
+    try:
+        size = recordings.size(f.stored_name)
+    except FileNotFoundError:
+        raise Http404("The recording is no longer stored.") from None
+    response = ranges.file_response(request, size, functools.partial(recordings.read, f.stored_name), f.content_type)
     response["Cache-Control"] = "private, max-age=3600"
     response["X-Content-Type-Options"] = "nosniff"
     return response

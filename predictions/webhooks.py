@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import transaction
 from rest_framework.utils.encoders import JSONEncoder
 
-from predictions import readmodel
+from predictions import monitoring, readmodel
 from predictions.api.serializers import JobDetailSerializer
 from predictions.models import Job
 from predictions.models_api import JobCallback, WebhookAttempt, WebhookSettings
@@ -188,6 +188,8 @@ def deliver(job_id: int) -> str:
             state = JobCallback.State.PENDING
         JobCallback.objects.filter(pk=callback.pk).update(state=state)
     logger.info("webhook: job %s attempt %d: %s", job_id, n, "delivered" if not error else error)
+    if error:
+        monitoring.WEBHOOK_FAILURES.labels(next="retry" if state == JobCallback.State.PENDING else "gave_up").inc()
     if state == JobCallback.State.PENDING:
         return RETRY
     return DELIVERED if state == JobCallback.State.DELIVERED else FAILED

@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponsePermanentRedirect
 from django.templatetags.static import static
 from django.urls import include, path
 
-from predictions import views
+from predictions import monitoring, views
 
 # Requests refused while parsing (too many files, unreadable parts) say why instead of a bare 400.
 handler400 = "predictions.request_errors.bad_request"
@@ -30,6 +30,7 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("healthz/", views.healthz, name="healthz"),
+    path("metrics", monitoring.metrics_view, name="metrics"),
     # Browsers ask for /favicon.ico whatever the page links to; point them at the static icon.
     path("favicon.ico", favicon),
     path("api/", include("predictions.api.urls")),

@@ -63,6 +63,21 @@ class Stack:
     web_port: int = field(default_factory=free_port)
     env_extra: dict[str, str] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    # With a MotoServer, recordings live in a bucket of it (object storage on), not under base/uploads.
+    s3: object | None = None
+    bucket: str = ""
+
+    def use_object_storage(self, server) -> None:
+        from s3_server import storage_env
+
+        self.s3, self.bucket = server, server.new_bucket()
+        self.env_extra.update(storage_env(server.url, self.bucket))
+
+    def is_stored(self, name: str) -> bool:
+        """Whether a recording is in storage: the bucket when object storage is on, else the disk."""
+        if self.s3 is not None:
+            return name in self.s3.keys(self.bucket)
+        return (self.base / "uploads" / name).is_file()
 
     # --- services ---------------------------------------------------------------------------------
     @property
@@ -304,7 +319,7 @@ class Stack:
             assert f["status"] in FINAL, f
             assert f["predictions"] == (1 if f["status"] == "done" else 0), f
             if f["stored_name"]:
-                assert (self.base / "uploads" / f["stored_name"]).is_file(), f"stored file missing for {f}"
+                assert self.is_stored(f["stored_name"]), f"stored file missing for {f}"
         done = [f for f in files if f["status"] == "done"]
         assert len(done) == expect_done, [(f["id"], f["status"], f["error"]) for f in files]
         job = self.query("SELECT status FROM predictions_job WHERE id = %s", job_id)

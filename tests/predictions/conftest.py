@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
+from s3_server import MotoServer, storage_settings
 
 from mlcore.labels import EMOTIONS
 from predictions import registry
@@ -31,6 +32,22 @@ def private_storage(settings, tmp_path) -> Path:
     settings.UPLOAD_ROOT = tmp_path / "uploads"
     settings.MODEL_ROOT = tmp_path / "models"
     return settings.UPLOAD_ROOT
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[MotoServer]:
+    """An S3 server (moto) in its own process on a port of its own, for the whole session."""
+    server = MotoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def object_storage(settings, s3_server) -> str:
+    """Recordings go to a fresh, private bucket of the test S3 server; returns the bucket's name."""
+    bucket = s3_server.new_bucket()
+    settings.STORAGES = {**settings.STORAGES, "recordings": storage_settings(s3_server.url, bucket)}
+    return bucket
 
 
 @pytest.fixture(autouse=True)

@@ -25,9 +25,9 @@ def env_example() -> dict[str, str]:
 
 def test_compose_has_the_services_with_healthchecks_and_start_order():
     services = compose()["services"]
-    assert set(services) == {"db", "redis", "web", "worker", "webhooks", "beat", "migrate", "proxy"}
+    assert set(services) == {"db", "redis", "s3", "buckets", "web", "worker", "webhooks", "beat", "migrate", "proxy"}
     assert services["db"]["image"] == "postgres:16" and services["redis"]["image"] == "redis:7"
-    for name in ("db", "redis", "web", "worker", "webhooks", "proxy"):
+    for name in ("db", "redis", "s3", "web", "worker", "webhooks", "proxy"):
         assert "healthcheck" in services[name], name
     for name in ("web", "worker", "webhooks", "beat"):
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
@@ -50,6 +50,17 @@ def test_web_and_worker_share_one_media_volume_where_uploads_are_stored():
     assert mounts["web"] == mounts["worker"] == ["media:/data"]
     assert "media" in doc["volumes"]
     assert env["UPLOAD_ROOT"].startswith("/data/") and env["MODEL_ROOT"].startswith("/data/")
+
+
+def test_recordings_go_to_the_compose_minio_in_a_bucket_made_before_web_and_worker_start():
+    services, env = compose()["services"], env_example()
+    assert services["s3"]["image"].startswith("minio/minio:RELEASE.")
+    assert env["AWS_S3_ENDPOINT_URL"] == "http://s3:9000" and env["AWS_STORAGE_BUCKET_NAME"]
+    assert services["s3"]["environment"]["MINIO_ROOT_USER"] == "${AWS_ACCESS_KEY_ID}"
+    assert "mc mb --ignore-existing" in " ".join(services["buckets"]["entrypoint"])
+    assert services["buckets"]["depends_on"]["s3"]["condition"] == "service_healthy"
+    for name in ("web", "worker"):
+        assert services[name]["depends_on"]["buckets"]["condition"] == "service_completed_successfully"
 
 
 def test_env_example_lists_every_variable_settings_and_compose_read():

@@ -187,7 +187,7 @@ def test_database_url_is_parsed_for_psycopg(url, expected):
     from serweb.settings import database_from_url
 
     db = database_from_url(url)
-    assert db["ENGINE"] == "django.db.backends.postgresql"
+    assert db["ENGINE"] == "django_prometheus.db.backends.postgresql"  # Django's, with query metrics
     assert (db["NAME"], db["USER"], db["PASSWORD"], db["HOST"], db["PORT"]) == expected
 
 

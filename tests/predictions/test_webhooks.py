@@ -9,6 +9,7 @@ import json
 import pytest
 from conftest import upload_file, wav_bytes
 from django.test import Client
+from prometheus_client import REGISTRY
 from webhook_receiver import Receiver, verify
 
 from predictions import webhooks
@@ -69,9 +70,15 @@ def test_retries_are_bounded(receiver, settings, upload):
     settings.WEBHOOK_ALLOW_PRIVATE = True
     settings.WEBHOOK_MAX_ATTEMPTS = 3
     receiver.codes = [503]
+    failures = {
+        n: REGISTRY.get_sample_value("serweb_webhook_failures_total", {"next": n}) or 0 for n in ("retry", "gave_up")
+    }
     upload(callback_url=receiver.url)
     callback = JobCallback.objects.get()
     assert len(receiver.received) == 3 and callback.attempts.count() == 3 and callback.state == "failed"
+    # The operator's counter (/metrics): two failures retried, then one given up.
+    assert REGISTRY.get_sample_value("serweb_webhook_failures_total", {"next": "retry"}) == failures["retry"] + 2
+    assert REGISTRY.get_sample_value("serweb_webhook_failures_total", {"next": "gave_up"}) == failures["gave_up"] + 1
     assert webhooks.deliver(callback.job_id) == webhooks.SKIPPED  # a redelivered task does nothing
 
 

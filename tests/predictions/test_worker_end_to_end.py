@@ -18,8 +18,8 @@ import pytest
 import requests
 from conftest import PASSWORD, wav_bytes
 from django.conf import settings
-from django.db import connection
 from webhook_receiver import Receiver, verify
+from worker_process import worker_env
 
 from predictions.models import AudioFile, Prediction
 from predictions.models_api import WebhookSettings
@@ -33,19 +33,8 @@ def celery_worker(live_server, model_version, private_storage, tmp_path):
     """A real prefork worker (one child) started without -Q, and a webhook worker, against the test database."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         pytest.skip("no CELERY_BROKER_URL: the end-to-end test needs Redis")
-    db = connection.settings_dict
-    user = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgresql://{user}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "UPLOAD_ROOT": str(settings.UPLOAD_ROOT),
-        "MODEL_ROOT": str(settings.MODEL_ROOT),
-        "DB_CONN_MAX_AGE": "0",
-        # The webhook receiver of the API test listens on 127.0.0.1; retry after 1 s, then 2 s.
-        "WEBHOOK_ALLOW_PRIVATE": "1",
-        "WEBHOOK_RETRY_BASE_S": "1",
-    }
+    # The webhook receiver of the API test listens on 127.0.0.1; retry after 1 s, then 2 s.
+    env = worker_env(UPLOAD_ROOT=str(settings.UPLOAD_ROOT), WEBHOOK_ALLOW_PRIVATE="1", WEBHOOK_RETRY_BASE_S="1")
     log = open(tmp_path / "worker.log", "w+")  # noqa: SIM115
     celery = [sys.executable, "-m", "celery", "-A", "serweb", "worker", "--without-gossip", "--without-mingle",
               "--without-heartbeat", "--loglevel=INFO"]  # fmt: skip
