@@ -50,9 +50,14 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 
 # --- Upload and jobs ------------------------------------------------------------------------------------
-@login_required
+@require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return redirect("predictions:upload")
+    """Signed in: the upload page.  Signed out: what serweb does and how often the active model is right."""
+    if request.user.is_authenticated:
+        return redirect("predictions:upload")
+    version = ModelVersion.active()
+    figures = readmodel.model_figures(version) if version is not None else None
+    return render(request, "landing.html", {"figures": figures})
 
 
 @login_required
