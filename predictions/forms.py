@@ -15,7 +15,8 @@ from predictions.uploads import ACCEPT, NO_NAME
 
 class SignupForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
-        fields = ("username",)
+        fields = ("username", "email")
+        help_texts = {"email": "Optional: only used to send you a link if you forget your password."}
 
 
 class MultipleFileInput(forms.ClearableFileInput):
