@@ -159,6 +159,8 @@ class AudioFile(models.Model):
     claimed_by = models.CharField(max_length=255, blank=True)
     # Set when the recording left storage (AUDIO_RETENTION_DAYS) while its prediction stays.
     audio_removed_at = models.DateTimeField(null=True, blank=True)
+    # The owner's own words about the recording (the prediction page's "Name and note" form).
+    note = models.TextField(max_length=2000, blank=True)
 
     class Meta:
         ordering = ["id"]

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from mlcore.labels import EMOTIONS
 from predictions import access, deletion, health, history, jobs, live, ranges, readmodel, timeline, verdicts
-from predictions.forms import HistoryFilterForm, SignupForm, UploadForm
+from predictions.forms import HistoryFilterForm, RecordingForm, SignupForm, UploadForm
 from predictions.ids import parse_id
 from predictions.models import Job, ModelVersion, Prediction
 from predictions.uploads import ACCEPT
@@ -146,7 +146,7 @@ def job_delete(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         f"Job {pk} is deleted: {n} recording{'s' if n != 1 else ''} and {'their' if n != 1 else 'its'} results.",
     )
-    return redirect("predictions:upload")
+    return redirect("predictions:jobs")
 
 
 def _job_payload(job: Job, *, with_files: bool = False) -> dict:
@@ -194,7 +194,12 @@ def _file_payload(f: readmodel.FileResult) -> dict:
 @login_required
 @require_GET
 def prediction_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    prediction = _get_prediction_for_user(request, pk)
+    return _prediction_page(request, _get_prediction_for_user(request, pk))
+
+
+def _prediction_page(
+    request: HttpRequest, prediction: Prediction, *, form: RecordingForm | None = None
+) -> HttpResponse:
     record = readmodel.prediction_detail(prediction)
     probabilities = record.probabilities
     shows_timeline = timeline.shows_timeline(record.timeline, record.duration_s)
@@ -225,8 +230,34 @@ def prediction_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if prediction.segments
         else "",
         "model_note": readmodel.model_figures(prediction.model_version).note,
+        "recording_form": form or RecordingForm(instance=prediction.file),
     }
-    return render(request, "predictions/prediction.html", context)
+    return render(request, "predictions/prediction.html", context, status=400 if form else 200)
+
+
+@login_required
+@require_POST
+def prediction_update(request: HttpRequest, pk: int) -> HttpResponse:
+    """Rename the recording and keep a note with it."""
+    prediction = _get_prediction_for_user(request, pk)
+    form = RecordingForm(request.POST, instance=prediction.file)
+    if not form.is_valid():
+        prediction.file.refresh_from_db(fields=["original_name", "note"])  # the heading keeps the stored name
+        return _prediction_page(request, prediction, form=form)
+    form.save()
+    messages.success(request, "Name and note saved.")
+    return redirect("predictions:prediction", pk=pk)
+
+
+@login_required
+@require_POST
+def prediction_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Delete one recording: its audio, its result; the job stays while other files are in it."""
+    prediction = _get_prediction_for_user(request, pk)
+    name = prediction.file.original_name
+    deletion.delete_recording(prediction.file, by=request.user)
+    messages.success(request, f"“{name}” is deleted, with its recording and result.")
+    return redirect("predictions:history")
 
 
 @login_required

@@ -50,7 +50,7 @@ def test_a_job_is_deleted_behind_its_confirmation(new_page, make_user, store_pre
     expect(delete).to_be_hidden()  # behind the "Delete this job…" disclosure
     page.locator("#delete-job summary").click()
     delete.click()
-    expect(page).to_have_url(re.compile(r"/upload/$"))
+    expect(page).to_have_url(re.compile(r"/jobs/$"))
     expect(page.locator("body")).to_contain_text(f"Job {prediction.file.job_id} is deleted")
     assert not path.exists()
     page.goto("/history/")
