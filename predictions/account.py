@@ -9,11 +9,11 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from predictions import access, deletion, webhooks
+from predictions import access, deletion, timezones, webhooks
 from predictions.models_api import ApiToken, WebhookSettings, new_signing_secret
 
 logger = logging.getLogger(__name__)
@@ -116,6 +116,15 @@ def secret_rotate(request: HttpRequest) -> HttpResponse:
     hooks.save(update_fields=["signing_secret"])
     messages.success(request, "New signing secret: deliveries from now on are signed with it.")
     return redirect("predictions:account")
+
+
+@login_required
+@require_POST
+def time_zone_update(request: HttpRequest) -> HttpResponse:
+    """The browser's zone (static/js/timezone.js posts it when it differs from the stored one)."""
+    if not timezones.save_zone(request, request.user, request.POST.get("time_zone", "")):
+        return JsonResponse({"error": "`time_zone` must be an IANA zone name such as Europe/Paris."}, status=400)
+    return JsonResponse({"time_zone": request.session[timezones.SESSION_KEY]})
 
 
 @login_required

@@ -265,6 +265,7 @@ class QueueHeartbeat(models.Model):
             cls.objects.get_or_create(queue=queue, defaults={"seen_at": now})
 
 
-# API tokens and webhooks live in their own module; importing it here registers them with the app.
+# Account settings, API tokens and webhooks, usage live in their own modules; importing them here registers them.
+from predictions.models_account import AccountSettings  # noqa: E402, F401
 from predictions.models_api import ApiToken, JobCallback, WebhookAttempt, WebhookSettings  # noqa: E402, F401
 from predictions.models_usage import AudioCharge  # noqa: E402, F401

@@ -31,5 +31,6 @@ urlpatterns = [
     path("account/tokens/<id:pk>/revoke/", account.token_revoke, name="token_revoke"),
     path("account/webhook/", account.webhook_update, name="webhook_update"),
     path("account/webhook/secret/", account.secret_rotate, name="secret_rotate"),
+    path("account/time-zone/", account.time_zone_update, name="time_zone"),
     path("account/delete/", account.account_delete, name="account_delete"),
 ]
