@@ -108,4 +108,19 @@
       }
     }
   }
+
+  // ---- compare: the button waits for 2 to 4 ticks (the server would refuse other counts) ----------
+  var compareForm = document.getElementById("compare-form");
+  var compareButton = compareForm && compareForm.querySelector("button[type=submit]");
+  var picks = document.querySelectorAll("input.compare-pick[form=compare-form]");
+  if (compareButton && picks.length) {
+    var note = compareForm.querySelector(".help");
+    var update = function () {
+      var n = Array.prototype.filter.call(picks, function (box) { return box.checked; }).length;
+      compareButton.disabled = n < 2 || n > 4;
+      if (note) note.textContent = n > 4 ? n + " ticked: compare at most 4." : "Tick 2 to 4 recordings below (" + n + " ticked).";
+    };
+    Array.prototype.forEach.call(picks, function (box) { box.addEventListener("change", update); });
+    update();
+  }
 })();

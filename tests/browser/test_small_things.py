@@ -1,0 +1,58 @@
+"""Small things that break trust: Compare waits for two ticks, file names wrap between words, the
+prediction page's chart and table are not two identical headings."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from browser_steps import log_in
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+LINES_JS = "(el) => new Set([...el.getClientRects()].map(r => Math.round(r.top))).size"
+
+
+def test_compare_is_disabled_until_two_recordings_are_ticked(new_page, make_user, store_prediction, fake_version):
+    user = make_user("cora")
+    made = [store_prediction(user, fake_version, top=top, name=f"{top}.wav") for top in ("sad", "calm", "happy")]
+    page = new_page()
+    log_in(page, "cora")
+    page.goto("/history/")
+    compare = page.get_by_role("button", name="Compare selected")
+    expect(compare).to_be_disabled()
+    page.get_by_label(f"Compare {made[0].file.original_name}").check()
+    expect(compare).to_be_disabled()
+    expect(page.locator("#compare-form .help")).to_contain_text("1 ticked")
+    page.get_by_label(f"Compare {made[1].file.original_name}").check()
+    expect(compare).to_be_enabled()
+    compare.click()
+    page.wait_for_url(re.compile(r"/compare/\?"))
+    expect(page.locator("#compare-list li")).to_have_count(2)
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_file_names_wrap_between_words_not_inside_them(new_page, make_user, store_prediction, fake_version, width):
+    user = make_user("nico")
+    prediction = store_prediction(user, fake_version, name="notaudio.wav")
+    page = new_page(width=width, height=900)
+    log_in(page, "nico")
+    for url, name in (
+        (f"/jobs/{prediction.file.job_id}/", page.locator("#job-files .file-name").first),
+        ("/history/", page.locator("#history-table th[scope=row] a").first),
+    ):
+        page.goto(url)
+        expect(name).to_have_text("notaudio.wav")
+        assert name.evaluate(LINES_JS) == 1, f"{url}: 'notaudio.wav' is broken over lines at {width} px"
+
+
+def test_the_prediction_page_has_no_two_identical_headings(new_page, make_user, store_prediction, fake_version):
+    user = make_user("hana")
+    prediction = store_prediction(user, fake_version)
+    page = new_page()
+    log_in(page, "hana")
+    page.goto(prediction.get_absolute_url())
+    titles = page.locator("h1, h2, h3, figcaption.card__title, caption").all_text_contents()
+    titles = [t.strip() for t in titles if t.strip()]
+    assert len(titles) == len(set(titles)), titles
