@@ -316,6 +316,8 @@ def history_page(request: HttpRequest) -> HttpResponse:
     }
     query = request.GET.copy()
     query.pop("page", None)
+    # Empty charts say why: nothing matches the filters, or nothing is analysed yet.
+    history_data["filtered"] = any(query.values())
     return render(
         request,
         "predictions/history.html",

@@ -56,3 +56,22 @@ def test_the_prediction_page_has_no_two_identical_headings(new_page, make_user, 
     titles = page.locator("h1, h2, h3, figcaption.card__title, caption").all_text_contents()
     titles = [t.strip() for t in titles if t.strip()]
     assert len(titles) == len(set(titles)), titles
+
+
+def test_an_empty_filter_says_nothing_matches_not_wait_for_analysis(
+    new_page, make_user, store_prediction, fake_version
+):
+    user = make_user("fay")
+    store_prediction(user, fake_version, top="sad")
+    page = new_page()
+    log_in(page, "fay")
+    page.goto("/history/?emotion=angry")
+    expect(page.locator(".chart-empty").first).to_contain_text("No predictions match these filters")
+    expect(page.locator(".chart-empty").nth(1)).to_contain_text("No predictions match these filters")
+    expect(page.locator("#history-table .empty-row")).to_contain_text("No recordings match")
+    expect(page.locator("body")).not_to_contain_text("once recordings are analysed")
+    fresh = new_page()
+    make_user("gil")
+    log_in(fresh, "gil")
+    fresh.goto("/history/")
+    expect(fresh.locator(".chart-empty").first).to_contain_text("No predictions yet")
