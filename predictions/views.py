@@ -78,6 +78,8 @@ def upload(request: HttpRequest) -> HttpResponse:
         status = 400
     else:
         form, status = UploadForm(), 200
+    recent_jobs = list(history.jobs_with_counts(request.user)[:10])
+    _name_jobs(recent_jobs)
     # A take is 16 kHz 16-bit mono WAV (32,000 bytes a second): stop before either limit.
     max_record_s = min(settings.UPLOAD_MAX_DURATION_S, (settings.UPLOAD_MAX_FILE_BYTES - 44) // 32_000)
     context = {
@@ -89,7 +91,7 @@ def upload(request: HttpRequest) -> HttpResponse:
         # The recorder's elapsed time, in the one clock format (the browser has none of its own).
         "record_clock": [verdicts.clock(t) for t in range(max_record_s + 1)],
         "accept": ACCEPT,
-        "recent_jobs": Job.objects.filter(user=request.user)[:10],
+        "recent_jobs": recent_jobs,
     }
     return render(request, "predictions/upload.html", context, status=status)
 
@@ -119,13 +121,18 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "predictions/job.html", context)
 
 
+def _name_jobs(jobs) -> None:
+    """Each job of ``history.jobs_with_counts`` gets the name pages show (the zip, the file and "+N")."""
+    for job in jobs:
+        job.display_name = history.display_name(job, first_file=job.first_file, n_files=job.n_files)
+
+
 @login_required
 @require_GET
 def jobs_page(request: HttpRequest) -> HttpResponse:
     """My uploads: every job by name with its counts, and the top emotions of all of them."""
     jobs = Paginator(history.jobs_with_counts(request.user), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
-    for job in jobs:
-        job.display_name = history.display_name(job, first_file=job.first_file, n_files=job.n_files)
+    _name_jobs(jobs)
     distribution = history.distribution(Prediction.objects.filter(user=request.user))
     return render(request, "predictions/jobs.html", {"page": jobs, "distribution": distribution})
 
