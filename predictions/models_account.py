@@ -1,4 +1,5 @@
-"""What a person sets about their account beyond Django's user: the time zone pages show times in.
+"""What a person sets about their account beyond Django's user: the time zone pages show times in, and
+whether a finished job is announced by email.
 
 Imported at the end of ``predictions.models`` so Django registers it with the app.
 """
@@ -15,6 +16,8 @@ class AccountSettings(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="account_settings")
     # An IANA name ("Europe/Paris") from the browser's Intl API; empty: the server's TIME_ZONE.
     time_zone = models.CharField(max_length=64, blank=True)
+    # Email me when a job that took a while (NOTIFY_AFTER_S) finishes (predictions.notify).
+    email_when_done = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.time_zone or 'server time zone'}"

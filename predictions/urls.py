@@ -31,6 +31,7 @@ urlpatterns = [
     path("account/tokens/<id:pk>/revoke/", account.token_revoke, name="token_revoke"),
     path("account/webhook/", account.webhook_update, name="webhook_update"),
     path("account/webhook/secret/", account.secret_rotate, name="secret_rotate"),
+    path("account/notifications/", account.notify_update, name="notify_update"),
     path("account/time-zone/", account.time_zone_update, name="time_zone"),
     path("account/delete/", account.account_delete, name="account_delete"),
 ]

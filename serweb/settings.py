@@ -316,6 +316,7 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_TASK_ROUTES.update(
     {
         "predictions.deliver_webhook": {"queue": WEBHOOK_QUEUE},
+        "predictions.email_job_finished": {"queue": WEBHOOK_QUEUE},
         "predictions.remove_expired_audio": {"queue": "maintenance"},
     }
 )
@@ -407,6 +408,10 @@ EMAIL_BACKEND = env_str("EMAIL_BACKEND") or (
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL") or "serweb <noreply@localhost>"
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT_S", 3 * 24 * 3600)
+# Links in emails (workers know no host name): the address people reach serweb at.
+SITE_URL = env_str("SITE_URL") or "http://127.0.0.1:8000"
+# A job that took at least this long is announced by email to users who opted in on the account page.
+NOTIFY_AFTER_S = env_int("NOTIFY_AFTER_S", 60)
 
 # --- Security (production values are on unless DEBUG) -----------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("SECURE_PROXY_SSL_HEADER", False) else None
