@@ -1,4 +1,5 @@
-"""Telling a person that a long job finished: an email when they opted in on the account page.
+"""Telling a person that a long job finished: an email when they opted in on the account page (while the
+job's page is open, its script can use the browser's Notification API instead: static/js/job.js).
 
 A receiver of ``signals.job_finished`` publishes the email by name on the webhook queue (slow mail
 servers never hold an analysis slot); the task sends at most once (no late acknowledgement: a lost
