@@ -33,7 +33,7 @@
     if (!total) {
       showEmpty(doughnut, data.filtered
         ? "No predictions match these filters: widen or clear them to see the distribution."
-        : "No predictions yet: upload recordings to see the distribution of their emotions.");
+        : "No predictions yet. Upload recordings to see the distribution of their emotions.");
     } else {
       var shown = emotions.filter(function (e) { return distribution[e]; });
       S.describe(doughnut, "Top emotion of " + total + " predictions: " + shown.map(function (e) {
