@@ -6,14 +6,16 @@ from __future__ import annotations
 import logging
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from predictions import access, deletion, webhooks
+from predictions import access, deletion, timezones, webhooks
+from predictions.models import AccountSettings
 from predictions.models_api import ApiToken, WebhookSettings, new_signing_secret
 
 logger = logging.getLogger(__name__)
@@ -42,6 +44,17 @@ class WebhookForm(forms.Form):
         return url
 
 
+class NotifyForm(forms.Form):
+    email = forms.EmailField(required=False, label="Email address", help_text="Also where a password-reset link goes.")
+    email_when_done = forms.BooleanField(required=False, label="Email me when a long job finishes")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("email_when_done") and not data.get("email"):
+            raise forms.ValidationError("Give an email address to be emailed at.")
+        return data
+
+
 class DeleteAccountForm(forms.Form):
     password = forms.CharField(widget=forms.PasswordInput, label="Your password")
 
@@ -58,7 +71,12 @@ class DeleteAccountForm(forms.Form):
 
 def _render(request: HttpRequest, status: int = 200, **context) -> HttpResponse:
     hooks = WebhookSettings.for_user(request.user)
+    prefs = AccountSettings.objects.filter(user=request.user).first()
     context = {
+        "notify_form": NotifyForm(
+            initial={"email": request.user.email, "email_when_done": bool(prefs and prefs.email_when_done)}
+        ),
+        "notify_after_min": max(1, settings.NOTIFY_AFTER_S // 60),
         "tokens": ApiToken.objects.filter(user=request.user),
         "token_form": TokenForm(),
         "webhook_form": WebhookForm(initial={"default_url": hooks.default_url}),
@@ -115,6 +133,29 @@ def secret_rotate(request: HttpRequest) -> HttpResponse:
     hooks.signing_secret = new_signing_secret()
     hooks.save(update_fields=["signing_secret"])
     messages.success(request, "New signing secret: deliveries from now on are signed with it.")
+    return redirect("predictions:account")
+
+
+@login_required
+@require_POST
+def time_zone_update(request: HttpRequest) -> HttpResponse:
+    """The browser's zone (static/js/timezone.js posts it when it differs from the stored one)."""
+    if not timezones.save_zone(request, request.user, request.POST.get("time_zone", "")):
+        return JsonResponse({"error": "`time_zone` must be an IANA zone name such as Europe/Paris."}, status=400)
+    return JsonResponse({"time_zone": request.session[timezones.SESSION_KEY]})
+
+
+@login_required
+@require_POST
+def notify_update(request: HttpRequest) -> HttpResponse:
+    form = NotifyForm(request.POST)
+    if not form.is_valid():
+        return _render(request, 400, notify_form=form)
+    request.user.email = form.cleaned_data["email"]
+    request.user.save(update_fields=["email"])
+    wanted = form.cleaned_data["email_when_done"]
+    AccountSettings.objects.update_or_create(user=request.user, defaults={"email_when_done": wanted})
+    messages.success(request, "You will get an email when a long job finishes." if wanted else "Email settings saved.")
     return redirect("predictions:account")
 
 

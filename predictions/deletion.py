@@ -43,6 +43,28 @@ def _after_job_deleted(job_id: int, owner_id: int, by_id: int, n_files: int, nam
     )  # fmt: skip
 
 
+def delete_recording(f: AudioFile, *, by) -> None:
+    """Delete one recording (its row, its prediction, its audio).  A job left without files goes too;
+    otherwise its status is recounted from the files that remain."""
+    job, names = f.job, [f.stored_name] if f.stored_name else []
+    file_id, owner_id = f.pk, f.user_id
+    with transaction.atomic():
+        f.delete()
+        if job.files.exists():
+            job.refresh_status()
+        else:
+            job.delete()
+        transaction.on_commit(lambda: _after_recording_deleted(file_id, owner_id, by.pk, names))
+
+
+def _after_recording_deleted(file_id: int, owner_id: int, by_id: int, names: list[str]) -> None:
+    removed = remove_recordings(names)
+    logger.info(
+        "deletion: user %s deleted file %s of user %s (%d recordings removed from storage)",
+        by_id, file_id, owner_id, removed,
+    )  # fmt: skip
+
+
 def delete_account(user) -> None:
     """Delete the user and everything of theirs (jobs, files, predictions, tokens, webhooks, recordings)."""
     names = list(AudioFile.objects.filter(user=user).exclude(stored_name="").values_list("stored_name", flat=True))

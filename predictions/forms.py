@@ -1,4 +1,4 @@
-"""Forms: sign-up, upload, history filters.  Validation lives in clean_* methods."""
+"""Forms: sign-up, upload, history filters, a recording's name and note.  Validation lives in clean_* methods."""
 
 from __future__ import annotations
 
@@ -9,13 +9,26 @@ from django.conf import settings
 from django.contrib.auth.forms import UserCreationForm
 
 from mlcore.labels import EMOTIONS
-from predictions.models import ModelVersion
+from predictions.models import AudioFile, ModelVersion
 from predictions.uploads import ACCEPT, NO_NAME
 
 
 class SignupForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
-        fields = ("username",)
+        fields = ("username", "email")
+        help_texts = {"email": "Optional: only used to send you a link if you forget your password."}
+
+
+class RecordingForm(forms.ModelForm):
+    """A recording's name (what the user calls it; never a path) and a note."""
+
+    class Meta:
+        model = AudioFile
+        fields = ("original_name", "note")
+        labels = {"original_name": "Name", "note": "Note"}
+        widgets = {"note": forms.Textarea(attrs={"rows": 3})}
+        # The name is stripped of spaces before this check: a blank name is refused, not stored.
+        error_messages = {"original_name": {"required": "Give the recording a name."}}
 
 
 class MultipleFileInput(forms.ClearableFileInput):

@@ -159,6 +159,8 @@ class AudioFile(models.Model):
     claimed_by = models.CharField(max_length=255, blank=True)
     # Set when the recording left storage (AUDIO_RETENTION_DAYS) while its prediction stays.
     audio_removed_at = models.DateTimeField(null=True, blank=True)
+    # The owner's own words about the recording (the prediction page's "Name and note" form).
+    note = models.TextField(max_length=2000, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -265,6 +267,7 @@ class QueueHeartbeat(models.Model):
             cls.objects.get_or_create(queue=queue, defaults={"seen_at": now})
 
 
-# API tokens and webhooks live in their own module; importing it here registers them with the app.
+# Account settings, API tokens and webhooks, usage live in their own modules; importing them here registers them.
+from predictions.models_account import AccountSettings  # noqa: E402, F401
 from predictions.models_api import ApiToken, JobCallback, WebhookAttempt, WebhookSettings  # noqa: E402, F401
 from predictions.models_usage import AudioCharge  # noqa: E402, F401

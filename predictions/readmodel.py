@@ -68,6 +68,11 @@ class ModelFigures:
         return bool(self.unseen) and "speaker" in self.metrics.protocol.lower()
 
     @property
+    def unseen_mean(self) -> float | None:
+        """How often it is right on new speakers of its training corpora, all corpora together."""
+        return sum(a for _, a in self.unseen) / len(self.unseen) if self.unseen else None
+
+    @property
     def away(self) -> tuple[tuple[str, float], ...]:
         """How often it is right on recordings from elsewhere: a corpus it never heard (mean of both
         directions) and a language it never heard (over all eight emotions, as a user sees it)."""
@@ -87,9 +92,8 @@ class ModelFigures:
         if self.trained_on:
             note += f", trained on {self.trained_on}"
         if self.speaker_held_out:
-            mean = sum(a for _, a in self.unseen) / len(self.unseen)
             figures = ", ".join(f"{c} {pct(a)}" for c, a in self.unseen)
-            note += f"; right {pct(mean)} of the time on new speakers of those corpora ({figures})"
+            note += f"; right {pct(self.unseen_mean)} of the time on new speakers of those corpora ({figures})"
             if self.away:
                 away = ", ".join(f"{what}: {pct(a)}" for what, a in self.away)
                 note += f", and less often on recordings made elsewhere ({away})"

@@ -143,6 +143,14 @@ def deliver_webhook(self, job_id: int) -> str:
     return outcome
 
 
+@shared_task(name="predictions.email_job_finished")
+def email_job_finished(job_id: int) -> bool:
+    """Email the owner that a long job finished (opted in); acknowledged early, so sent at most once."""
+    from predictions import notify
+
+    return notify.email_job_finished(job_id)
+
+
 @shared_task(name="predictions.remove_expired_audio", acks_late=True)
 def remove_expired_audio() -> int:
     """Remove recordings older than AUDIO_RETENTION_DAYS, keeping their predictions (Celery beat)."""

@@ -14,6 +14,8 @@ urlpatterns = [
     path("jobs/<id:pk>/status.json", views.job_status, name="job_status"),
     path("jobs/<id:pk>/delete/", views.job_delete, name="job_delete"),
     path("predictions/<id:pk>/", views.prediction_detail, name="prediction"),
+    path("predictions/<id:pk>/edit/", views.prediction_update, name="prediction_update"),
+    path("predictions/<id:pk>/delete/", views.prediction_delete, name="prediction_delete"),
     path("predictions/<id:pk>/audio/", views.prediction_audio, name="audio"),
     re_path(
         rf"^predictions/(?P<pk>{ID_PATTERN})/timeline\.(?P<fmt>csv|json)$", views.prediction_timeline, name="timeline"
@@ -29,5 +31,7 @@ urlpatterns = [
     path("account/tokens/<id:pk>/revoke/", account.token_revoke, name="token_revoke"),
     path("account/webhook/", account.webhook_update, name="webhook_update"),
     path("account/webhook/secret/", account.secret_rotate, name="secret_rotate"),
+    path("account/notifications/", account.notify_update, name="notify_update"),
+    path("account/time-zone/", account.time_zone_update, name="time_zone"),
     path("account/delete/", account.account_delete, name="account_delete"),
 ]

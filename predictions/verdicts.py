@@ -94,15 +94,11 @@ class Verdict:
 
 def verdict_html(v: Verdict) -> SafeString:
     """One result in a row, the one markup for it (pages, and status.json for the job page's script): the
-    top emotion and its percentage, the second choice beside it, and the doubt badge (its reason in the
-    tooltip and read out by screen readers)."""
+    top emotion and its percentage, the second choice beside it, and the doubt badge with its reason as
+    text (a tooltip would hide it from touch screens)."""
     badge = ""
     if v.doubt:
-        badge = format_html(
-            ' <span class="badge badge--uncertain" title="{}">uncertain<span class="visually-hidden">: {}</span></span>',
-            v.doubt,
-            v.doubt,
-        )
+        badge = format_html(' <span class="badge badge--uncertain">uncertain: {}</span>', v.doubt)
     return format_html(
         '<span class="verdict-line"><span class="emotion emotion--{}">{}</span> <span class="verdict-line__p">{}</span>'
         '<span class="verdict-line__second"> · then {} {}</span>{}</span>',

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from mlcore.labels import EMOTIONS
 from predictions import access, deletion, health, history, jobs, live, ranges, readmodel, recordings, timeline, verdicts
-from predictions.forms import HistoryFilterForm, SignupForm, UploadForm
+from predictions.forms import HistoryFilterForm, RecordingForm, SignupForm, UploadForm
 from predictions.ids import parse_id
 from predictions.models import Job, ModelVersion, Prediction
 from predictions.uploads import ACCEPT
@@ -51,9 +51,14 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 
 # --- Upload and jobs ------------------------------------------------------------------------------------
-@login_required
+@require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return redirect("predictions:upload")
+    """Signed in: the upload page.  Signed out: what serweb does and how often the active model is right."""
+    if request.user.is_authenticated:
+        return redirect("predictions:upload")
+    version = ModelVersion.active()
+    figures = readmodel.model_figures(version) if version is not None else None
+    return render(request, "landing.html", {"figures": figures})
 
 
 @login_required
@@ -74,6 +79,8 @@ def upload(request: HttpRequest) -> HttpResponse:
         status = 400
     else:
         form, status = UploadForm(), 200
+    recent_jobs = list(history.jobs_with_counts(request.user)[:10])
+    _name_jobs(recent_jobs)
     # A take is 16 kHz 16-bit mono WAV (32,000 bytes a second): stop before either limit.
     max_record_s = min(settings.UPLOAD_MAX_DURATION_S, (settings.UPLOAD_MAX_FILE_BYTES - 44) // 32_000)
     context = {
@@ -85,7 +92,7 @@ def upload(request: HttpRequest) -> HttpResponse:
         # The recorder's elapsed time, in the one clock format (the browser has none of its own).
         "record_clock": [verdicts.clock(t) for t in range(max_record_s + 1)],
         "accept": ACCEPT,
-        "recent_jobs": Job.objects.filter(user=request.user)[:10],
+        "recent_jobs": recent_jobs,
     }
     return render(request, "predictions/upload.html", context, status=status)
 
@@ -115,13 +122,18 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "predictions/job.html", context)
 
 
+def _name_jobs(jobs) -> None:
+    """Each job of ``history.jobs_with_counts`` gets the name pages show (the zip, the file and "+N")."""
+    for job in jobs:
+        job.display_name = history.display_name(job, first_file=job.first_file, n_files=job.n_files)
+
+
 @login_required
 @require_GET
 def jobs_page(request: HttpRequest) -> HttpResponse:
     """My uploads: every job by name with its counts, and the top emotions of all of them."""
     jobs = Paginator(history.jobs_with_counts(request.user), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
-    for job in jobs:
-        job.display_name = history.display_name(job, first_file=job.first_file, n_files=job.n_files)
+    _name_jobs(jobs)
     distribution = history.distribution(Prediction.objects.filter(user=request.user))
     return render(request, "predictions/jobs.html", {"page": jobs, "distribution": distribution})
 
@@ -142,7 +154,7 @@ def job_delete(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         f"Job {pk} is deleted: {n} recording{'s' if n != 1 else ''} and {'their' if n != 1 else 'its'} results.",
     )
-    return redirect("predictions:upload")
+    return redirect("predictions:jobs")
 
 
 def _job_payload(job: Job, *, with_files: bool = False) -> dict:
@@ -190,7 +202,12 @@ def _file_payload(f: readmodel.FileResult) -> dict:
 @login_required
 @require_GET
 def prediction_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    prediction = _get_prediction_for_user(request, pk)
+    return _prediction_page(request, _get_prediction_for_user(request, pk))
+
+
+def _prediction_page(
+    request: HttpRequest, prediction: Prediction, *, form: RecordingForm | None = None
+) -> HttpResponse:
     record = readmodel.prediction_detail(prediction)
     probabilities = record.probabilities
     shows_timeline = timeline.shows_timeline(record.timeline, record.duration_s)
@@ -221,8 +238,34 @@ def prediction_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if prediction.segments
         else "",
         "model_note": readmodel.model_figures(prediction.model_version).note,
+        "recording_form": form or RecordingForm(instance=prediction.file),
     }
-    return render(request, "predictions/prediction.html", context)
+    return render(request, "predictions/prediction.html", context, status=400 if form else 200)
+
+
+@login_required
+@require_POST
+def prediction_update(request: HttpRequest, pk: int) -> HttpResponse:
+    """Rename the recording and keep a note with it."""
+    prediction = _get_prediction_for_user(request, pk)
+    form = RecordingForm(request.POST, instance=prediction.file)
+    if not form.is_valid():
+        prediction.file.refresh_from_db(fields=["original_name", "note"])  # the heading keeps the stored name
+        return _prediction_page(request, prediction, form=form)
+    form.save()
+    messages.success(request, "Name and note saved.")
+    return redirect("predictions:prediction", pk=pk)
+
+
+@login_required
+@require_POST
+def prediction_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Delete one recording: its audio, its result; the job stays while other files are in it."""
+    prediction = _get_prediction_for_user(request, pk)
+    name = prediction.file.original_name
+    deletion.delete_recording(prediction.file, by=request.user)
+    messages.success(request, f"“{name}” is deleted, with its recording and result.")
+    return redirect("predictions:history")
 
 
 @login_required
@@ -282,6 +325,8 @@ def history_page(request: HttpRequest) -> HttpResponse:
     }
     query = request.GET.copy()
     query.pop("page", None)
+    # Empty charts say why: nothing matches the filters, or nothing is analysed yet.
+    history_data["filtered"] = any(query.values())
     return render(
         request,
         "predictions/history.html",

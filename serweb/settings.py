@@ -87,6 +87,33 @@ def database_from_url(url: str) -> dict:
     }
 
 
+def email_settings(url: str) -> dict:
+    """EMAIL_* settings from ``smtp://user:password@host:587?tls=1`` (``smtps://`` for implicit TLS), or,
+    without a URL, from the separate EMAIL_HOST, EMAIL_PORT … variables."""
+    if not url:
+        port = env_int("EMAIL_PORT", 587)
+        return {
+            "host": env_str("EMAIL_HOST"),
+            "port": port,
+            "user": env_str("EMAIL_HOST_USER"),
+            "password": env_str("EMAIL_HOST_PASSWORD"),
+            # STARTTLS on the submission port unless told otherwise; implicit TLS (465) is EMAIL_USE_SSL.
+            "tls": env_bool("EMAIL_USE_TLS", port == 587),
+            "ssl": env_bool("EMAIL_USE_SSL", False),
+        }
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps"):
+        raise ValueError(f"EMAIL_URL scheme {parts.scheme!r} is not supported; use smtp:// or smtps://")
+    return {
+        "host": parts.hostname or "localhost",
+        "port": parts.port or (465 if parts.scheme == "smtps" else 25),
+        "user": unquote(parts.username or ""),
+        "password": unquote(parts.password or ""),
+        "tls": dict(parse_qsl(parts.query)).get("tls", "").lower() in _TRUE,
+        "ssl": parts.scheme == "smtps",
+    }
+
+
 # --- Core -------------------------------------------------------------------------------------------
 DEBUG = env_bool("DEBUG", True)
 # DEBUG on by default is for a laptop; serving public host names with it is refused (serweb.E007) unless
@@ -124,6 +151,8 @@ MIDDLEWARE = [
     "predictions.request_errors.UploadNamesMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Pages show times in the signed-in user's zone (the browser's, stored on the account).
+    "predictions.timezones.TimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -320,6 +349,7 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_TASK_ROUTES.update(
     {
         "predictions.deliver_webhook": {"queue": WEBHOOK_QUEUE},
+        "predictions.email_job_finished": {"queue": WEBHOOK_QUEUE},
         "predictions.remove_expired_audio": {"queue": "maintenance"},
     }
 )
@@ -397,6 +427,24 @@ if env_str("CACHE_URL"):
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
+
+# --- Email (password reset) -------------------------------------------------------------------------
+# Without EMAIL_URL or EMAIL_HOST, messages are printed on the console (`make run` shows the reset link).
+_email = email_settings(env_str("EMAIL_URL"))
+EMAIL_HOST, EMAIL_PORT = _email["host"], _email["port"]
+EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = _email["user"], _email["password"]
+EMAIL_USE_TLS, EMAIL_USE_SSL = _email["tls"], _email["ssl"]
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT_S", 10)
+EMAIL_BACKEND = env_str("EMAIL_BACKEND") or (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL") or "serweb <noreply@localhost>"
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT_S", 3 * 24 * 3600)
+# Links in emails (workers know no host name): the address people reach serweb at.
+SITE_URL = env_str("SITE_URL") or "http://127.0.0.1:8000"
+# A job that took at least this long is announced by email to users who opted in on the account page.
+NOTIFY_AFTER_S = env_int("NOTIFY_AFTER_S", 60)
 
 # --- Security (production values are on unless DEBUG) -----------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("SECURE_PROXY_SSL_HEADER", False) else None

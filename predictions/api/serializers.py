@@ -20,6 +20,12 @@ from predictions.models_api import ApiToken, JobCallback, WebhookAttempt
 NO_NUL = RegexValidator(r"^[^\x00]*$", "Text may not contain NUL characters.")
 
 
+def absolute(request, path: str) -> str:
+    """``https://host/api/v1/jobs/7`` in answers to a request; the bare path where there is none (the
+    webhook body is built by a worker, which knows no host name)."""
+    return request.build_absolute_uri(path) if request is not None else path
+
+
 class ProbabilitiesSerializer(serializers.Serializer):
     """One probability per emotion, in the model's label order."""
 
@@ -77,7 +83,7 @@ class JobSerializer(serializers.Serializer):
     all_failed = serializers.BooleanField(help_text="Finished, and no file could be analysed.")
 
     def get_url(self, job: readmodel.JobResult) -> str:
-        return reverse("api:job", args=[job.id])
+        return absolute(self.context.get("request"), reverse("api:job", args=[job.id]))
 
 
 class JobDetailSerializer(JobSerializer):

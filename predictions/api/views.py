@@ -123,13 +123,13 @@ class JobList(generics.ListAPIView):
             if url:
                 JobCallback.objects.create(job=job, url=url)
         job.refresh_from_db()
-        response = Response(_job_json(job), status=status.HTTP_202_ACCEPTED)
-        response["Location"] = reverse("api:job", args=[job.pk])
+        response = Response(_job_json(job, request), status=status.HTTP_202_ACCEPTED)
+        response["Location"] = s.absolute(request, reverse("api:job", args=[job.pk]))
         return response
 
 
-def _job_json(job: Job) -> dict:
-    return s.JobDetailSerializer(readmodel.job_result(job, with_files=True)).data
+def _job_json(job: Job, request) -> dict:
+    return s.JobDetailSerializer(readmodel.job_result(job, with_files=True), context={"request": request}).data
 
 
 def _callback_url(value: str) -> str:
@@ -151,7 +151,7 @@ class JobDetail(APIView):
         responses={200: s.JobDetailSerializer, **_errors(401, 404, 429)}, summary="A job, each file's state and result"
     )
     def get(self, request, pk: int):
-        return Response(_job_json(access.job_for(request.user, pk)))
+        return Response(_job_json(access.job_for(request.user, pk), request))
 
     @extend_schema(responses={204: None, **_errors(401, 404, 429)}, summary="Delete a job: its recordings and results")
     def delete(self, request, pk: int):

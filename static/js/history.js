@@ -31,7 +31,9 @@
   var doughnut = document.getElementById("distribution-chart");
   if (doughnut) {
     if (!total) {
-      showEmpty(doughnut, "No predictions match these filters. Upload recordings or widen the filters to see the distribution.");
+      showEmpty(doughnut, data.filtered
+        ? "No predictions match these filters: widen or clear them to see the distribution."
+        : "No predictions yet. Upload recordings to see the distribution of their emotions.");
     } else {
       var shown = emotions.filter(function (e) { return distribution[e]; });
       S.describe(doughnut, "Top emotion of " + total + " predictions: " + shown.map(function (e) {
@@ -76,7 +78,9 @@
     var counts = series.counts || {};
     var per = series.bucket === "week" ? "week" : "day";
     if (!labels.length || !total) {
-      showEmpty(bars, "Nothing to plot over time yet: predictions appear here per " + per + " once recordings are analysed.");
+      showEmpty(bars, data.filtered
+        ? "No predictions match these filters: widen or clear them to see some over time."
+        : "Nothing to plot over time yet: predictions appear here per " + per + " once recordings are analysed.");
     } else {
       var active = emotions.filter(function (e) { return (counts[e] || []).some(function (n) { return n > 0; }); });
       S.describe(bars, "Predictions per " + per + " by top emotion, " + labels[0] + " to " + labels[labels.length - 1] +
@@ -107,5 +111,20 @@
         });
       }
     }
+  }
+
+  // ---- compare: the button waits for 2 to 4 ticks (the server would refuse other counts) ----------
+  var compareForm = document.getElementById("compare-form");
+  var compareButton = compareForm && compareForm.querySelector("button[type=submit]");
+  var picks = document.querySelectorAll("input.compare-pick[form=compare-form]");
+  if (compareButton && picks.length) {
+    var note = compareForm.querySelector(".help");
+    var update = function () {
+      var n = Array.prototype.filter.call(picks, function (box) { return box.checked; }).length;
+      compareButton.disabled = n < 2 || n > 4;
+      if (note) note.textContent = n > 4 ? n + " ticked: compare at most 4." : "Tick 2 to 4 recordings below (" + n + " ticked).";
+    };
+    Array.prototype.forEach.call(picks, function (box) { box.addEventListener("change", update); });
+    update();
   }
 })();

@@ -123,6 +123,36 @@
     S.countChart(summaryCanvas, counts);
   }
 
+  // A long job: the browser's Notification API tells the person (in another tab) once it finishes.
+  var notifyRow = document.getElementById("job-notify");
+  var notifyButton = document.getElementById("job-notify-button");
+  var notifyStatus = document.getElementById("job-notify-status");
+  var notifyWanted = false;
+  var notified = false;
+  if (notifyRow && "Notification" in window && section.dataset.finished !== "true" && Notification.permission !== "denied") {
+    notifyRow.hidden = false;
+    notifyButton.addEventListener("click", function () {
+      Notification.requestPermission().then(function (answer) {
+        notifyWanted = answer === "granted";
+        notifyButton.hidden = notifyWanted;
+        notifyStatus.textContent = notifyWanted
+          ? "Your browser will tell you when this job finishes."
+          : "Your browser did not allow notifications.";
+      });
+    });
+  }
+
+  function announce(job) {
+    if (!job.finished) return;
+    if (notifyRow) notifyRow.hidden = true;
+    if (!notifyWanted || notified) return;
+    notified = true;
+    var heading = section.querySelector("h1");
+    new Notification("serweb: " + (heading ? heading.textContent : "your job") + " is finished", {
+      body: text ? text.textContent : "",
+    });
+  }
+
   function render(job) {
     var total = job.total || 0;
     var done = job.done || 0;
@@ -136,6 +166,7 @@
       text.textContent = (done + failed) + " of " + total + " files processed: " + done + " done" +
         (failed ? ", " + failed + " failed" : "") + (job.finished ? ". Finished." : "…");
     }
+    announce(job);
     section.dataset.done = done;
     section.dataset.failed = failed;
     (job.files || []).forEach(renderFile);

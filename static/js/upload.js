@@ -56,10 +56,14 @@
   zone.id = "dropzone";
   var zoneText = document.createElement("p");
   zoneText.className = "dropzone__text";
+  // Hidden where the pointer is a finger (CSS, pointer: coarse): phones cannot drop files.
+  var dropHint = document.createElement("span");
+  dropHint.className = "drop-hint";
   var strong = document.createElement("strong");
   strong.textContent = "Drop recordings here";
-  zoneText.appendChild(strong);
-  zoneText.appendChild(document.createTextNode(" or "));
+  dropHint.appendChild(strong);
+  dropHint.appendChild(document.createTextNode(" or "));
+  zoneText.appendChild(dropHint);
   var pick = document.createElement("label");
   pick.className = "button button--secondary";
   pick.htmlFor = input.id;

@@ -75,9 +75,10 @@ def new_page(browser, live_server, transactional_db) -> Iterator:
     """
     contexts, errors = [], []
 
-    def make(*, width: int = 1280, height: int = 900):
+    def make(*, width: int = 1280, height: int = 900, **options):
+        """``options`` go to the browser context: ``has_touch=True`` for a phone, ``timezone_id`` …"""
         context = browser.new_context(
-            base_url=live_server.url, viewport={"width": width, "height": height}, accept_downloads=True
+            base_url=live_server.url, viewport={"width": width, "height": height}, accept_downloads=True, **options
         )
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)

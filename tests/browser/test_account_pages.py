@@ -18,11 +18,15 @@ def test_a_token_is_created_shown_once_used_and_revoked(new_page, make_user, liv
     make_user("tess")
     page = new_page()
     log_in(page, "tess")
-    page.locator(".site-nav__user a").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=re.compile(r"^Account")).click()
     expect(page).to_have_url(re.compile(r"/account/$"))
     page.get_by_label("Token name").fill("laptop script")
     page.get_by_role("button", name="Create token").click()
     token = page.locator("#new-token").text_content()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.get_by_role("button", name="Copy").click()
+    expect(page.locator("#copy-token-status")).to_have_text("Copied.")
+    assert page.evaluate("navigator.clipboard.readText()") == token
     shot(page, "account-token-created")
     auth = {"Authorization": f"Bearer {token}"}
     assert requests.get(f"{live_server.url}/api/v1/jobs", headers=auth, timeout=30).status_code == 200
@@ -46,7 +50,7 @@ def test_a_job_is_deleted_behind_its_confirmation(new_page, make_user, store_pre
     expect(delete).to_be_hidden()  # behind the "Delete this job…" disclosure
     page.locator("#delete-job summary").click()
     delete.click()
-    expect(page).to_have_url(re.compile(r"/upload/$"))
+    expect(page).to_have_url(re.compile(r"/jobs/$"))
     expect(page.locator("body")).to_contain_text(f"Job {prediction.file.job_id} is deleted")
     assert not path.exists()
     page.goto("/history/")
@@ -62,6 +66,8 @@ def test_the_account_is_deleted_with_its_password(new_page, make_user, store_pre
     page = new_page()
     log_in(page, "olga")
     page.goto("/account/")
+    expect(page.get_by_label("Your password")).to_be_hidden()  # behind "Delete my account…"
+    page.locator("#delete-account-details summary").click()
     page.get_by_label("Your password").fill(PASSWORD)
     page.get_by_role("button", name="Delete my account").click()
     expect(page).to_have_url(re.compile(r"/accounts/login/"))

@@ -150,7 +150,7 @@ def test_no_page_has_serious_accessibility_violations(new_page, make_user, fake_
     other = store_prediction(user, fake_version, top="happy", uncertain_reason="little speech (0.6 s)")
     anonymous = new_page()
     found = {}
-    for url in ("/accounts/login/", "/accounts/signup/", "/no-such-page/"):
+    for url in ("/", "/accounts/login/", "/accounts/signup/", "/accounts/password_reset/", "/no-such-page/"):
         anonymous.goto(url)
         found[url] = _axe_violations(anonymous)
     page = new_page()
@@ -163,6 +163,7 @@ def test_no_page_has_serious_accessibility_violations(new_page, make_user, fake_
         f"/models/{fake_version.pk}/",
         "/history/",
         "/accounts/password_change/",
+        "/account/",
         f"/compare/?p={prediction.pk}&p={other.pk}",
     ):
         page.goto(url)

@@ -51,3 +51,31 @@ def test_rotating_the_signing_secret(alice_client, alice):
     alice_client.post("/account/webhook/secret/")
     after = WebhookSettings.for_user(alice).signing_secret
     assert after != before and after.startswith("whsec_")
+
+
+def test_the_webhook_help_on_the_page_says_what_the_readme_says(alice_client):
+    import html
+    import re
+    from pathlib import Path
+
+    page = alice_client.get("/account/").content.decode()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for header in ("Serweb-Event: job.finished", "Serweb-Signature: t=&lt;unix time&gt;,v1=&lt;hex&gt;"):
+        assert header in page
+    # The verification code a receiver copies is the README's, character for character.
+    on_page = html.unescape(re.search(r"<pre><code>(.*?)</code></pre>", page, re.S).group(1)).strip()
+    in_readme = re.search(r"```python\n(import hashlib, hmac, time\n.*?)```", readme, re.S).group(1).strip()
+    assert on_page == in_readme
+    assert "see the README" not in page
+
+
+def test_password_tokens_webhook_and_deletion_are_one_account_page_under_one_menu_entry(alice_client):
+    page = alice_client.get("/account/").content.decode()
+    for section in ('id="password"', 'id="api-tokens"', 'id="webhook"', 'id="delete-account"'):
+        assert section in page
+    assert 'href="/accounts/password_change/"' in page
+    # The header has one Account entry and no separate Password entry.
+    header = page.split('<main id="content"', 1)[0]
+    assert ">Account <" in header and ">Password<" not in header
+    # The deletion form sits behind a disclosure, closed until asked for.
+    assert '<details class="danger-zone" id="delete-account-details">' in page

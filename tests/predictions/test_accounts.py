@@ -56,7 +56,6 @@ def test_changing_the_password(alice, alice_client):
 @pytest.mark.parametrize(
     "url",
     [
-        "/",
         "/upload/",
         "/jobs/1/",
         "/jobs/1/status.json",

@@ -95,8 +95,12 @@ def test_jobs_are_created_through_the_upload_service_with_the_forms_reasons(
     response = api_upload(alice_token, files)
     assert response.status_code == 202
     job = response.json()
-    assert response["Location"] == f"/api/v1/jobs/{job['id']}"
+    # Absolute URLs, so a client needs no base of its own to follow them.
+    assert response["Location"] == f"http://testserver/api/v1/jobs/{job['id']}" == job["url"]
     detail = Client().get(response["Location"], **bearer(alice_token)).json()
+    assert detail["url"] == response["Location"]
+    listed = Client().get("/api/v1/jobs", **bearer(alice_token)).json()["results"]
+    assert listed[0]["url"] == response["Location"]
     assert detail["status"] == "finished" and detail["total"] == 2 and detail["done"] == 1 and detail["failed"] == 1
     by_name = {f["name"]: f for f in detail["files"]}
     good, fake = by_name["good.wav"], by_name["fake.wav"]

@@ -40,7 +40,7 @@ def test_deleting_a_job_on_its_page_removes_recordings_rows_history_and_csv(
     caplog.set_level(logging.INFO, logger="predictions.deletion")
     with django_capture_on_commit_callbacks(execute=True):
         response = alice_client.post(f"/jobs/{alices_job.pk}/delete/")
-    assert response.status_code == 302
+    assert response.status_code == 302 and response["Location"] == "/jobs/"  # My uploads, not Upload
     assert not any(p.exists() for p in paths)
     assert not Job.objects.exists() and not AudioFile.objects.exists() and not Prediction.objects.exists()
     assert "secret-a" not in alice_client.get("/history/").content.decode()
@@ -54,6 +54,56 @@ def test_the_delete_button_is_a_post_and_only_the_owners(bob_client, alices_job)
     assert bob_client.post(f"/jobs/{alices_job.pk}/delete/").status_code == 404
     assert Client().get(f"/jobs/{alices_job.pk}/delete/").status_code in (302, 405)
     assert Job.objects.filter(pk=alices_job.pk).exists()
+
+
+def test_deleting_one_recording_keeps_the_rest_of_its_job(
+    alice_client, alices_job, django_capture_on_commit_callbacks, caplog
+):
+    a, b = alices_job.files.order_by("original_name")
+    page = alice_client.get(f"/predictions/{a.prediction.pk}/").content.decode()
+    assert f"/predictions/{a.prediction.pk}/delete/" in page and "Delete this recording" in page
+    caplog.set_level(logging.INFO, logger="predictions.deletion")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_client.post(f"/predictions/{a.prediction.pk}/delete/", follow=True)
+    assert response.redirect_chain[-1][0] == "/history/"
+    assert "“secret-a.wav” is deleted" in response.content.decode()
+    assert not a.path.exists() and b.path.is_file()
+    assert list(AudioFile.objects.values_list("original_name", flat=True)) == ["secret-b.wav"]
+    assert Prediction.objects.count() == 1 and Job.objects.get().files.count() == 1
+    history = response.content.decode()
+    assert "secret-b.wav" in history and "secret-a.wav</a>" not in history
+    assert f"deleted file {a.pk}" in " ".join(r.getMessage() for r in caplog.records)
+    # The last recording of a job takes the job with it.
+    with django_capture_on_commit_callbacks(execute=True):
+        alice_client.post(f"/predictions/{b.prediction.pk}/delete/")
+    assert not Job.objects.exists() and not b.path.exists()
+
+
+def test_only_the_owner_can_delete_rename_or_annotate_a_recording(alice_client, bob_client, alices_job):
+    f = alices_job.files.first()
+    pk = f.prediction.pk
+    assert bob_client.post(f"/predictions/{pk}/delete/").status_code == 404
+    assert bob_client.post(f"/predictions/{pk}/edit/", {"original_name": "mine", "note": "x"}).status_code == 404
+    assert alice_client.get(f"/predictions/{pk}/delete/").status_code == 405
+    f.refresh_from_db()
+    assert f.original_name.startswith("secret-") and f.note == ""
+
+
+def test_a_recording_is_renamed_and_given_a_note(alice_client, alices_job):
+    pk = alices_job.files.first().prediction.pk
+    response = alice_client.post(
+        f"/predictions/{pk}/edit/",
+        {"original_name": " Interview with Sam ", "note": "Second take, noisy room."},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert response.redirect_chain[-1][0] == f"/predictions/{pk}/"
+    assert '<h1 class="file-name">Interview with Sam</h1>' in page and "Second take, noisy room." in page
+    assert "Interview with Sam" in alice_client.get("/history/").content.decode()
+    assert "Interview with Sam" in b"".join(alice_client.get("/history.csv").streaming_content).decode()
+    refused = alice_client.post(f"/predictions/{pk}/edit/", {"original_name": "  ", "note": ""})
+    assert refused.status_code == 400 and "Give the recording a name." in refused.content.decode()
+    assert '<h1 class="file-name">Interview with Sam</h1>' in refused.content.decode()
 
 
 def test_deleting_a_job_through_the_api(alice, alices_job, django_capture_on_commit_callbacks):

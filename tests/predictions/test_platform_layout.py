@@ -108,7 +108,13 @@ def test_the_platform_imports_downward_and_its_models_reach_up_to_nothing() -> N
     they send) imports nothing else of the app: a finished job is announced by a signal, not by calling
     the webhook code."""
     rank = {package: k for k, package in enumerate(PACKAGES)}
-    data_layer = {"predictions.models", "predictions.models_api", "predictions.models_usage", "predictions.signals"}
+    data_layer = {
+        "predictions.models",
+        "predictions.models_api",
+        "predictions.models_usage",
+        "predictions.models_account",
+        "predictions.signals",
+    }
     graph = _imports(_modules())
     upward = [
         f"{a} imports {b}"

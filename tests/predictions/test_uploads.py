@@ -222,10 +222,7 @@ def test_status_json_the_job_page_and_history_carry_the_models_doubt(alice_clien
     reason = Prediction.objects.get().uncertain_reason
     assert f["status"] == "done" and f["uncertain"] is True and f["uncertain_reason"] == reason
     assert reason.startswith("top probability")
-    badge = (
-        f'<span class="badge badge--uncertain" title="{reason}">uncertain'
-        f'<span class="visually-hidden">: {reason}</span></span>'
-    )
+    badge = f'<span class="badge badge--uncertain">uncertain: {reason}</span>'
     assert badge in alice_client.get(f"/jobs/{job.pk}/").content.decode()
     assert badge in alice_client.get("/history/").content.decode()
 
@@ -329,3 +326,10 @@ def test_a_recording_with_samples_that_are_not_numbers_says_so_rather_than_silen
     assert broken.status == "failed" and not broken.stored_name
     assert "not numbers (infinite or NaN values)" in broken.error and "silent" not in broken.error
     assert ok.status == "done"
+
+
+def test_recent_uploads_on_the_upload_page_are_named_like_my_uploads(alice_client, model_version, post_upload, rng):
+    post_upload(alice_client, [upload_file("monday.wav", wav_bytes(rng)), upload_file("tuesday.wav", wav_bytes(rng))])
+    page = alice_client.get("/upload/").content.decode()
+    recent = page.split('<section class="recent-jobs">', 1)[1].split("</section>", 1)[0]
+    assert "monday.wav +1" in recent and "Job " not in recent
