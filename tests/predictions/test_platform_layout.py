@@ -137,3 +137,12 @@ def test_the_browser_scripts_hold_no_copy_of_the_emotions_or_the_percent_and_clo
         if (found := re.findall(r'"neutral",\s*"calm"|function (?:pct|clock)\b|\bS\.(?:pct|clock)\(', text))
     }
     assert copies == {}
+
+
+def test_no_two_test_modules_share_a_name() -> None:
+    # The test folders are not packages: pytest imports every test module by its file name, so two of one
+    # name in different folders stop the whole run at collection (it happened twice).
+    names = defaultdict(list)
+    for path in (ROOT / "tests").rglob("test_*.py"):
+        names[path.name].append(str(path.relative_to(ROOT)))
+    assert {name: paths for name, paths in names.items() if len(paths) > 1} == {}
