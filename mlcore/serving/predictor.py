@@ -25,6 +25,7 @@ from mlcore.models import DEFAULT_BUNDLE, vad
 from mlcore.serving.analysis import Analysis, ModelIdentity, Window, envelope_pairs
 from mlcore.serving.bundle import Bundle, load_bundle
 from mlcore.serving.calibration import UncertaintyRule, apply_temperature
+from mlcore.serving.parts import Survey, WindowsPart, joined
 from mlcore.serving.segments import headline, segments, smooth_path
 from mlcore.serving.windows import pool_probabilities, window_bounds, window_features
 from mlcore.windowing import WindowSettings
@@ -74,14 +75,10 @@ class Prediction:
 
 @dataclass(frozen=True)
 class _Clip:
-    """Features of one clip awaiting the model."""
+    """Features of one clip awaiting the model, with its survey (windows, votes, speech, envelope)."""
 
-    duration_s: float
-    bounds: list[tuple[int, int]]
+    survey: Survey
     features: np.ndarray  # (n_windows, *feature_shape)
-    weights: np.ndarray  # (n_windows,): each window's share of speech, its vote
-    speech_s: float
-    envelope: tuple[tuple[float, float], ...]
 
 
 class Predictor:
@@ -177,7 +174,7 @@ class Predictor:
         with_envelope: bool,
         require_voice: bool = True,
     ) -> list[Analysis | MlcoreError]:
-        limit = DEFAULT_MAX_DURATION_S if max_duration_s is None else max_duration_s
+        limit = _limit(max_duration_s)
         prepared: list[_Clip | MlcoreError] = []
         for source in sources:
             try:
@@ -196,14 +193,14 @@ class Predictor:
             if isinstance(item, MlcoreError):
                 results.append(item)
                 continue
-            n = len(item.bounds)
+            n = item.survey.n_windows
             rows = probabilities[row : row + n]
             row += n
             if not np.all(np.isfinite(rows)):
                 # Never hand on NaN (PostgreSQL refuses it in JSON, and it is no judgement).
                 results.append(FeatureError("The model could not compute probabilities for this recording."))
                 continue
-            results.append(self._assemble(item, rows))
+            results.append(self._assemble(item.survey, rows))
         return results
 
     def predict(self, source: AudioSource, *, max_duration_s: float = DEFAULT_MAX_DURATION_S) -> Prediction:
@@ -223,13 +220,43 @@ class Predictor:
             for r in self._judge(sources, max_duration_s=max_duration_s, with_envelope=False)
         ]
 
+    def survey(self, source: AudioSource, *, max_duration_s: float | None = None) -> Survey:
+        """The whole-recording pass of a split analysis (``mlcore.serving.parts``): decoding, validation,
+        the voice detector, the "no speech" refusal and the envelope.  Raises as ``analyse`` does."""
+        y = self._load(source, max_duration_s=_limit(max_duration_s))
+        return self._survey(y, with_envelope=True, require_voice=True)
+
+    def analyse_windows(
+        self, source: AudioSource, survey: Survey, first: int, stop: int, *, max_duration_s: float | None = None
+    ) -> WindowsPart:
+        """The model's probabilities for windows ``first .. stop - 1`` of a surveyed recording: one part
+        of a split analysis.  Raises ``MlcoreError`` for audio it cannot judge."""
+        y = self._load(source, max_duration_s=_limit(max_duration_s))
+        if y.size != survey.n_samples or not 0 <= first < stop <= survey.n_windows:
+            raise FeatureError("The recording does not match its survey; analyse it again from the start.")
+        return WindowsPart(first, self._predict_rows(self._features(y, survey, first, stop)))
+
+    def assemble(self, survey: Survey, parts: Sequence[WindowsPart]) -> Analysis:
+        """The ``Analysis`` of a recording judged in parts: equal to ``analyse`` of the whole (the same
+        windows, probabilities to float precision, headline, segments and flag)."""
+        rows = joined(survey, list(parts))
+        if not np.all(np.isfinite(rows)):
+            raise FeatureError("The model could not compute probabilities for this recording.")
+        return self._assemble(survey, rows)
+
+    def _load(self, source: AudioSource, *, max_duration_s: float) -> np.ndarray:
+        if isinstance(source, np.ndarray):
+            return validate_audio(source, sr=self.sr, max_duration_s=max_duration_s)
+        return load_audio(source, sr=self.sr, max_duration_s=max_duration_s)
+
     def _prepare(
         self, source: AudioSource, *, max_duration_s: float, with_envelope: bool, require_voice: bool = True
     ) -> _Clip:
-        if isinstance(source, np.ndarray):
-            y = validate_audio(source, sr=self.sr, max_duration_s=max_duration_s)
-        else:
-            y = load_audio(source, sr=self.sr, max_duration_s=max_duration_s)
+        y = self._load(source, max_duration_s=max_duration_s)
+        survey = self._survey(y, with_envelope=with_envelope, require_voice=require_voice)
+        return _Clip(survey=survey, features=self._features(y, survey, 0, survey.n_windows))
+
+    def _survey(self, y: np.ndarray, *, with_envelope: bool, require_voice: bool) -> Survey:
         w = self.windows
         bounds = window_bounds(n_samples=y.size, sr=self.sr, window_s=w.window_s, hop_s=w.hop_s)
         hop = self.mask_hop
@@ -243,27 +270,24 @@ class Predictor:
                 "Music, tones and noise are not judged: upload a recording of someone speaking, or record "
                 "closer to the microphone."
             )
+        weights = window_shares(speech, bounds, hop=hop)  # windows vote by their share of speech
+        if not weights.any():
+            weights = np.ones(len(bounds))  # only without the voice gate (the smoke test)
+        envelope = envelope_pairs(y) if with_envelope else ()
+        return Survey(y.size, self.sr, hop, tuple(bounds), speech, weights, speech_s, envelope)
+
+    def _features(self, y: np.ndarray, survey: Survey, first: int, stop: int) -> np.ndarray:
+        """Features of windows ``first .. stop - 1``, as a one-piece analysis computes them."""
+        bounds = list(survey.bounds[first:stop])
         try:
             if self.pools_speech:
-                features = self.extractor.window_features(y, bounds, speech=speech)
-            else:
-                features = window_features(self.extractor, y, bounds)
+                return self.extractor.window_features(y, bounds, speech=survey.speech)
+            return window_features(self.extractor, y, bounds, framed=survey.n_windows > 1)
         except MlcoreError:
             raise
         except (ValueError, FloatingPointError, IndexError) as e:
             # A numerical corner case in one recording must not sink a whole batch.
             raise FeatureError(f"Features could not be computed for this recording ({e}).") from e
-        weights = window_shares(speech, bounds, hop=hop)  # windows vote by their share of speech
-        if not weights.any():
-            weights = np.ones(len(bounds))  # only without the voice gate (the smoke test)
-        return _Clip(
-            duration_s=y.size / self.sr,
-            bounds=bounds,
-            features=features,
-            weights=weights,
-            speech_s=speech_s,
-            envelope=envelope_pairs(y) if with_envelope else (),
-        )
 
     def _predict_rows(self, features: np.ndarray) -> np.ndarray:
         """Standardise and run the model.  (rows, *feature_shape) -> (rows, 8) in EMOTIONS order."""
@@ -276,7 +300,7 @@ class Predictor:
             return out
         return apply_temperature(out, self.temperature, self.class_bias)
 
-    def _assemble(self, clip: _Clip, probabilities: np.ndarray) -> Analysis:
+    def _assemble(self, clip: Survey, probabilities: np.ndarray) -> Analysis:
         pooled = pool_probabilities(probabilities, clip.weights)
         bounds_s = [(start / self.sr, end / self.sr) for start, end in clip.bounds]
         window_speech = np.array([share * (b - a) for share, (a, b) in zip(clip.weights, bounds_s, strict=True)])
@@ -312,6 +336,10 @@ class Predictor:
             segments=tuple(spans),
             share=float(share),
         )
+
+
+def _limit(max_duration_s: float | None) -> float:
+    return DEFAULT_MAX_DURATION_S if max_duration_s is None else max_duration_s
 
 
 def _as_dict(p: np.ndarray) -> dict[str, float]:

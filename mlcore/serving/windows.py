@@ -33,17 +33,21 @@ def window_bounds(*, n_samples: int, sr: int, window_s: float, hop_s: float) -> 
     return bounds
 
 
-def window_features(extractor: Extractor, y: np.ndarray, bounds: list[tuple[int, int]]) -> np.ndarray:
-    """Features of every window.  Shape (n_windows, *extractor.output_shape).
+def window_features(
+    extractor: Extractor, y: np.ndarray, bounds: list[tuple[int, int]], *, framed: bool | None = None
+) -> np.ndarray:
+    """Features of the windows ``bounds`` of ``y``.  Shape (len(bounds), *extractor.output_shape).
 
     Extractors that pool over speech (the encoder, which runs once over the clip) do it themselves.
     Framed extractors (``needs.framed``) are framed once for the whole clip and each window pools its
-    slice of frames (frame ``k`` is centred on sample ``k * hop``); others are run on each window's samples.
+    slice of frames (frame ``k`` is centred on sample ``k * hop``) when the clip has several windows
+    (``framed``; by default when ``bounds`` holds several: a part of a long clip may hold one); others
+    are run on each window's samples.
     """
     needs = extractor.needs
     if needs.pools_speech:
         return extractor.window_features(y, bounds)
-    if len(bounds) > 1 and needs.framed:
+    if (len(bounds) > 1 if framed is None else framed) and needs.framed:
         frames = extractor.frame_features(y)
         hop = needs.hop
         rows = []
