@@ -1,6 +1,6 @@
 """Publishing inference tasks.  The database is the outbox; the broker only carries wake-ups.
 
-A queued file is published (``published_at`` set, then a message sent) by ``dispatch``, which keeps
+A queued file (or a queued part of a long file, ``FileChunk``: the same rule) is published (``published_at`` set, then a message sent) by ``dispatch``, which keeps
 at most ``DISPATCH_WINDOW_PER_USER`` files of each user in the broker or in a worker at once.  That is
 the fairness rule: one user's 200-file upload occupies a few slots, so another user's single file is
 published at once and waits only for a worker to free, not behind the whole upload.  Uploads, every
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Iterable
 
 from celery import current_app
@@ -23,12 +24,13 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from predictions.models import AudioFile
+from predictions.models import AudioFile, FileChunk
 
 logger = logging.getLogger(__name__)
 
 ONE_FILE = "predictions.process_file"
 MANY_FILES = "predictions.process_files"
+ONE_CHUNK = "predictions.process_chunk"
 INFERENCE_QUEUE = "inference"
 
 _local = threading.local()
@@ -49,12 +51,12 @@ def dispatch(user_ids: Iterable[int] | None = None) -> int:
     sent = 0
     try:
         while True:
-            chunks = _reserve(users)
-            if not chunks:
+            messages = _reserve(users)
+            if not messages:
                 return sent
-            published = _publish(chunks)
+            published = _publish(messages)
             sent += published
-            if published < len(chunks):
+            if published < len(messages):
                 return sent
     finally:
         _local.running = False
@@ -75,51 +77,71 @@ def window() -> int:
     return max(1, settings.DISPATCH_WINDOW_PER_USER, settings.INFERENCE_BATCH_SIZE)
 
 
-def _reserve(user_ids: list[int] | None) -> list[list[int]]:
-    """Mark the next files to publish (``published_at``) and return them in chunks of the batch size."""
+def _reserve(user_ids: list[int] | None) -> list[tuple[str, list[int]]]:
+    """Mark the next files and parts of long files to publish (``published_at``) and return the messages
+    to send: (task name, ids), files in chunks of the batch size, each part alone.
+
+    Parts and files share each user's window; a user's waiting parts go first (someone already waits on
+    that file), so two workers share one long file while another user's files still get their own slots.
+    """
     size = max(1, settings.INFERENCE_BATCH_SIZE)
     pending = AudioFile.objects.filter(status=AudioFile.Status.QUEUED, published_at__isnull=True)
+    parts = FileChunk.objects.filter(status=FileChunk.Status.QUEUED, published_at__isnull=True)
     if user_ids is not None:
-        pending = pending.filter(user_id__in=user_ids)
-    chunks: list[list[int]] = []
+        pending, parts = pending.filter(user_id__in=user_ids), parts.filter(user_id__in=user_ids)
+    messages: list[tuple[str, list[int]]] = []
     now = timezone.now()
+    in_flight = Q(status=AudioFile.Status.PROCESSING) | Q(status=AudioFile.Status.QUEUED, published_at__isnull=False)
     with transaction.atomic():
-        users = list(pending.values_list("user_id", flat=True).distinct().order_by())
-        busy = dict(
-            AudioFile.objects.filter(user_id__in=users)
-            .filter(
-                Q(status=AudioFile.Status.PROCESSING) | Q(status=AudioFile.Status.QUEUED, published_at__isnull=False)
-            )
-            .values_list("user_id")
-            .annotate(n=Count("id"))
-            .order_by()
-        )
-        for user_id in users:
-            free = window() - busy.get(user_id, 0)
+        users = set(pending.values_list("user_id", flat=True).distinct().order_by())
+        users |= set(parts.values_list("user_id", flat=True).distinct().order_by())
+        busy: Counter[int] = Counter()
+        # A split file is processing while its parts run: its parts count, not the file.
+        for rows in (AudioFile.objects.filter(parts=0), FileChunk.objects.all()):
+            counted = rows.filter(in_flight, user_id__in=users).values_list("user_id").annotate(n=Count("id"))
+            busy.update(dict(counted.order_by()))
+        for user_id in sorted(users):
+            free = window() - busy[user_id]
             if free <= 0:
+                continue
+            ids = list(
+                parts.filter(user_id=user_id)
+                .select_for_update(skip_locked=True)
+                .order_by("file_id", "index")
+                .values_list("pk", flat=True)[:free]
+            )
+            FileChunk.objects.filter(pk__in=ids).update(published_at=now)
+            messages += [(ONE_CHUNK, [i]) for i in ids]
+            if free - len(ids) <= 0:
                 continue
             ids = list(
                 pending.filter(user_id=user_id)
                 .select_for_update(skip_locked=True)
                 .order_by("id")
-                .values_list("pk", flat=True)[:free]
+                .values_list("pk", flat=True)[: free - len(ids)]
             )
             AudioFile.objects.filter(pk__in=ids).update(published_at=now)
-            chunks += [ids[i : i + size] for i in range(0, len(ids), size)]
-    return chunks
+            messages += [(ONE_FILE if size == 1 else MANY_FILES, ids[i : i + size]) for i in range(0, len(ids), size)]
+    return messages
 
 
-def _publish(chunks: list[list[int]]) -> int:
-    """Send one message per chunk; on the first failure un-mark that chunk and the rest, and stop."""
-    for n, chunk in enumerate(chunks):
+def _publish(messages: list[tuple[str, list[int]]]) -> int:
+    """Send each message; on the first failure un-mark that message's rows and the rest's, and stop."""
+    for n, (name, ids) in enumerate(messages):
         try:
-            send(chunk)
+            if name == ONE_CHUNK:
+                send_chunk(ids[0])
+            else:
+                send(ids)
         except Exception as e:  # kombu raises several types when the broker is unreachable
-            logger.warning("broker unreachable (%s: %s); %d files wait for the sweep", type(e).__name__, e, n)
-            rest = [i for c in chunks[n:] for i in c]
-            AudioFile.objects.filter(pk__in=rest, status=AudioFile.Status.QUEUED).update(published_at=None)
+            logger.warning("broker unreachable (%s: %s); %d messages wait for the sweep", type(e).__name__, e, n)
+            rest = messages[n:]
+            parts = [i for name, ids in rest if name == ONE_CHUNK for i in ids]
+            files = [i for name, ids in rest if name != ONE_CHUNK for i in ids]
+            AudioFile.objects.filter(pk__in=files, status=AudioFile.Status.QUEUED).update(published_at=None)
+            FileChunk.objects.filter(pk__in=parts, status=FileChunk.Status.QUEUED).update(published_at=None)
             return n
-    return len(chunks)
+    return len(messages)
 
 
 def send(file_ids: list[int]) -> None:
@@ -127,6 +149,11 @@ def send(file_ids: list[int]) -> None:
     task = current_app.tasks[ONE_FILE if len(file_ids) == 1 else MANY_FILES]
     args = [file_ids[0]] if len(file_ids) == 1 else [file_ids]
     task.apply_async(args=args, retry=False)
+
+
+def send_chunk(chunk_id: int) -> None:
+    """One message for one part of a long file, sent once."""
+    current_app.tasks[ONE_CHUNK].apply_async(args=[chunk_id], retry=False)
 
 
 def publish_singly(file_ids: list[int]) -> None:

@@ -161,6 +161,9 @@ class AudioFile(models.Model):
     audio_removed_at = models.DateTimeField(null=True, blank=True)
     # The owner's own words about the recording (the prediction page's "Name and note" form).
     note = models.TextField(max_length=2000, blank=True)
+    # How many parts a long recording is analysed in (``models_chunks``); 0: in one piece.  A split file
+    # stays processing while its parts are claimed, swept and taken back in its stead.
+    parts = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["id"]
@@ -270,4 +273,5 @@ class QueueHeartbeat(models.Model):
 # Account settings, API tokens and webhooks, usage live in their own modules; importing them here registers them.
 from predictions.models_account import AccountSettings  # noqa: E402, F401
 from predictions.models_api import ApiToken, JobCallback, WebhookAttempt, WebhookSettings  # noqa: E402, F401
+from predictions.models_chunks import FileChunk, SplitFile  # noqa: E402, F401
 from predictions.models_usage import AudioCharge  # noqa: E402, F401

@@ -27,6 +27,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 logger = logging.getLogger(__name__)
 
 FILES = Counter("serweb_files_processed", "Files analysed by the workers, by outcome", ["outcome"])
+CHUNKS = Counter("serweb_chunks_processed", "Parts of long files analysed by the workers, by outcome", ["outcome"])
 ANALYSIS_RATIO = Histogram(
     "serweb_analysis_seconds_per_audio_second",
     "Wall-clock seconds of analysis per second of audio (one observation per analysed batch)",

@@ -9,19 +9,20 @@ prediction's ``top_emotion``/``confidence``/``probabilities``, the ``uncertain``
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.urls import reverse
 
 from mlcore.labels import EMOTIONS, ranked
 from mlcore.serving.metrics import Metrics
-from predictions.models import AudioFile, Job, ModelVersion, Prediction
-from predictions.verdicts import Verdict, clock, metrics_of, pct, verdict
+from predictions.models import AudioFile, FileChunk, Job, ModelVersion, Prediction
+from predictions.verdicts import Verdict, clock, metrics_of, ordinal, pct, verdict
 
 _CORPUS_NAMES = {"ravdess": "RAVDESS", "crema-d": "CREMA-D"}
 LANGUAGE_AWAY = "Korean speech, a language it never heard"
@@ -238,6 +239,20 @@ class FileResult:
     reason: str | None
     uploaded_at: datetime
     prediction: PredictionResult | None
+    # A long recording analysed in parts: how many, and how many are done (0 and 0: in one piece).
+    parts: int = 0
+    parts_done: int = 0
+    # A queued file's place in line: 1 + the files and parts waiting before it (None unless queued).
+    place: int | None = None
+
+    @property
+    def progress(self) -> str:
+        """What the page says of a file on its way: "3rd in line", "4 of 10 parts done", or ""."""
+        if self.status == AudioFile.Status.QUEUED and self.place is not None:
+            return f"{ordinal(self.place)} in line"
+        if self.status == AudioFile.Status.PROCESSING and self.parts:
+            return f"{self.parts_done} of {self.parts} parts done"
+        return ""
 
     @property
     def prediction_id(self) -> int | None:
@@ -259,7 +274,7 @@ class FileResult:
     verdict = property(lambda self: self._p("verdict"))
 
 
-def file_result(f: AudioFile) -> FileResult:
+def file_result(f: AudioFile, *, parts_done: int = 0, place: int | None = None) -> FileResult:
     p = getattr(f, "prediction", None) if f.status == AudioFile.Status.DONE else None
     return FileResult(
         id=f.pk,
@@ -269,7 +284,47 @@ def file_result(f: AudioFile) -> FileResult:
         reason=f.error or None,
         uploaded_at=f.created_at,
         prediction=prediction_result(p, file=f) if p is not None else None,
+        parts=f.parts,
+        parts_done=parts_done,
+        place=place,
     )
+
+
+def parts_done(files: list[AudioFile]) -> dict[int, int]:
+    """Parts stored so far of each split file still being analysed."""
+    split = [f.pk for f in files if f.parts and f.status == AudioFile.Status.PROCESSING]
+    if not split:
+        return {}
+    done = FileChunk.objects.filter(file_id__in=split, status=FileChunk.Status.DONE)
+    return dict(done.values_list("file_id").annotate(n=Count("id")).order_by())
+
+
+def places(files: list[AudioFile]) -> dict[int, int]:
+    """Each queued file's place in line: 1 + what waits before it.  A published file waits behind what
+    was published before it (anyone's files and parts, first come first served in the broker); one its
+    owner's window holds back waits behind everything published, its owner's waiting parts, and its
+    owner's earlier files.  Work already running is not counted: it is no longer in line."""
+    queued = [f for f in files if f.status == AudioFile.Status.QUEUED]
+    if not queued:
+        return {}
+    waiting = {"status": AudioFile.Status.QUEUED, "published_at__isnull": False}
+    sent = sorted(
+        [*AudioFile.objects.filter(**waiting).values_list("published_at", flat=True)]
+        + [*FileChunk.objects.filter(**waiting).values_list("published_at", flat=True)]
+    )
+    out = {}
+    for user_id in {f.user_id for f in queued}:
+        held = {"user_id": user_id, "status": AudioFile.Status.QUEUED, "published_at__isnull": True}
+        own = list(AudioFile.objects.filter(**held).order_by("id").values_list("pk", flat=True))
+        own_parts = FileChunk.objects.filter(**held).count()
+        for f in queued:
+            if f.user_id != user_id:
+                continue
+            if f.published_at is not None:
+                out[f.pk] = 1 + bisect.bisect_left(sent, f.published_at)
+            elif f.pk in own:
+                out[f.pk] = 1 + len(sent) + own_parts + own.index(f.pk)
+    return out
 
 
 # A file's columns and its prediction's scalar ones (never the timeline or envelope), read as plain values.
@@ -331,8 +386,9 @@ def job_result(job: Job, *, with_files: bool = False, counts: dict[str, int] | N
     counts = counts or job.counts()
     files = ()
     if with_files:
-        rows = job.files.select_related("prediction", "prediction__model_version").order_by("id")
-        files = tuple(file_result(f) for f in rows)
+        rows = list(job.files.select_related("prediction", "prediction__model_version").order_by("id"))
+        done, place = parts_done(rows), places(rows)
+        files = tuple(file_result(f, parts_done=done.get(f.pk, 0), place=place.get(f.pk)) for f in rows)
     return JobResult(
         id=job.pk,
         status=Job.status_for(counts),

@@ -17,6 +17,8 @@ from __future__ import annotations
 import logging
 import os
 import random
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from celery import Task, shared_task
@@ -26,7 +28,7 @@ from django import db
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.utils import timezone
 
-from predictions import dispatch, monitoring, processing, registry
+from predictions import chunking, dispatch, monitoring, processing, registry
 from predictions.models import QueueHeartbeat
 
 logger = logging.getLogger(__name__)
@@ -85,7 +87,34 @@ def process_files(self: Task, file_ids: list[int]) -> dict[str, int]:
     return _run(self, list(file_ids)).as_dict()
 
 
-def _run(task: Task, file_ids: list[int]) -> processing.Outcome:
+@shared_task(name="predictions.process_chunk", **TASK_OPTIONS)
+def process_chunk(self: Task, chunk_id: int) -> str:
+    """Analyse one part of a long file (by id) and store its windows; the last part stored merges the
+    file.  Idempotent, as a file's task."""
+    return _run(self, [chunk_id], work=PARTS).word()
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What a task does with its ids: analyse them, fail one, give up on them at the time limit, and
+    whose they are."""
+
+    process: Callable[[list[int], processing.Delivery], processing.Outcome]
+    fail: Callable[[int, str], Any]
+    timed_out: Callable[[list[int]], Any]
+    users_of: Callable[[list[int]], list[int]]
+
+
+FILES = _Work(processing.process, processing.fail_file, processing.timed_out, processing.users_of)
+PARTS = _Work(
+    lambda ids, delivery: chunking.process_chunk(ids[0], delivery),
+    chunking.fail_chunk,
+    lambda ids: chunking.fail_chunk(ids[0], processing.TIMED_OUT),
+    chunking.users_of,
+)
+
+
+def _run(task: Task, file_ids: list[int], work: _Work = FILES) -> processing.Outcome:
     request = task.request
     delivery = processing.Delivery(
         task_id=request.id or "", retries=request.retries or 0, hostname=request.hostname or ""
@@ -95,9 +124,9 @@ def _run(task: Task, file_ids: list[int]) -> processing.Outcome:
     except TRANSIENT:  # the database is away: processing below retries, and beats then
         pass
     try:
-        outcome = processing.process(file_ids, delivery)
+        outcome = work.process(file_ids, delivery)
     except SoftTimeLimitExceeded:
-        processing.timed_out(file_ids)
+        work.timed_out(file_ids)
         outcome = processing.Outcome(failed=1) if len(file_ids) == 1 else processing.Outcome(split=len(file_ids))
     except TRANSIENT as exc:
         if request.retries < task.max_retries:
@@ -106,7 +135,7 @@ def _run(task: Task, file_ids: list[int]) -> processing.Outcome:
         logger.exception("files %s: still failing after %d retries", file_ids, request.retries)
         try:
             for file_id in file_ids:
-                processing.fail_file(file_id, processing.INTERNAL)
+                work.fail(file_id, processing.INTERNAL)
         except TRANSIENT:  # the database is still away: nothing can be written, the sweep takes them back
             logger.exception("files %s: left for the sweep", file_ids)
             return processing.Outcome(skipped=len(file_ids))
@@ -114,11 +143,11 @@ def _run(task: Task, file_ids: list[int]) -> processing.Outcome:
     except Exception:
         logger.exception("files %s: unexpected error", file_ids)
         for file_id in file_ids:
-            processing.fail_file(file_id, processing.INTERNAL)
+            work.fail(file_id, processing.INTERNAL)
         outcome = processing.Outcome(failed=len(file_ids))
     # These files' owners may have more waiting: publish them now rather than at the next sweep.
     try:
-        dispatch.dispatch_quietly(processing.users_of(file_ids))
+        dispatch.dispatch_quietly(work.users_of(file_ids))
     except Exception:
         logger.exception("could not dispatch after files %s", file_ids)
     return outcome
@@ -126,8 +155,9 @@ def _run(task: Task, file_ids: list[int]) -> processing.Outcome:
 
 @shared_task(name="predictions.sweep_stuck", acks_late=True)
 def sweep_stuck() -> dict[str, int]:
-    """Rescue stranded files and publish unpublished ones (run by Celery beat)."""
-    return processing.sweep_stuck()
+    """Rescue stranded files and parts, merge long files whose merge never ran, publish unpublished ones
+    (run by Celery beat)."""
+    return processing.sweep_stuck() | {"merged": chunking.merge_stranded()}
 
 
 # --- Webhooks and retention (logic in predictions.webhooks and predictions.retention) -------------------

@@ -42,6 +42,12 @@ def clock(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def ordinal(n: int) -> str:
+    """A place in line as the pages write it: 1st, 2nd, 3rd, 4th, 11th, 21st …"""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def metrics_of(version) -> Metrics:
     """A model version's figures as the typed record (read once per version object and metrics dict)."""
     if version is None:

@@ -182,6 +182,11 @@ def _file_payload(f: readmodel.FileResult) -> dict:
         "name": f.name,
         "status": f.status,
         "reason": f.reason,
+        # A long file's parts (done of total) and a queued file's place in line, and the words for them.
+        "parts": f.parts,
+        "parts_done": f.parts_done,
+        "place": f.place,
+        "progress": f.progress,
         "prediction_id": f.prediction_id,
         "top_emotion": f.top_emotion,
         "confidence": f.confidence,

@@ -340,6 +340,12 @@ REGISTER_DEFAULT_MODEL = env_bool("REGISTER_DEFAULT_MODEL", True)
 # Files of one user in the broker or a worker at once: a big upload takes this many worker slots and
 # no more, so another user's file waits only for a worker to free.  About the number of worker processes.
 DISPATCH_WINDOW_PER_USER = env_int("DISPATCH_WINDOW_PER_USER", 2)
+# A recording longer than SPLIT_FILES_OVER_S is analysed in parts of ANALYSIS_PART_S seconds of audio,
+# each its own task in the same fair queue (another user's clip then waits for one part, not for a whole
+# long file, and several workers share one long file).  Shorter files are one task: a part costs a
+# whole-recording decode and a task of its own, which buys nothing under a minute and a half.
+ANALYSIS_PART_S = env_int("ANALYSIS_PART_S", 60)
+SPLIT_FILES_OVER_S = env_int("SPLIT_FILES_OVER_S", 90)
 # The sweep rescues stranded files and publishes files the broker never got; it runs this often.
 SWEEP_INTERVAL_S = env_int("SWEEP_INTERVAL_S", 15)
 CELERY_BEAT_SCHEDULE = {

@@ -5,7 +5,8 @@
  *
  * Markup: <section id="job" data-status-url data-finished>, <progress id="job-progress">, an optional
  * summary chart (#job-summary-chart), and table #job-files with <tr data-file-id> rows whose cells are
- * classed file-status (badge, and the reason of a failure in .file-error), file-emotion (the verdict
+ * classed file-status (badge, a file's progress in .file-progress as status.json words it, and the reason
+ * of a failure in .file-error), file-emotion (the verdict
  * line status.json carries (verdicts.verdict_html, as the rows the server renders), and a small bar chart) and file-link; they are
  * filled in place, and rows the server did not render are added with the same cells.  Polling and its
  * back-off are Serweb.pollStatus (charts.js), shared with the live recording.
@@ -73,12 +74,18 @@
     var row = tbody.querySelector('tr[data-file-id="' + file.id + '"]') || newRow(file);
     row.dataset.status = file.status;
     row.className = "status-" + file.status;
-    if (seen[file.id] === file.status && (file.status !== "done" || charts[file.id])) return;
-    seen[file.id] = file.status;
+    // A file on its way changes its words ("3rd in line", "4 of 10 parts done") without changing status.
+    var state = file.status + "|" + (file.progress || "");
+    if (seen[file.id] === state && (file.status !== "done" || charts[file.id])) return;
+    seen[file.id] = state;
 
     var status = cell(row, "file-status");
     status.textContent = "";
     status.appendChild(span("badge badge--" + file.status, file.status === "processing" ? "analysing…" : file.status));
+    if (file.progress) {
+      status.appendChild(document.createTextNode(" "));
+      status.appendChild(span("file-progress", file.progress));
+    }
     if (file.status === "failed") {
       status.appendChild(document.createTextNode(" "));
       status.appendChild(span("file-error error-reason", file.reason || "This file could not be analysed."));

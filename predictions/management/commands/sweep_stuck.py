@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from predictions import processing
+from predictions import chunking, processing
 
 
 class Command(BaseCommand):
@@ -16,4 +16,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, queued_s: int | None, processing_s: int | None, **options) -> None:
         result = processing.sweep_stuck(queued_s=queued_s, processing_s=processing_s)
-        self.stdout.write(f"re-queued {result['requeued']}, failed {result['failed']}, published {result['published']}")
+        merged = chunking.merge_stranded()
+        self.stdout.write(
+            f"re-queued {result['requeued']}, failed {result['failed']}, published {result['published']}, "
+            f"merged {merged}"
+        )
