@@ -1,7 +1,7 @@
 """Platform benchmarks: upload-to-result latency, worker throughput vs the original apps' way, and
 history/CSV with 100,000 predictions in PostgreSQL.  Prints figures; asserts nothing.
 
-    .venv/bin/python -m bench.bench_platform [--clips 200] [--rows 100000]
+    .venv/bin/python -m bench.bench_platform [--clips 200] [--rows 100000] [--long-minutes 10] [--only-long]
 
 Needs PostgreSQL and Redis (BENCH_DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/serweb_bench,
 dropped and re-created; BENCH_BROKER_URL, default redis://127.0.0.1:6379/13, purged).
@@ -255,6 +255,40 @@ def bench_history(client, user, rows: int) -> None:
           f"before, {peak_rss:.0f} MB peak while streaming; process peak {peak_before:.0f} -> {peak_after:.0f} MB")  # fmt: skip
 
 
+def bench_long_file(tmp: Path, minutes: float, workers: tuple[int, ...] = (1, 2)) -> None:
+    """Upload-to-result seconds of one ``minutes``-long recording on 1, then 2 worker processes (its
+    parts shared between them), and on 1 in one piece (as before parts): the speed-up and the parts' cost."""
+    from django.contrib.auth import get_user_model
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from bench.bench_fairness import _long_recording, _set
+    from predictions import jobs
+    from predictions.models import AudioFile
+
+    data = _long_recording(minutes)
+    split = int(os.environ.get("SPLIT_FILES_OVER_S", "90"))
+    times = {}
+    for n, (processes, split_s) in enumerate([*((w, split) for w in workers), (1, 10**7)]):
+        _set("SPLIT_FILES_OVER_S", split_s)
+        worker = _start_worker(tmp / f"worker-long-{n}.log", concurrency=processes)
+        try:
+            user = get_user_model().objects.create_user(f"long-{n}", password="bench-password-123")
+            t0 = time.perf_counter()
+            job = jobs.create_job(user, [SimpleUploadedFile("long.wav", data)])
+            _wait_done([job.pk], timeout=7200, poll_s=0.2)
+            times[n] = time.perf_counter() - t0
+            f = AudioFile.objects.get(job=job)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=120)
+        how = f"in {f.parts} parts" if f.parts else "in one piece"
+        print(f"long file  one {minutes:g}-minute recording {how} on {processes} worker process(es): "
+              f"{times[n]:.1f} s upload to result ({f.status})", flush=True)  # fmt: skip
+    _set("SPLIT_FILES_OVER_S", split)
+    print(f"long file ratio  1 process / {workers[-1]} processes: {times[0] / times[len(workers) - 1]:.2f}x; "
+          f"in parts / in one piece on 1 process: {times[0] / times[len(workers)]:.2f}x")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency-n", type=int, default=20)
@@ -263,7 +297,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--original-clips", type=int, default=40)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--skip-worker", action="store_true", help="only the history/CSV part")
+    parser.add_argument("--long-minutes", type=float, default=10.0, help="one recording this long (0: skip)")
+    parser.add_argument("--only-long", action="store_true", help="only the long recording on 1 and 2 processes")
     args = parser.parse_args(argv)
+    os.environ.setdefault("UPLOAD_MAX_DURATION_S", str(int(max(600, args.long_minutes * 60 + 60))))
+    os.environ.setdefault("UPLOAD_MAX_DAILY_AUDIO_S", str(int(max(4 * 3600, args.long_minutes * 60 * 4))))
+    # One piece of a long recording must not meet the time limit (it would with an hour on a busy machine).
+    os.environ.setdefault("CELERY_TASK_SOFT_TIME_LIMIT", "3600")
+    os.environ.setdefault("CELERY_TASK_TIME_LIMIT", "3700")
 
     _recreate_database()
     with tempfile.TemporaryDirectory(prefix="serweb-bench-") as tmp:
@@ -279,6 +320,10 @@ def main(argv: list[str] | None = None) -> int:
         user = get_user_model().objects.create_user("bench", password="bench-password-123")
         client = Client()
         client.force_login(user)
+        if args.long_minutes > 0 and not args.skip_worker:
+            bench_long_file(tmp, args.long_minutes)
+        if args.only_long:
+            return 0
         if not args.skip_worker:
             worker = _start_worker(tmp / "worker.log")
             try:

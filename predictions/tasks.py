@@ -105,12 +105,18 @@ class _Work:
     users_of: Callable[[list[int]], list[int]]
 
 
-FILES = _Work(processing.process, processing.fail_file, processing.timed_out, processing.users_of)
+# Looked up at call time (lambdas), so a test can replace a step the way it replaces a module's function.
+FILES = _Work(
+    lambda ids, delivery: processing.process(ids, delivery),
+    lambda file_id, reason: processing.fail_file(file_id, reason),
+    lambda ids: processing.timed_out(ids),
+    lambda ids: processing.users_of(ids),
+)
 PARTS = _Work(
     lambda ids, delivery: chunking.process_chunk(ids[0], delivery),
-    chunking.fail_chunk,
+    lambda chunk_id, reason: chunking.fail_chunk(chunk_id, reason),
     lambda ids: chunking.fail_chunk(ids[0], processing.TIMED_OUT),
-    chunking.users_of,
+    lambda ids: chunking.users_of(ids),
 )
 
 

@@ -130,6 +130,36 @@ def test_a_batch_whose_worker_child_dies_is_split_and_every_file_finishes_once(s
         stack.start_worker()
 
 
+def test_a_long_file_whose_worker_is_killed_mid_part_ends_done_once(stack: Stack):
+    def parts(status: str) -> list[tuple]:
+        return stack.query(
+            "SELECT c.id, c.attempts FROM predictions_filechunk c JOIN predictions_audiofile f ON f.id = c.file_id "
+            "WHERE f.job_id = %s AND c.status = %s ORDER BY c.id",
+            job,
+            status,
+        )
+
+    stack.kill("worker")
+    stack.env_extra.update(ANALYSIS_PART_S="20", SPLIT_FILES_OVER_S="30")  # a 90 s recording in 5 parts
+    stack.start_worker()
+    try:
+        session = stack.sign_up("long-file-killed")
+        job = stack.upload(session, [clip(90, seed=300)])
+        stack.wait_for(lambda: parts("done") and parts("processing"), 300, "a part stored and another in flight")
+        stack.kill("worker")  # SIGKILL to the whole worker, mid-part
+        held = [part_id for part_id, _ in parts("processing")]
+        stack.start_worker()  # takes back the parts its dead run held
+        took = stack.wait_finished(job, within_s=BACK_WITHIN_S)
+        stack.assert_exactly_once(job, expect_done=1)
+        stack.report(f"long file (5 parts), worker kill -9 mid-part: done {took:.0f} s after the worker was back")
+        assert len(parts("done")) == 5, parts("done")
+        assert [n for part_id, n in parts("done") if part_id in held] == [2] * len(held)  # taken back once
+    finally:
+        stack.kill("worker")
+        stack.env_extra.clear()
+        stack.start_worker()
+
+
 def test_while_redis_or_postgresql_is_down_requests_are_answered_never_with_a_500(stack: Stack):
     from fault_stack import PASSWORD
 
