@@ -28,7 +28,8 @@ from bench.bench_platform import _bundle, _clip_bytes, _recreate_database, _setu
 
 def _small_job_wait(big_user, small_user, big: list, *, tries: int) -> list[float]:
     """Upload-to-result seconds of single 4 s clips sent one after another while the big job still has
-    files or parts waiting (a clip sent after it has drained measures nothing, so the loop stops)."""
+    files or parts waiting, or (a long file in one piece) still runs: a clip sent after that measures
+    nothing, so the loop stops."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from predictions import jobs
@@ -39,6 +40,7 @@ def _small_job_wait(big_user, small_user, big: list, *, tries: int) -> list[floa
     waits = []
     for i in range(tries):
         waiting = AudioFile.objects.filter(job=big_job, status="queued").exists()
+        waiting |= AudioFile.objects.filter(job=big_job, status="processing", parts=0, audio_s__gt=90).exists()
         if not waiting and not FileChunk.objects.filter(file__job=big_job, status="queued").exists():
             break
         t0 = time.perf_counter()
@@ -76,12 +78,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big-files", type=int, default=40)
     parser.add_argument("--big-seconds", type=float, default=60.0)
     parser.add_argument("--long-minutes", type=float, default=10.0)
+    parser.add_argument("--long-files", type=int, default=2, help="long files in the other user's upload")
     parser.add_argument("--scenario", choices=["many", "long", "both"], default="both")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--tries", type=int, default=5, help="at most this many small uploads while the big one runs")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("UPLOAD_MAX_DURATION_S", str(int(max(600, args.long_minutes * 60 + 60))))
+    # One encoder thread per worker process, one process per core: parts spread over processes.
+    os.environ.setdefault("SERWEB_ENCODER_THREADS", "1")
     _recreate_database()
     with tempfile.TemporaryDirectory(prefix="serweb-bench-") as tmp:
         tmp = Path(tmp)
@@ -102,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
             what = f"{args.big_files} x {args.big_seconds:.0f} s files"
             runs += [("many", "per-user window", window, split, files, what), ("many", "all at once (FIFO)", 100_000, split, files, what)]  # fmt: skip
         if args.scenario in ("long", "both"):
-            files = [_long_recording(args.long_minutes)]
-            what = f"one {args.long_minutes:g}-minute file"
+            files = [_long_recording(args.long_minutes)] * args.long_files
+            what = f"{args.long_files} x {args.long_minutes:g}-minute files"
             runs += [("long", "in parts", window, split, files, what), ("long", "in one piece", window, 10**7, files, what)]  # fmt: skip
         results: dict[tuple[str, str], float] = {}
         for n, (scenario, mode, window_n, split_s, files, what) in enumerate(runs):

@@ -305,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     # One piece of a long recording must not meet the time limit (it would with an hour on a busy machine).
     os.environ.setdefault("CELERY_TASK_SOFT_TIME_LIMIT", "3600")
     os.environ.setdefault("CELERY_TASK_TIME_LIMIT", "3700")
+    # One encoder thread per worker process, one process per core (as deployed): parts spread over processes.
+    os.environ.setdefault("SERWEB_ENCODER_THREADS", "1")
 
     _recreate_database()
     with tempfile.TemporaryDirectory(prefix="serweb-bench-") as tmp:

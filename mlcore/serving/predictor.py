@@ -244,6 +244,11 @@ class Predictor:
             raise FeatureError("The model could not compute probabilities for this recording.")
         return self._assemble(survey, rows)
 
+    def decode(self, source: AudioSource, *, max_duration_s: float | None = None) -> np.ndarray:
+        """The recording as this model hears it (mono float32 at ``self.sr``, validated): a process that
+        judges several parts of one recording decodes it once and hands each part this array."""
+        return self._load(source, max_duration_s=_limit(max_duration_s))
+
     def _load(self, source: AudioSource, *, max_duration_s: float) -> np.ndarray:
         if isinstance(source, np.ndarray):
             return validate_audio(source, sr=self.sr, max_duration_s=max_duration_s)

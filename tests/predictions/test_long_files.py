@@ -3,6 +3,8 @@ file, merged exactly once into the result the whole recording gets, and shown as
 
 from __future__ import annotations
 
+import io
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from audio_factory import voiced
 from conftest import job_status, upload_file, wav_bytes
 from django.core.management import call_command
 from django.utils import timezone
+from worker_process import start_worker, stop_worker
 
 from mlcore.labels import EMOTIONS
 from mlcore.serving.predictor import Predictor
@@ -218,3 +221,45 @@ def test_the_sweep_merges_a_file_whose_last_part_was_stored_by_a_worker_that_the
         call_command("sweep_stuck")
     long_file.refresh_from_db()
     assert long_file.status == "done" and Prediction.objects.filter(file=long_file).count() == 1
+
+
+# --- With a real worker process -------------------------------------------------------------------------
+@pytest.fixture
+def celery_worker(tiny_model, private_storage, tmp_path, settings):
+    """A real prefork worker (one child) with 10 s parts, against the test database and Redis."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        pytest.skip("no CELERY_BROKER_URL: a real worker needs Redis")
+    from serweb.celery import app
+
+    app.control.purge()
+    worker = start_worker(
+        tmp_path / "worker.log", name="parts", UPLOAD_ROOT=str(private_storage), ANALYSIS_PART_S="10",
+        SPLIT_FILES_OVER_S="15",
+    )  # fmt: skip
+    yield worker
+    stop_worker(worker)
+    assert "Traceback" not in worker.log_text(), worker.log_text()[-4000:]
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_analyses_an_uploaded_long_file_in_parts_once(
+    alice_client, celery_worker, small_parts, rng, tiny_bundle, private_storage
+):
+    y = _recording(rng, SECONDS)
+    buf = io.BytesIO()
+    sf.write(buf, y, SR, format="WAV", subtype="PCM_16")
+    assert alice_client.post("/upload/", {"files": [upload_file("talk.wav", buf.getvalue())]}).status_code == 302
+    f = AudioFile.objects.get()
+    deadline = time.monotonic() + 300
+    while AudioFile.objects.filter(pk=f.pk, status__in=["queued", "processing"]).exists():
+        assert time.monotonic() < deadline, celery_worker.log_text()[-4000:]
+        time.sleep(0.25)
+    f.refresh_from_db()
+    assert (f.status, f.parts, f.error) == ("done", 4, "")
+    assert list(f.chunks.values_list("status", "attempts")) == [("done", 1)] * 4
+    stored = Prediction.objects.get(file=f)
+    whole = Predictor(tiny_bundle).analyse(private_storage / f.stored_name)
+    assert stored.top_emotion == whole.emotion and len(stored.timeline) == len(whole.timeline)
+    assert stored.p_angry == pytest.approx(whole.probabilities["angry"], abs=1e-5)
+    assert job_status(alice_client, f.job_id)["files"][0]["progress"] == ""
