@@ -125,19 +125,21 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 worker.terminate()
                 worker.wait(timeout=120)
-            results[scenario, mode] = statistics.median(waits)
+            # The old FIFO figure is a median; behind long files in one piece the wait is all or nothing
+            # (a clip finds a process free, or waits for a whole file), so the long scenario compares maxima.
+            results[scenario, mode] = statistics.median(waits) if scenario == "many" else max(waits)
             print(
-                f"fairness  {mode}: a 4 s clip waits median {results[scenario, mode]:.1f} s, "
+                f"fairness  {mode}: a 4 s clip waits median {statistics.median(waits):.1f} s, "
                 f"max {max(waits):.1f} s over {len(waits)} clips sent one after another, while {what} "
                 f"of another user run on {args.workers} worker processes",
                 flush=True,
             )
     if ("many", "per-user window") in results:
         ratio = results["many", "all at once (FIFO)"] / results["many", "per-user window"]
-        print(f"fairness ratio  FIFO wait / per-user window wait: {ratio:.1f}x")
+        print(f"fairness ratio  FIFO wait / per-user window wait (median): {ratio:.1f}x")
     if ("long", "in parts") in results:
         ratio = results["long", "in one piece"] / results["long", "in parts"]
-        print(f"fairness ratio  long file in one piece / in parts: {ratio:.1f}x")
+        print(f"fairness ratio  long file in one piece / in parts (max): {ratio:.1f}x")
     return 0
 
 
