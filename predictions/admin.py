@@ -8,10 +8,10 @@ from django.db.models import Count
 
 from mlcore.errors import MlcoreError
 from mlcore.serving.metrics import Metrics
-from predictions import registry
 from predictions.models import AudioFile, Job, ModelVersion, Prediction
-from predictions.models_api import ApiToken, JobCallback, WebhookAttempt
-from predictions.verdicts import metrics_of, pct
+from predictions.models.api import ApiToken, JobCallback, WebhookAttempt
+from predictions.pipeline import registry
+from predictions.reading.verdicts import metrics_of, pct
 
 
 class BundleUploadForm(forms.ModelForm):

@@ -15,8 +15,8 @@ from django.core.management import call_command
 from django.db import IntegrityError, transaction
 from django.test import Client
 
-from predictions import registry
 from predictions.models import ModelVersion
+from predictions.pipeline import registry
 
 pytestmark = pytest.mark.django_db
 
@@ -210,7 +210,7 @@ def test_the_shipped_bundle_is_not_registered_when_switched_off(db, settings):
 
 
 def test_the_admin_lists_tokens_by_prefix_never_their_secret_and_can_revoke_one(admin_client, alice):
-    from predictions.models_api import ApiToken
+    from predictions.models.api import ApiToken
 
     token, raw = ApiToken.issue(alice, "laptop")
     listing = admin_client.get("/admin/predictions/apitoken/").content.decode()

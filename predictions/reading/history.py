@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from mlcore.labels import EMOTIONS
 from predictions.models import AudioFile, Job, ModelVersion, Prediction
-from predictions.readmodel import FileResult, file_results
+from predictions.reading.readmodel import FileResult, file_results
 
 CSV_COLUMNS = (
     "uploaded_at",

@@ -1,9 +1,9 @@
 from django.urls import path, re_path
 
-from predictions import account, views
-from predictions.ids import ID_PATTERN
+from predictions.web import account, views
+from predictions.web.ids import ID_PATTERN
 
-# <id:pk> is predictions.ids.IdConverter, registered by the app's ready().
+# <id:pk> is predictions.web.ids.IdConverter, registered by the app's ready().
 
 app_name = "predictions"
 

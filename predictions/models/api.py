@@ -1,6 +1,6 @@
 """API tokens, per-user webhook settings, a job's callback and each delivery attempt.
 
-Imported at the end of ``predictions.models`` so Django registers them with the app.
+Re-exported by ``predictions.models``, which Django imports to register them with the app.
 """
 
 from __future__ import annotations

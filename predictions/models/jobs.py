@@ -134,7 +134,7 @@ class AudioFile(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="audio_files")
     # What the user called the file: display data only, never used to build a path.
     original_name = models.CharField(max_length=255)
-    # Generated name in the recordings storage (predictions.recordings); empty when refused or removed.
+    # Generated name in the recordings storage (predictions.pipeline.recordings); empty when refused or removed.
     stored_name = models.CharField(max_length=255, blank=True)
     size = models.BigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)
@@ -186,7 +186,7 @@ class AudioFile(models.Model):
     @property
     def path(self) -> Path | None:
         """Where the recording would be on the local disk (tests and tools); the application reads and
-        removes recordings through ``predictions.recordings``, which also knows object storage."""
+        removes recordings through ``predictions.pipeline.recordings``, which also knows object storage."""
         return Path(settings.UPLOAD_ROOT) / self.stored_name if self.stored_name else None
 
     @property
@@ -265,9 +265,3 @@ class QueueHeartbeat(models.Model):
         now = timezone.now()
         if not cls.objects.filter(queue=queue, seen_at__lt=now - timedelta(seconds=5)).update(seen_at=now):
             cls.objects.get_or_create(queue=queue, defaults={"seen_at": now})
-
-
-# Account settings, API tokens and webhooks, usage live in their own modules; importing them here registers them.
-from predictions.models_account import AccountSettings  # noqa: E402, F401
-from predictions.models_api import ApiToken, JobCallback, WebhookAttempt, WebhookSettings  # noqa: E402, F401
-from predictions.models_usage import AudioCharge  # noqa: E402, F401

@@ -78,7 +78,7 @@ def register_uploaded_bundle(zip_file: UploadedFile | Path) -> ModelVersion:
     """
     from mlcore.errors import BundleError
     from mlcore.serving.bundle import extract_bundle_zip, load_bundle
-    from predictions import bundle_check
+    from predictions.pipeline import bundle_check
 
     dest = Path(settings.MODEL_ROOT) / uuid.uuid4().hex
     try:

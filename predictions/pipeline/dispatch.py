@@ -129,6 +129,17 @@ def send(file_ids: list[int]) -> None:
     task.apply_async(args=args, retry=False)
 
 
+def publish_by_name(task_name: str, *args: object, what: str) -> bool:
+    """Publish a task by its name (so the caller imports no task code); a broker that cannot be reached
+    is logged with ``what`` was being queued, and False is returned instead of an exception."""
+    try:
+        current_app.tasks[task_name].delay(*args)
+    except Exception:  # kombu raises several types when the broker is unreachable
+        logger.exception("%s could not be queued", what)
+        return False
+    return True
+
+
 def publish_singly(file_ids: list[int]) -> None:
     """Publish each file as its own message now (a chunk that has to be split), outside any window."""
     for file_id in file_ids:

@@ -24,9 +24,9 @@ from django.utils import timezone
 from mlcore.errors import MlcoreError
 from mlcore.labels import EMOTIONS
 from mlcore.serving.analysis import Analysis
-from predictions import dispatch, monitoring, recordings
 from predictions.models import AudioFile, Job, ModelVersion, Prediction
-from predictions.registry import get_predictor
+from predictions.pipeline import dispatch, monitoring, recordings
+from predictions.pipeline.registry import get_predictor
 
 logger = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """What each user has been charged against the daily audio allowance.
 
 A ledger apart from the files: deleting a job frees its storage, never the allowance it used (the
-analysis was paid for), so the quota counts what was accepted, not what is still stored.  Imported at
-the end of ``predictions.models`` so Django registers it with the app.
+analysis was paid for), so the quota counts what was accepted, not what is still stored.  Re-exported
+by ``predictions.models``, which Django imports to register it with the app.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import io
 from dataclasses import dataclass
 
 from mlcore.labels import EMOTIONS, ranked
-from predictions.verdicts import clock, pct
+from predictions.reading.verdicts import clock, pct
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from predictions import dispatch, quotas, uploads
 from predictions.models import AudioFile, Job
+from predictions.pipeline import dispatch, quotas, uploads
 
 
 def create_job(

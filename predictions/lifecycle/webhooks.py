@@ -25,15 +25,15 @@ from urllib.parse import urlsplit
 
 import certifi
 import urllib3
-from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from rest_framework.utils.encoders import JSONEncoder
 
-from predictions import monitoring, readmodel
-from predictions.api.serializers import JobDetailSerializer
 from predictions.models import Job
-from predictions.models_api import JobCallback, WebhookAttempt, WebhookSettings
+from predictions.models.api import JobCallback, WebhookAttempt, WebhookSettings
+from predictions.pipeline import dispatch, monitoring
+from predictions.reading import readmodel
+from predictions.reading.serializers import JobWithFilesSerializer
 
 logger = logging.getLogger(__name__)
 
@@ -139,11 +139,8 @@ def notify_job_finished(job_id: int, **signal_kwargs: object) -> None:
         callback, _ = JobCallback.objects.get_or_create(job=job, defaults={"url": default})
     if callback.state != JobCallback.State.PENDING:
         return
-    try:
-        # Published by name (as dispatch does): this module imports no task code, so no circle with tasks.
-        current_app.tasks[DELIVER_TASK].delay(job_id)
-    except Exception:  # kombu raises several types when the broker is unreachable
-        logger.exception("webhook for job %s could not be queued", job_id)
+    # Published by name: this module imports no task code, so no circle with tasks.
+    dispatch.publish_by_name(DELIVER_TASK, job_id, what=f"the webhook for job {job_id}")
 
 
 def backoff_s(retries: int) -> float:
@@ -154,8 +151,7 @@ def backoff_s(retries: int) -> float:
 
 def payload(job: Job) -> bytes:
     """The job's read model as GET /api/v1/jobs/<id> gives it, without the webhook's own attempts."""
-    data = dict(JobDetailSerializer(readmodel.job_result(job, with_files=True)).data)
-    data.pop("webhook", None)
+    data = JobWithFilesSerializer(readmodel.job_result(job, with_files=True)).data
     return json.dumps(data, cls=JSONEncoder, separators=(",", ":")).encode()
 
 

@@ -7,16 +7,12 @@ email is better than two)."""
 
 from __future__ import annotations
 
-import logging
-
-from celery import current_app
 from django.conf import settings
 from django.core.mail import send_mail
 
-from predictions import history
 from predictions.models import AccountSettings, Job
-
-logger = logging.getLogger(__name__)
+from predictions.pipeline import dispatch
+from predictions.reading import history
 
 EMAIL_TASK = "predictions.email_job_finished"
 
@@ -33,10 +29,7 @@ def on_job_finished(job_id: int, **signal_kwargs: object) -> None:
     job = Job.objects.select_related("user").filter(pk=job_id).first()
     if job is None or not wants_email(job):
         return
-    try:
-        current_app.tasks[EMAIL_TASK].delay(job_id)
-    except Exception:  # kombu raises several types when the broker is unreachable
-        logger.exception("the finished-job email for job %s could not be queued", job_id)
+    dispatch.publish_by_name(EMAIL_TASK, job_id, what=f"the finished-job email for job {job_id}")
 
 
 def email_job_finished(job_id: int) -> bool:

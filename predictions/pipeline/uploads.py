@@ -2,7 +2,7 @@
 
 Every file is judged by its content, never its name: magic bytes say which audio format it is, a
 soundfile probe says whether it decodes and how long it is.  Accepted files are written under a
-generated name in the private recordings storage (``predictions.recordings``); refused ones are not stored at all.  Either way each one
+generated name in the private recordings storage (``predictions.pipeline.recordings``); refused ones are not stored at all.  Either way each one
 becomes an ``Incoming`` whose ``error`` (empty when accepted) the job page and the CSV show.
 
 The request's limits (files after unpacking, unpacked bytes, seconds of audio per request and per user
@@ -27,8 +27,8 @@ from django.core.files.uploadedfile import UploadedFile
 from django.utils import timezone
 
 from mlcore.safezip import SafeZip, ZipLimits, ZipRefusal, ZipSafetyError
-from predictions import recordings
-from predictions.quotas import Allowance
+from predictions.pipeline import recordings
+from predictions.pipeline.quotas import Allowance
 
 logger = logging.getLogger(__name__)
 

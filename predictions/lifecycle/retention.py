@@ -9,8 +9,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from predictions import recordings
 from predictions.models import AudioFile
+from predictions.pipeline import recordings
 
 logger = logging.getLogger(__name__)
 BATCH = 500

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 
 from predictions.models import Job, Prediction
-from predictions.models_api import ApiToken
+from predictions.models.api import ApiToken
 
 
 def job_for(user, pk: int) -> Job:

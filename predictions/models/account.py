@@ -1,7 +1,7 @@
 """What a person sets about their account beyond Django's user: the time zone pages show times in, and
 whether a finished job is announced by email.
 
-Imported at the end of ``predictions.models`` so Django registers it with the app.
+Re-exported by ``predictions.models``, which Django imports to register it with the app.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ class AccountSettings(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="account_settings")
     # An IANA name ("Europe/Paris") from the browser's Intl API; empty: the server's TIME_ZONE.
     time_zone = models.CharField(max_length=64, blank=True)
-    # Email me when a job that took a while (NOTIFY_AFTER_S) finishes (predictions.notify).
+    # Email me when a job that took a while (NOTIFY_AFTER_S) finishes (predictions.lifecycle.notify).
     email_when_done = models.BooleanField(default=False)
 
     def __str__(self) -> str:

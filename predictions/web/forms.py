@@ -10,7 +10,7 @@ from django.contrib.auth.forms import UserCreationForm
 
 from mlcore.labels import EMOTIONS
 from predictions.models import AudioFile, ModelVersion
-from predictions.uploads import ACCEPT, NO_NAME
+from predictions.pipeline.uploads import ACCEPT, NO_NAME
 
 
 class SignupForm(UserCreationForm):

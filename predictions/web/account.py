@@ -1,5 +1,5 @@
 """The account page (/account/): API tokens, the default webhook and its signing secret, and deleting
-the account.  Tokens and webhooks are the API's (predictions.models_api); deletion is predictions.deletion."""
+the account.  Tokens and webhooks are the API's (predictions.models.api); deletion is predictions.lifecycle.deletion."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from predictions import access, deletion, timezones, webhooks
+from predictions.lifecycle import deletion, webhooks
 from predictions.models import AccountSettings
-from predictions.models_api import ApiToken, WebhookSettings, new_signing_secret
+from predictions.models.api import ApiToken, WebhookSettings, new_signing_secret
+from predictions.web import access, timezones
 
 logger = logging.getLogger(__name__)
 

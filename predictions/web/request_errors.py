@@ -24,8 +24,8 @@ from django.http.multipartparser import MAX_TOTAL_HEADER_SIZE, MultiPartParser, 
 from django.shortcuts import render
 from django.template import loader
 
-from predictions.recordings import StoreUnavailable
-from predictions.uploads import NO_NAME, out_of_space
+from predictions.pipeline.recordings import StoreUnavailable
+from predictions.pipeline.uploads import NO_NAME, out_of_space
 
 # Seconds a client is asked to wait while the database is unreachable.
 RETRY_AFTER_S = 30

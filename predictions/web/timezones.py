@@ -13,7 +13,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from predictions.models_account import AccountSettings
+from predictions.models.account import AccountSettings
 
 SESSION_KEY = "time_zone"
 

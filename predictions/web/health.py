@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from predictions import recordings
+from predictions.pipeline import recordings
 
 NO_BROKER = "not configured (tasks run in the web process)"
 
@@ -46,8 +46,8 @@ def check_broker(url: str | None = None) -> str:
 
 def check_inference() -> str:
     """ "ok", or how long files have waited with no worker taking any from the inference queue."""
-    from predictions.dispatch import INFERENCE_QUEUE
     from predictions.models import AudioFile, QueueHeartbeat
+    from predictions.pipeline.dispatch import INFERENCE_QUEUE
 
     try:
         now, stall = timezone.now(), timedelta(seconds=settings.INFERENCE_STALL_S)

@@ -18,11 +18,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mlcore.labels import EMOTIONS
-from predictions import access, deletion, health, history, jobs, live, ranges, readmodel, recordings, timeline, verdicts
-from predictions.forms import HistoryFilterForm, RecordingForm, SignupForm, UploadForm
-from predictions.ids import parse_id
+from predictions.lifecycle import deletion
 from predictions.models import Job, ModelVersion, Prediction
-from predictions.uploads import ACCEPT
+from predictions.pipeline import jobs, live, recordings
+from predictions.pipeline.uploads import ACCEPT
+from predictions.reading import history, readmodel, timeline, verdicts
+from predictions.web import access, health, ranges
+from predictions.web.forms import HistoryFilterForm, RecordingForm, SignupForm, UploadForm
+from predictions.web.ids import parse_id
 
 HISTORY_PAGE_SIZE = 50
 

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 
 from django.db import transaction
 
-from predictions import recordings
 from predictions.models import AudioFile, Job
+from predictions.pipeline import recordings
 
 logger = logging.getLogger(__name__)
 

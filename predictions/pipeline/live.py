@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from django.core.files.uploadedfile import UploadedFile
 
-from predictions import jobs
 from predictions.models import Job
+from predictions.pipeline import jobs
 
 
 def add_chunk(user, chunk: UploadedFile, *, session: Job | None, name: str) -> Job:

@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
-# read(start, end) -> the bytes start..end (inclusive), in chunks (``predictions.recordings.read``).
+# read(start, end) -> the bytes start..end (inclusive), in chunks (``predictions.pipeline.recordings.read``).
 Reader = Callable[[int, int], Iterator[bytes]]
 
 

@@ -21,7 +21,7 @@ from django.urls import reverse
 from mlcore.labels import EMOTIONS, ranked
 from mlcore.serving.metrics import Metrics
 from predictions.models import AudioFile, Job, ModelVersion, Prediction
-from predictions.verdicts import Verdict, clock, metrics_of, pct, verdict
+from predictions.reading.verdicts import Verdict, clock, metrics_of, pct, verdict
 
 _CORPUS_NAMES = {"ravdess": "RAVDESS", "crema-d": "CREMA-D"}
 LANGUAGE_AWAY = "Korean speech, a language it never heard"
