@@ -27,7 +27,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from django.utils import timezone
 
 from predictions.models import QueueHeartbeat
-from predictions.pipeline import dispatch, monitoring, processing, registry
+from predictions.pipeline import dispatch, monitoring, nodes, processing, registry
 
 logger = logging.getLogger(__name__)
 
@@ -126,8 +126,10 @@ def _run(task: Task, file_ids: list[int]) -> processing.Outcome:
 
 @shared_task(name="predictions.sweep_stuck", acks_late=True)
 def sweep_stuck() -> dict[str, int]:
-    """Rescue stranded files and publish unpublished ones (run by Celery beat)."""
-    return processing.sweep_stuck()
+    """Take back the files of nodes that are gone, rescue stranded files and publish unpublished ones
+    (run by Celery beat)."""
+    taken = nodes.take_back_from_dead_nodes()
+    return processing.sweep_stuck() | {"taken_back": taken}
 
 
 # --- Webhooks and retention (logic in predictions.lifecycle.webhooks and predictions.lifecycle.retention) -------------------

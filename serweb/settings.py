@@ -359,6 +359,9 @@ CELERY_TASK_ROUTES.update(
 # fails for good (a file that kills workers must not loop).
 STUCK_QUEUED_S = env_int("STUCK_QUEUED_S", 90)
 STUCK_PROCESSING_S = env_int("STUCK_PROCESSING_S", CELERY_TASK_TIME_LIMIT + 30)
+# A file held this long by a worker node that no longer answers a ping goes back to the queue
+# (predictions/pipeline/nodes.py): a lost machine's files are not left for STUCK_PROCESSING_S.
+NODE_GRACE_S = env_int("NODE_GRACE_S", max(30, 2 * SWEEP_INTERVAL_S))
 PROCESSING_MAX_ATTEMPTS = env_int("PROCESSING_MAX_ATTEMPTS", 3)
 # /healthz/?deep=1 is 503 when a published file has waited this long and no worker has taken a file
 # from the inference queue for as long (a worker consuming the wrong queues, or none at all).
