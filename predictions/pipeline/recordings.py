@@ -8,6 +8,8 @@ audio view streams ranges of them after its ownership check.
 An upload is written and probed in a staging file under ``UPLOAD_ROOT/.incoming`` and then kept (moved
 on the local disk, uploaded to the bucket).  A store that cannot be reached raises ``StoreUnavailable``,
 an ``OSError``, so the tasks retry it as they retry a disk hiccup and never fail a file for it.
+A staging file left behind by a web process killed mid-upload is removed once it is older than
+``STAGING_MAX_AGE_S`` (looked for at most every ``STAGING_SWEEP_EVERY_S``, by the next upload).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -28,6 +31,10 @@ from django.core.files.storage import FileSystemStorage, Storage, storages
 logger = logging.getLogger(__name__)
 ALIAS = "recordings"
 _CHUNK = 1 << 16
+# No upload takes an hour (requests time out long before): an older staging file belongs to no request.
+STAGING_MAX_AGE_S = 3600
+STAGING_SWEEP_EVERY_S = 600
+_staging_swept_at = 0.0
 
 
 class StoreUnavailable(OSError):
@@ -98,9 +105,30 @@ def check() -> str:
 
 def staging_file(suffix: str) -> Path:
     """A fresh local path to write an upload to before it is kept (the folder is made)."""
+    global _staging_swept_at
     folder = Path(settings.UPLOAD_ROOT) / ".incoming"
     folder.mkdir(parents=True, exist_ok=True)
+    if time.time() - _staging_swept_at > STAGING_SWEEP_EVERY_S:
+        _staging_swept_at = time.time()
+        remove_stale_staging()
     return folder / f"{uuid.uuid4().hex}{suffix}"
+
+
+def remove_stale_staging(*, older_than_s: float = STAGING_MAX_AGE_S) -> int:
+    """Remove staging files older than ``older_than_s`` (left by a process that died mid-upload)."""
+    folder = Path(settings.UPLOAD_ROOT) / ".incoming"
+    cutoff = time.time() - older_than_s
+    removed = 0
+    for path in folder.glob("*") if folder.is_dir() else ():
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except OSError:  # gone meanwhile, or not ours to remove: the next sweep looks again
+            continue
+    if removed:
+        logger.warning("uploads: removed %d staging files left by interrupted uploads", removed)
+    return removed
 
 
 def keep(staging: Path, name: str) -> None:
