@@ -18,6 +18,7 @@ from django.db import transaction
 from mlcore.labels import EMOTIONS
 from mlcore.models import DEFAULT_BUNDLE, FAST_BUNDLE
 from predictions.models import ModelVersion
+from predictions.pipeline import bundle_store
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,8 @@ def register_bundle(path: Path | str, *, activate: bool = False) -> tuple[ModelV
 
 
 def register_uploaded_bundle(zip_file: UploadedFile | Path) -> ModelVersion:
-    """Unpack an uploaded bundle zip under MODEL_ROOT, check it fully, and register it (not activated).
+    """Unpack an uploaded bundle zip under MODEL_ROOT, check it fully, keep it for the other nodes
+    (``bundle_store``), and register it (not activated).
 
     Checks: safe archive, manifest and checksums, metadata loads, the eight emotions in order, and the
     model loads and predicts sensible probabilities on a generated clip.  Raises ``MlcoreError`` with
@@ -92,6 +94,7 @@ def register_uploaded_bundle(zip_file: UploadedFile | Path) -> ModelVersion:
             raise BundleError(f"This exact bundle is already registered as “{existing}” (id {existing.pk}).")
         bundle_check.check_fits_registry(bundle.name, bundle.architecture)
         bundle_check.validate_in_subprocess(dest)  # the model never loads in this (web) process
+        bundle_store.publish(source, bundle.fingerprint)  # for the other nodes, with object storage on
         version, _ = register_bundle(dest)
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
@@ -159,7 +162,7 @@ def get_predictor() -> tuple[ModelVersion | None, Any]:
         if predictor is None:
             from mlcore.serving.predictor import Predictor
 
-            predictor = Predictor(version.path)
+            predictor = Predictor(bundle_store.local_path(version))
             _predictors.clear()
             _predictors[version.pk] = predictor
     return version, predictor

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
-import zipfile
 from pathlib import Path
 
 import pytest
-from bundle_factory import build_bundle
+from bundle_factory import build_bundle, zip_dir
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
@@ -26,15 +24,6 @@ def admin_client(make_user) -> Client:
     client = Client()
     client.force_login(make_user("root", is_staff=True, is_superuser=True))
     return client
-
-
-def zip_dir(path: Path) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for p in sorted(path.rglob("*")):
-            if p.is_file():
-                zf.write(p, p.relative_to(path).as_posix())
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
