@@ -4,6 +4,11 @@ Web: django-prometheus counts requests and database queries; ``metrics_view`` se
 ``/metrics`` only to a scraper that sends ``Authorization: Bearer METRICS_TOKEN`` (anyone else, and
 everyone while no token is set, gets a 404).
 
+The outbox, read from PostgreSQL at each scrape (so it is one true figure however many web and worker
+processes run): files queued but not yet published (the dispatch backlog, waiting for their owner's
+window or for the broker), published and waiting for a worker, processing, and the age of the oldest
+file not yet claimed.
+
 Workers: the analysis worker counts files done and failed, the analysis time per second of audio, the
 time files waited in the queue and failed webhook deliveries.  Prefork children write them in
 prometheus_client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, one folder per worker machine) and
@@ -19,10 +24,16 @@ import os
 from pathlib import Path
 
 from django.conf import settings
+from django.db.models import Count, Min, Q
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+from predictions.models import AudioFile
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +53,46 @@ WEBHOOK_FAILURES = Counter(
 )
 
 
+class OutboxCollector(Collector):
+    """Gauges of the outbox, counted in the database when scraped."""
+
+    def collect(self):
+        waiting = GaugeMetricFamily(
+            "serweb_files_waiting",
+            "Files not finished, by state: unpublished (the dispatch backlog), published (in the broker), processing",
+            labels=["state"],
+        )
+        unfinished = AudioFile.objects.filter(status__in=[AudioFile.Status.QUEUED, AudioFile.Status.PROCESSING])
+        counts = {"unpublished": 0, "published": 0, "processing": 0}
+        for status, published, n in _counts(unfinished):
+            state = (
+                "processing" if status == AudioFile.Status.PROCESSING else ("published" if published else "unpublished")
+            )
+            counts[state] += n
+        for state, n in counts.items():
+            waiting.add_metric([state], n)
+        yield waiting
+        oldest = unfinished.filter(status=AudioFile.Status.QUEUED).aggregate(t=Min("created_at"))["t"]
+        age = GaugeMetricFamily(
+            "serweb_oldest_queued_seconds", "Age of the oldest file queued and not yet claimed by a worker (0: none)"
+        )
+        age.add_metric([], (timezone.now() - oldest).total_seconds() if oldest else 0.0)
+        yield age
+
+
+def _counts(files):
+    return (
+        files.annotate(published=Q(published_at__isnull=False))
+        .values_list("status", "published")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+
+
+_outbox = CollectorRegistry(auto_describe=False)
+_outbox.register(OutboxCollector())
+
+
 def registry() -> CollectorRegistry:
     """This process's metrics, or every process's sum in multiprocess mode."""
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -58,7 +109,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if not token or not hmac.compare_digest(sent.encode(), token.encode()):
         raise Http404
-    return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(generate_latest(registry()) + generate_latest(_outbox), content_type=CONTENT_TYPE_LATEST)
 
 
 def start_worker_exporter() -> None:
