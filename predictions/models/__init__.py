@@ -1,7 +1,7 @@
 """The data layer: every model of the app, importable from ``predictions.models``.
 
 Each module holds one group (``jobs``: model versions, jobs, files, predictions, the queue heartbeat;
-``api``: tokens and webhooks; ``usage``: the daily allowance's ledger; ``account``: per-user settings).
+``api``: tokens and webhooks; ``usage``: the daily allowance's ledger; ``storage``: recordings owed a removal; ``account``: per-user settings).
 The data layer imports nothing else of the app: a finished job is announced by ``predictions.signals``.
 """
 
@@ -16,6 +16,7 @@ from predictions.models.jobs import (
     Prediction,
     QueueHeartbeat,
 )
+from predictions.models.storage import PendingRemoval
 from predictions.models.usage import AudioCharge
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Job",
     "JobCallback",
     "ModelVersion",
+    "PendingRemoval",
     "Prediction",
     "QueueHeartbeat",
     "WebhookAttempt",
