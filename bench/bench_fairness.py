@@ -32,8 +32,8 @@ def _small_job_wait(big_user, small_user, big: list, *, tries: int) -> list[floa
     nothing, so the loop stops."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from predictions import jobs
     from predictions.models import AudioFile, FileChunk
+    from predictions.pipeline import jobs
 
     big_job = jobs.create_job(big_user, big)
     time.sleep(3)  # the big upload is under way
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         from django.contrib.auth import get_user_model
         from django.core.files.uploadedfile import SimpleUploadedFile
 
-        from predictions import registry
+        from predictions.pipeline import registry
 
         registry.register_bundle(_bundle(tmp), activate=True)
         users = get_user_model().objects

@@ -8,10 +8,10 @@ from django.db.models import Count
 
 from mlcore.errors import MlcoreError
 from mlcore.serving.metrics import Metrics
-from predictions import registry
 from predictions.models import AudioFile, Job, ModelVersion, Prediction
-from predictions.models_api import ApiToken, JobCallback, WebhookAttempt
-from predictions.verdicts import metrics_of, pct
+from predictions.models.api import ApiToken, JobCallback, WebhookAttempt
+from predictions.pipeline import recordings, registry
+from predictions.reading.verdicts import metrics_of, pct
 
 
 class BundleUploadForm(forms.ModelForm):
@@ -31,6 +31,11 @@ class BundleUploadForm(forms.ModelForm):
             self.instance = registry.register_uploaded_bundle(upload)
         except MlcoreError as e:
             raise forms.ValidationError(f"Bundle refused: {e}") from e
+        except recordings.StoreUnavailable as e:
+            raise forms.ValidationError(
+                "The object store did not answer, so the bundle could not be kept for the worker nodes; "
+                "nothing was registered. Try again when the store is back."
+            ) from e
         return upload
 
     def save(self, commit: bool = True) -> ModelVersion:

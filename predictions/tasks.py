@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers taking ids.  The logic lives in ``predictions.processing``.
+"""Celery tasks: thin wrappers taking ids.  The logic lives in ``predictions.pipeline.processing``.
 
 Worker model: prefork pool, and the model is loaded in each child by ``worker_process_init``.
 TensorFlow must never be initialised in the prefork parent (its thread pools do not survive fork and
@@ -28,8 +28,8 @@ from django import db
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.utils import timezone
 
-from predictions import chunking, dispatch, monitoring, processing, registry
 from predictions.models import QueueHeartbeat
+from predictions.pipeline import chunking, dispatch, monitoring, nodes, processing, registry
 
 logger = logging.getLogger(__name__)
 
@@ -161,17 +161,18 @@ def _run(task: Task, file_ids: list[int], work: _Work = FILES) -> processing.Out
 
 @shared_task(name="predictions.sweep_stuck", acks_late=True)
 def sweep_stuck() -> dict[str, int]:
-    """Rescue stranded files and parts, merge long files whose merge never ran, publish unpublished ones
-    (run by Celery beat)."""
-    return processing.sweep_stuck() | {"merged": chunking.merge_stranded()}
+    """Take back the files and parts of nodes that are gone, rescue stranded files and parts, merge long
+    files whose merge never ran, publish unpublished ones (run by Celery beat)."""
+    taken = nodes.take_back_from_dead_nodes()
+    return processing.sweep_stuck() | {"taken_back": taken, "merged": chunking.merge_stranded()}
 
 
-# --- Webhooks and retention (logic in predictions.webhooks and predictions.retention) -------------------
+# --- Webhooks and retention (logic in predictions.lifecycle.webhooks and predictions.lifecycle.retention) -------------------
 @shared_task(bind=True, name="predictions.deliver_webhook", acks_late=True, max_retries=None)
 def deliver_webhook(self, job_id: int) -> str:
     """POST a finished job's result to its callback; retried with back-off until WEBHOOK_MAX_ATTEMPTS
     attempts are recorded (the bound is counted in the database, so redeliveries cannot exceed it)."""
-    from predictions import webhooks
+    from predictions.lifecycle import webhooks
 
     outcome = webhooks.deliver(job_id)
     if outcome == webhooks.RETRY:
@@ -182,14 +183,16 @@ def deliver_webhook(self, job_id: int) -> str:
 @shared_task(name="predictions.email_job_finished")
 def email_job_finished(job_id: int) -> bool:
     """Email the owner that a long job finished (opted in); acknowledged early, so sent at most once."""
-    from predictions import notify
+    from predictions.lifecycle import notify
 
     return notify.email_job_finished(job_id)
 
 
 @shared_task(name="predictions.remove_expired_audio", acks_late=True)
 def remove_expired_audio() -> int:
-    """Remove recordings older than AUDIO_RETENTION_DAYS, keeping their predictions (Celery beat)."""
-    from predictions import retention
+    """Remove recordings older than AUDIO_RETENTION_DAYS, keeping their predictions, and what deletions
+    still owe the store (Celery beat, hourly)."""
+    from predictions.lifecycle import deletion, retention
 
+    deletion.retry_pending_removals()  # what deletions could not remove while the store was down
     return retention.remove_expired_audio()

@@ -51,6 +51,11 @@ class Survey:
     def n_windows(self) -> int:
         return len(self.bounds)
 
+    @property
+    def hop_s(self) -> float:
+        """Seconds between window starts (0 for a recording of one window)."""
+        return (self.bounds[1][0] - self.bounds[0][0]) / self.sr if self.n_windows > 1 else 0.0
+
     def spans(self, *, windows_per_part: int) -> list[tuple[int, int]]:
         """Window ranges ``[first, stop)`` of parts of at most ``windows_per_part`` windows, in order."""
         size = max(1, windows_per_part)

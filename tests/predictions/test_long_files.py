@@ -19,8 +19,9 @@ from worker_process import start_worker, stop_worker
 
 from mlcore.labels import EMOTIONS
 from mlcore.serving.predictor import Predictor
-from predictions import chunking, dispatch, processing, registry, tasks
+from predictions import tasks
 from predictions.models import AudioFile, FileChunk, Job, Prediction
+from predictions.pipeline import chunking, dispatch, processing, registry
 
 pytestmark = pytest.mark.django_db
 SR = 22050

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from predictions import chunking, processing
+from predictions.pipeline import chunking, processing
 
 
 class Command(BaseCommand):
