@@ -1,7 +1,8 @@
 """Publishing inference tasks.  The database is the outbox; the broker only carries wake-ups.
 
-A queued file (or a queued part of a long file, ``FileChunk``: the same rule) is published (``published_at`` set, then a message sent) by ``dispatch``, which keeps
-at most ``DISPATCH_WINDOW_PER_USER`` files of each user in the broker or in a worker at once.  That is
+A queued file (or a queued part of a long file, ``FileChunk``: the same rule) is published
+(``published_at`` set, then a message sent) by ``dispatch``, which keeps at most
+``DISPATCH_WINDOW_PER_USER`` files and parts of each user in the broker or in a worker at once.  That is
 the fairness rule: one user's 200-file upload occupies a few slots, so another user's single file is
 published at once and waits only for a worker to free, not behind the whole upload.  Uploads, every
 finished file and the periodic sweep call ``dispatch``; a publish that fails (broker down) leaves the
@@ -121,7 +122,8 @@ def _reserve(user_ids: list[int] | None) -> list[tuple[str, list[int]]]:
                 .values_list("pk", flat=True)[: free - len(ids)]
             )
             AudioFile.objects.filter(pk__in=ids).update(published_at=now)
-            messages += [(ONE_FILE if size == 1 else MANY_FILES, ids[i : i + size]) for i in range(0, len(ids), size)]
+            batches = [ids[i : i + size] for i in range(0, len(ids), size)]
+            messages += [(ONE_FILE if len(b) == 1 else MANY_FILES, b) for b in batches]
     return messages
 
 

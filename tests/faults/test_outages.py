@@ -107,6 +107,7 @@ def test_a_200_file_upload_with_the_broker_down_keeps_every_recording(stack: Sta
 
 def test_a_batch_whose_worker_child_dies_is_split_and_every_file_finishes_once(stack: Stack):
     stack.kill("worker")
+    saved = dict(stack.env_extra)  # the object store's settings, in the s3 run
     stack.env_extra.update(INFERENCE_BATCH_SIZE="4", DISPATCH_WINDOW_PER_USER="4")
     stack.kill("web")
     stack.start_web()
@@ -125,6 +126,7 @@ def test_a_batch_whose_worker_child_dies_is_split_and_every_file_finishes_once(s
     finally:
         stack.kill("worker")
         stack.env_extra.clear()
+        stack.env_extra.update(saved)
         stack.kill("web")
         stack.start_web()
         stack.start_worker()
@@ -140,6 +142,7 @@ def test_a_long_file_whose_worker_is_killed_mid_part_ends_done_once(stack: Stack
         )
 
     stack.kill("worker")
+    saved = dict(stack.env_extra)  # the object store's settings, in the s3 run
     stack.env_extra.update(ANALYSIS_PART_S="20", SPLIT_FILES_OVER_S="30")  # a 90 s recording in 5 parts
     stack.start_worker()
     try:
@@ -157,6 +160,7 @@ def test_a_long_file_whose_worker_is_killed_mid_part_ends_done_once(stack: Stack
     finally:
         stack.kill("worker")
         stack.env_extra.clear()
+        stack.env_extra.update(saved)
         stack.start_worker()
 
 
