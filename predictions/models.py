@@ -270,4 +270,5 @@ class QueueHeartbeat(models.Model):
 # Account settings, API tokens and webhooks, usage live in their own modules; importing them here registers them.
 from predictions.models_account import AccountSettings  # noqa: E402, F401
 from predictions.models_api import ApiToken, JobCallback, WebhookAttempt, WebhookSettings  # noqa: E402, F401
+from predictions.models_live import LiveChunk, LiveTake  # noqa: E402, F401
 from predictions.models_usage import AudioCharge  # noqa: E402, F401

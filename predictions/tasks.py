@@ -124,6 +124,14 @@ def _run(task: Task, file_ids: list[int]) -> processing.Outcome:
     return outcome
 
 
+@shared_task(name="predictions.analyse_live_take", acks_late=True)
+def analyse_live_take(take_id: int) -> str:
+    """Bring a live take's timeline up to date (by id); finalise it once every chunk is in.  Idempotent."""
+    from predictions import live
+
+    return live.analyse(take_id)
+
+
 @shared_task(name="predictions.sweep_stuck", acks_late=True)
 def sweep_stuck() -> dict[str, int]:
     """Rescue stranded files and publish unpublished ones (run by Celery beat)."""

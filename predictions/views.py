@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mlcore.labels import EMOTIONS
-from predictions import access, deletion, health, history, jobs, live, ranges, readmodel, recordings, timeline, verdicts
+from predictions import access, deletion, health, history, jobs, ranges, readmodel, recordings, timeline, verdicts
 from predictions.forms import HistoryFilterForm, RecordingForm, SignupForm, UploadForm
 from predictions.ids import parse_id
 from predictions.models import Job, ModelVersion, Prediction
@@ -95,22 +95,6 @@ def upload(request: HttpRequest) -> HttpResponse:
         "recent_jobs": recent_jobs,
     }
     return render(request, "predictions/upload.html", context, status=status)
-
-
-@login_required
-@require_POST
-def live_chunk(request: HttpRequest) -> JsonResponse:
-    """One chunk of a live recording (a WAV made in the browser); answers the session's status URL."""
-    form = UploadForm(request.POST, request.FILES)
-    if not form.is_valid() or len(form.cleaned_data["files"]) != 1:
-        return JsonResponse({"error": "Send one audio chunk as `files`."}, status=400)
-    job_id = parse_id(request.POST.get("job", ""))
-    if request.POST.get("job") and job_id is None:
-        return JsonResponse({"error": "`job` must be the id the first chunk's answer gave."}, status=400)
-    session = _get_job_for_user(request, job_id) if job_id else None
-    name = "Live: " + (request.POST.get("name") or "recording")
-    job = live.add_chunk(request.user, form.cleaned_data["files"][0], session=session, name=name)
-    return JsonResponse({"job": job.pk, "status_url": reverse("predictions:job_status", args=[job.pk])})
 
 
 @login_required

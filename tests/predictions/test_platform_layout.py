@@ -113,6 +113,7 @@ def test_the_platform_imports_downward_and_its_models_reach_up_to_nothing() -> N
         "predictions.models_api",
         "predictions.models_usage",
         "predictions.models_account",
+        "predictions.models_live",
         "predictions.signals",
     }
     graph = _imports(_modules())
