@@ -100,34 +100,44 @@ def publish(take_id: int) -> None:
 
 def analyse(take_id: int) -> str:
     """Judge what the take holds so far, reusing the windows settled before; the last time (every chunk
-    in after Stop), the file is done or failed.  Safe to run twice and concurrently (a row lock)."""
+    in after Stop), the file is done or failed.  Safe to run twice and concurrently: the work is done on
+    a snapshot without holding the take's row (chunks keep arriving meanwhile), and its outcome is
+    written under the row lock only if nothing newer was written first."""
+    take = LiveTake.objects.select_related("file").filter(pk=take_id).first()
+    if take is None or take.file.is_finished or not take.samples:
+        return "nothing"
+    final = take.complete
+    if take.analysed_samples == take.samples and not final:
+        return "current"
+    f = take.file
+    version, predictor = get_predictor()
+    if version is None:
+        processing.fail_file(f.pk, processing.NO_MODEL)
+        return "failed"
+    try:
+        with recordings.local_copy(f.stored_name) as path:
+            y = load_audio(path, sr=predictor.sr, max_duration_s=settings.UPLOAD_MAX_DURATION_S + 1)
+        y = y[: int(round(take.samples * predictor.sr / RATE))]  # the recording may have grown since
+        settled = tuple(growing.Settled.from_json(s) for s in take.settled)
+        growth = growing.grow(predictor, y, settled, final=final)
+        values = processing.prediction_values(f, version, growth.analysis) if growth.analysis else None
+    except MlcoreError as e:
+        if not final:  # a passing problem with the take so far: the next chunk tries again
+            logger.warning("live take %s: %s", take_id, e)
+            return "later"
+        processing.fail_file(f.pk, str(e))
+        return "failed"
     with transaction.atomic():
-        take = LiveTake.objects.select_for_update().select_related("file").filter(pk=take_id).first()
-        if take is None or take.file.is_finished or not take.samples:
-            return "nothing"
-        final = take.complete
-        if take.analysed_samples == take.samples and not final:
-            return "current"
-        f = take.file
-        version, predictor = get_predictor()
-        if version is None:
-            processing.fail_file(f.pk, processing.NO_MODEL)
-            return "failed"
-        try:
-            with recordings.local_copy(f.stored_name) as path:
-                y = load_audio(path, sr=predictor.sr, max_duration_s=settings.UPLOAD_MAX_DURATION_S + 1)
-            settled = tuple(growing.Settled.from_json(s) for s in take.settled)
-            growth = growing.grow(predictor, y, settled, final=final)
-            values = processing.prediction_values(f, version, growth.analysis) if growth.analysis else None
-        except MlcoreError as e:
-            if not final:  # a passing problem with the take so far: the next chunk tries again
-                logger.warning("live take %s: %s", take_id, e)
-                return "later"
-            processing.fail_file(f.pk, str(e))
-            return "failed"
-        take.settled = [s.to_json() for s in growth.settled]
-        take.analysed_samples = take.samples
-        take.save(update_fields=["settled", "analysed_samples"])
+        now = LiveTake.objects.select_for_update().select_related("file").get(pk=take_id)
+        if (
+            now.file.is_finished
+            or now.analysed_samples > take.samples
+            or (now.analysed_samples == take.samples and not final)
+        ):
+            return "stale"
+        now.settled = [s.to_json() for s in growth.settled]
+        now.analysed_samples = take.samples
+        now.save(update_fields=["settled", "analysed_samples"])
         if final:
             processing.save_prediction(f, version, growth.analysis)
             return "done"

@@ -141,3 +141,18 @@ def test_a_chunk_that_is_not_the_recorders_wav_is_refused(alice_client, model_ve
     response = send(alice_client, "not-a-uuid", 0, wav_bytes(rng, seconds=4, sr=16000))
     assert response.status_code == 400
     assert not LiveTake.objects.exists() and not Job.objects.exists()
+
+
+def test_a_live_take_without_a_voice_fails_as_an_upload_would(
+    alice_client, model_version, rng, send, django_capture_on_commit_callbacks
+):
+    buf = io.BytesIO()
+    sf.write(buf, 0.0005 * rng.standard_normal(4 * SR), SR, format="WAV", subtype="PCM_16")
+    key = uuid.uuid4()
+    answer = send(alice_client, key, 0, buf.getvalue()).json()
+    assert alice_client.get(answer["status_url"]).json()["windows"] == []
+    finish(alice_client, django_capture_on_commit_callbacks, answer["take"], 1)
+    status = alice_client.get(answer["status_url"]).json()
+    assert status["finished"] and status["status"] == "failed"
+    assert status["reason"].startswith("No speech detected")
+    assert not AudioFile.objects.get().stored_name  # the recording goes, as a failed upload's does
