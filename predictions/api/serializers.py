@@ -5,6 +5,7 @@ as the pages, the CSV and the webhook body are."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.validators import RegexValidator
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -21,9 +22,9 @@ NO_NUL = RegexValidator(r"^[^\x00]*$", "Text may not contain NUL characters.")
 
 
 def absolute(request, path: str) -> str:
-    """``https://host/api/v1/jobs/7`` in answers to a request; the bare path where there is none (the
-    webhook body is built by a worker, which knows no host name)."""
-    return request.build_absolute_uri(path) if request is not None else path
+    """``https://host/api/v1/jobs/7``: the request's host in answers to a request; ``SITE_URL``'s where there
+    is none (the webhook body is built by a worker, which knows no host name)."""
+    return request.build_absolute_uri(path) if request is not None else settings.SITE_URL.rstrip("/") + path
 
 
 class ProbabilitiesSerializer(serializers.Serializer):
