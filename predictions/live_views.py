@@ -26,11 +26,11 @@ def chunk(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"error": "Send one audio chunk as `files`."}, status=400)
     try:
         key = uuid.UUID(request.POST.get("take", ""))
-        seq = int(request.POST.get("seq", ""))
     except ValueError:
-        return JsonResponse({"error": "`take` must be the take's UUID and `seq` the chunk's number."}, status=400)
-    if not 0 <= seq < 100_000:
-        return JsonResponse({"error": "`seq` counts the take's chunks from 0."}, status=400)
+        return JsonResponse({"error": "`take` must be the take's UUID, the same for each of its chunks."}, status=400)
+    seq = _count(request.POST.get("seq", ""))
+    if seq is None:
+        return JsonResponse({"error": "`seq` must number the take's chunks from 0 (ASCII digits)."}, status=400)
     name = request.POST.get("name") or "Recording"
     try:
         take = live.add_chunk(request.user, form.cleaned_data["files"][0], key=key, seq=seq, name=name)
@@ -51,9 +51,8 @@ def chunk(request: HttpRequest) -> JsonResponse:
 def finish(request: HttpRequest, pk: int) -> JsonResponse:
     """Stop: the take has ``chunks`` chunks; it is finalised once they are all in."""
     take = access.live_take_for(request.user, pk)
-    try:
-        chunks = int(request.POST.get("chunks", ""))
-    except ValueError:
+    chunks = _count(request.POST.get("chunks", ""))
+    if chunks is None:
         return JsonResponse({"error": "`chunks` must say how many chunks the take has."}, status=400)
     live.finish(take, chunks=chunks)
     return JsonResponse(_status(take))
@@ -66,6 +65,11 @@ def status(request: HttpRequest, pk: int) -> JsonResponse:
     """The take so far: its state, seconds, the analysed windows (with what the page writes about each)
     and where the recording is to be seen."""
     return JsonResponse(_status(access.live_take_for(request.user, pk)))
+
+
+def _count(text: str) -> int | None:
+    """A chunk number or count: ASCII digits only (int() would take "٣"), below 100,000."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 5 else None
 
 
 def _status(take: LiveTake) -> dict:
