@@ -21,7 +21,7 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
 # Request metrics from every gunicorn worker in one /metrics answer (prometheus_client's multiprocess
-# mode, when PROMETHEUS_MULTIPROC_DIR is set; predictions.monitoring reads the folder).
+# mode, when PROMETHEUS_MULTIPROC_DIR is set; predictions.pipeline.monitoring reads the folder).
 def on_starting(server) -> None:
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if folder:

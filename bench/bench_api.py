@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from mlcore.labels import EMOTIONS
         from predictions.models import AudioFile, Job, ModelVersion, Prediction
-        from predictions.models_api import ApiToken, JobCallback, WebhookSettings
+        from predictions.models.api import ApiToken, JobCallback, WebhookSettings
 
         user = get_user_model().objects.create_user("bench", password="bench-password-123")
         version = ModelVersion.objects.create(name="bench", architecture="x", bundle_path="-", fingerprint="0" * 64)
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.insert(0, str(ROOT / "tests" / "predictions"))
         from webhook_receiver import Receiver
 
-        from predictions import webhooks
+        from predictions.lifecycle import webhooks
 
         receiver = Receiver()
         WebhookSettings.for_user(user)

@@ -27,8 +27,8 @@ def _small_job_wait(big_user, small_user, *, big_files: int, big_seconds: float,
     files waiting (a clip sent after the big job has drained measures nothing, so the loop stops)."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from predictions import jobs
     from predictions.models import AudioFile
+    from predictions.pipeline import jobs
 
     big = [SimpleUploadedFile(f"long-{i}.wav", _clip_bytes(i, seconds=big_seconds)) for i in range(big_files)]
     big_job = jobs.create_job(big_user, big)
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         from django.conf import settings
         from django.contrib.auth import get_user_model
 
-        from predictions import registry
+        from predictions.pipeline import registry
 
         registry.register_bundle(_bundle(tmp), activate=True)
         users = get_user_model().objects

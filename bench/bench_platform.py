@@ -59,7 +59,7 @@ def _setup(upload_root: Path) -> None:
 
 
 def _bundle(tmp: Path) -> Path:
-    from predictions.registry import DEFAULT_BUNDLE
+    from predictions.pipeline.registry import DEFAULT_BUNDLE
 
     if (DEFAULT_BUNDLE / "manifest.json").is_file():
         return DEFAULT_BUNDLE
@@ -131,7 +131,7 @@ def bench_throughput(user, k: int, batch: int = 1) -> float:
     from django.conf import settings
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from predictions import dispatch, jobs
+    from predictions.pipeline import dispatch, jobs
 
     clips = [_clip_bytes(i) for i in range(20)]
     real_dispatch = dispatch.dispatch_quietly
@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         from django.contrib.auth import get_user_model
         from django.test import Client
 
-        from predictions import registry
+        from predictions.pipeline import registry
 
         registry.register_bundle(_bundle(tmp), activate=True)
         user = get_user_model().objects.create_user("bench", password="bench-password-123")

@@ -9,10 +9,11 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
 from mlcore.errors import MlcoreError
-from predictions import readmodel, registry
 from predictions.models import AudioFile, Job, ModelVersion, Prediction
-from predictions.models_api import ApiToken, JobCallback, WebhookAttempt
-from predictions.verdicts import metrics_of, pct
+from predictions.models.api import ApiToken, JobCallback, WebhookAttempt
+from predictions.pipeline import recordings, registry
+from predictions.reading import readmodel
+from predictions.reading.verdicts import metrics_of, pct
 
 
 class BundleUploadForm(forms.ModelForm):
@@ -32,6 +33,11 @@ class BundleUploadForm(forms.ModelForm):
             self.instance = registry.register_uploaded_bundle(upload)
         except MlcoreError as e:
             raise forms.ValidationError(f"Bundle refused: {e}") from e
+        except recordings.StoreUnavailable as e:
+            raise forms.ValidationError(
+                "The object store did not answer, so the bundle could not be kept for the worker nodes; "
+                "nothing was registered. Try again when the store is back."
+            ) from e
         return upload
 
     def save(self, commit: bool = True) -> ModelVersion:

@@ -17,20 +17,20 @@ class PredictionsConfig(AppConfig):
             checks,  # noqa: F401  (registers the system checks)
             tasks,  # noqa: F401  (registers the tasks the dispatcher publishes by name)
         )
-        from predictions.ids import IdConverter
-        from predictions.notify import on_job_finished
-        from predictions.registry import register_default_bundle_on_first_setup
+        from predictions.lifecycle.notify import on_job_finished
+        from predictions.lifecycle.webhooks import notify_job_finished
+        from predictions.pipeline.registry import register_default_bundle_on_first_setup
         from predictions.signals import job_finished
-        from predictions.timezones import zone_from_login
-        from predictions.webhooks import notify_job_finished
+        from predictions.web.ids import IdConverter
+        from predictions.web.timezones import zone_from_login
 
         register_converter(IdConverter, "id")  # before any URLconf is read: <id:pk> in both URL maps
 
         post_migrate.connect(register_default_bundle_on_first_setup, sender=self)
-        job_finished.connect(notify_job_finished, dispatch_uid="predictions.webhooks")
-        job_finished.connect(on_job_finished, dispatch_uid="predictions.notify")
+        job_finished.connect(notify_job_finished, dispatch_uid="predictions.lifecycle.webhooks")
+        job_finished.connect(on_job_finished, dispatch_uid="predictions.lifecycle.notify")
         user_logged_in.connect(_say_logged_in)
-        user_logged_in.connect(zone_from_login, dispatch_uid="predictions.timezones")
+        user_logged_in.connect(zone_from_login, dispatch_uid="predictions.web.timezones")
         user_logged_out.connect(_say_logged_out)
 
 

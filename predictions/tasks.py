@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers taking ids.  The logic lives in ``predictions.processing``.
+"""Celery tasks: thin wrappers taking ids.  The logic lives in ``predictions.pipeline.processing``.
 
 Worker model: prefork pool, and the model is loaded in each child by ``worker_process_init``.
 TensorFlow must never be initialised in the prefork parent (its thread pools do not survive fork and
@@ -26,8 +26,8 @@ from django import db
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.utils import timezone
 
-from predictions import dispatch, monitoring, processing, registry
 from predictions.models import QueueHeartbeat
+from predictions.pipeline import dispatch, monitoring, nodes, processing, registry
 
 logger = logging.getLogger(__name__)
 
@@ -127,23 +127,25 @@ def _run(task: Task, file_ids: list[int]) -> processing.Outcome:
 @shared_task(name="predictions.analyse_live_take", acks_late=True)
 def analyse_live_take(take_id: int) -> str:
     """Bring a live take's timeline up to date (by id); finalise it once every chunk is in.  Idempotent."""
-    from predictions import live
+    from predictions.pipeline import live
 
     return live.analyse(take_id)
 
 
 @shared_task(name="predictions.sweep_stuck", acks_late=True)
 def sweep_stuck() -> dict[str, int]:
-    """Rescue stranded files and publish unpublished ones (run by Celery beat)."""
-    return processing.sweep_stuck()
+    """Take back the files of nodes that are gone, rescue stranded files and publish unpublished ones
+    (run by Celery beat)."""
+    taken = nodes.take_back_from_dead_nodes()
+    return processing.sweep_stuck() | {"taken_back": taken}
 
 
-# --- Webhooks and retention (logic in predictions.webhooks and predictions.retention) -------------------
+# --- Webhooks and retention (logic in predictions.lifecycle.webhooks and predictions.lifecycle.retention) -------------------
 @shared_task(bind=True, name="predictions.deliver_webhook", acks_late=True, max_retries=None)
 def deliver_webhook(self, job_id: int) -> str:
     """POST a finished job's result to its callback; retried with back-off until WEBHOOK_MAX_ATTEMPTS
     attempts are recorded (the bound is counted in the database, so redeliveries cannot exceed it)."""
-    from predictions import webhooks
+    from predictions.lifecycle import webhooks
 
     outcome = webhooks.deliver(job_id)
     if outcome == webhooks.RETRY:
@@ -154,7 +156,7 @@ def deliver_webhook(self, job_id: int) -> str:
 @shared_task(name="predictions.email_job_finished")
 def email_job_finished(job_id: int) -> bool:
     """Email the owner that a long job finished (opted in); acknowledged early, so sent at most once."""
-    from predictions import notify
+    from predictions.lifecycle import notify
 
     return notify.email_job_finished(job_id)
 
@@ -162,6 +164,6 @@ def email_job_finished(job_id: int) -> bool:
 @shared_task(name="predictions.remove_expired_audio", acks_late=True)
 def remove_expired_audio() -> int:
     """Remove recordings older than AUDIO_RETENTION_DAYS, keeping their predictions (Celery beat)."""
-    from predictions import retention
+    from predictions.lifecycle import retention
 
     return retention.remove_expired_audio()

@@ -140,7 +140,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First and last: request counts and latencies for /metrics (predictions.monitoring).
+    # First and last: request counts and latencies for /metrics (predictions.pipeline.monitoring).
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "serweb.csp.ContentSecurityPolicyMiddleware",
@@ -148,11 +148,11 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     # Before CSRF, the first to read request.POST: files with unusable names are kept, not dropped.
-    "predictions.request_errors.UploadNamesMiddleware",
+    "predictions.web.request_errors.UploadNamesMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Pages show times in the signed-in user's zone (the browser's, stored on the account).
-    "predictions.timezones.TimeZoneMiddleware",
+    "predictions.web.timezones.TimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -238,7 +238,7 @@ RECORDINGS_STORAGE = (
         },
     }
     if AWS_STORAGE_BUCKET_NAME
-    else {"BACKEND": "predictions.recordings.LocalRecordings"}
+    else {"BACKEND": "predictions.pipeline.recordings.LocalRecordings"}
 )
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -311,7 +311,7 @@ CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("CELERY_WORKER_MAX_TASKS_PER_CHILD",
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Redis redelivers an unacknowledged (acks_late) message after this long; keep it above the hard limit.
 # Short socket timeouts: a request that publishes while the broker is unreachable fails fast and leaves
-# its files to the outbox (see predictions.dispatch) instead of hanging.
+# its files to the outbox (see predictions.pipeline.dispatch) instead of hanging.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
     "socket_connect_timeout": 2,
@@ -360,6 +360,9 @@ CELERY_TASK_ROUTES.update(
 # fails for good (a file that kills workers must not loop).
 STUCK_QUEUED_S = env_int("STUCK_QUEUED_S", 90)
 STUCK_PROCESSING_S = env_int("STUCK_PROCESSING_S", CELERY_TASK_TIME_LIMIT + 30)
+# A file held this long by a worker node that no longer answers a ping goes back to the queue
+# (predictions/pipeline/nodes.py): a lost machine's files are not left for STUCK_PROCESSING_S.
+NODE_GRACE_S = env_int("NODE_GRACE_S", max(30, 2 * SWEEP_INTERVAL_S))
 PROCESSING_MAX_ATTEMPTS = env_int("PROCESSING_MAX_ATTEMPTS", 3)
 # /healthz/?deep=1 is 503 when a published file has waited this long and no worker has taken a file
 # from the inference queue for as long (a worker consuming the wrong queues, or none at all).
@@ -408,7 +411,7 @@ SPECTACULAR_SETTINGS = {
         "FileStatusEnum": "predictions.models.AudioFile.Status",
         "EmotionEnum": "predictions.models.EMOTION_CHOICES",
     },
-    # <id:pk> (predictions.ids): the ids the API accepts, as the schema states them.
+    # <id:pk> (predictions.web.ids): the ids the API accepts, as the schema states them.
     "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}},
 }
 # Webhooks: attempts per job (the first included) and the back-off base (seconds, doubled each time).
@@ -453,7 +456,7 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 # Container and load-balancer probes talk plain HTTP to the app.
 SECURE_REDIRECT_EXEMPT = [r"^healthz/$"]
 
-# --- Metrics (predictions.monitoring) ---------------------------------------------------------------
+# --- Metrics (predictions.pipeline.monitoring) ---------------------------------------------------------------
 # /metrics answers only requests with "Authorization: Bearer METRICS_TOKEN"; empty turns it off (404).
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 # The analysis worker serves its metrics (all prefork children, PROMETHEUS_MULTIPROC_DIR) on this port;

@@ -6,12 +6,13 @@ from django.http import HttpRequest, HttpResponsePermanentRedirect
 from django.templatetags.static import static
 from django.urls import include, path
 
-from predictions import monitoring, views
+from predictions.pipeline import monitoring
+from predictions.web import views
 
 # Requests refused while parsing (too many files, unreadable parts) say why instead of a bare 400.
-handler400 = "predictions.request_errors.bad_request"
+handler400 = "predictions.web.request_errors.bad_request"
 # While PostgreSQL is unreachable, pages answer 503 with Retry-After rather than a 500.
-handler500 = "predictions.request_errors.server_error"
+handler500 = "predictions.web.request_errors.server_error"
 
 
 def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
@@ -43,7 +44,7 @@ urlpatterns = [
     # Browsers ask for /favicon.ico whatever the page links to; point them at the static icon.
     path("favicon.ico", favicon),
     path("api/", include("predictions.api.urls")),
-    path("", include("predictions.urls")),
+    path("", include("predictions.web.urls")),
 ]
 
 handler404 = "predictions.api.errors.not_found"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -25,3 +27,15 @@ def build_bundle(
     return build_test_bundle(
         out, name=name, seed=seed, features=features, feature_params=feature_params, config=config, metrics=metrics
     )
+
+
+def zip_dir(path: Path, extra: dict[str, bytes] | None = None) -> bytes:
+    """A bundle folder as the zip an admin uploads (its files at the root), plus ``extra`` members."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for p in sorted(path.rglob("*")):
+            if p.is_file():
+                zf.write(p, p.relative_to(path).as_posix())
+        for name, data in (extra or {}).items():
+            zf.writestr(name, data)
+    return buf.getvalue()

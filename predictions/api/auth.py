@@ -8,7 +8,7 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from predictions.models_api import ApiToken, hash_token
+from predictions.models.api import ApiToken, hash_token
 
 # last_used_at is written at most this often per token, so a busy script does not write on every call.
 LAST_USED_RESOLUTION = timedelta(seconds=60)

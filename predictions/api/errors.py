@@ -11,8 +11,8 @@ from django.views import defaults
 from rest_framework import exceptions, serializers
 from rest_framework.views import exception_handler
 
-from predictions.request_errors import CONTENT_TYPE, database_unavailable, problem, reason, unavailable_response
-from predictions.uploads import out_of_space
+from predictions.pipeline.uploads import out_of_space
+from predictions.web.request_errors import CONTENT_TYPE, database_unavailable, problem, reason, unavailable_response
 
 logger = logging.getLogger(__name__)
 

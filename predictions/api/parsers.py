@@ -10,7 +10,7 @@ from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import DataAndFiles
 
-from predictions.request_errors import NamePreservingParser
+from predictions.web.request_errors import NamePreservingParser
 
 
 class MultiPartParser(parsers.MultiPartParser):

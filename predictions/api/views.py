@@ -17,16 +17,20 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mlcore.labels import EMOTIONS
-from predictions import access, deletion, history, jobs, readmodel, webhooks
 from predictions.api import serializers as s
 from predictions.api.errors import CONTENT_TYPE, ProblemSerializer
 from predictions.api.pagination import Pagination
 from predictions.api.renderers import CsvRenderer
 from predictions.api.throttling import UploadThrottle
-from predictions.forms import HistoryFilterForm, UploadForm
-from predictions.ids import parse_id
+from predictions.lifecycle import deletion, webhooks
 from predictions.models import AudioFile, Job, ModelVersion
-from predictions.models_api import ApiToken, JobCallback
+from predictions.models.api import ApiToken, JobCallback
+from predictions.pipeline import jobs
+from predictions.reading import history, readmodel
+from predictions.reading.serializers import absolute
+from predictions.web import access
+from predictions.web.forms import HistoryFilterForm, UploadForm
+from predictions.web.ids import parse_id
 
 
 def _errors(*codes: int) -> dict:
@@ -124,7 +128,7 @@ class JobList(generics.ListAPIView):
                 JobCallback.objects.create(job=job, url=url)
         job.refresh_from_db()
         response = Response(_job_json(job, request), status=status.HTTP_202_ACCEPTED)
-        response["Location"] = s.absolute(request, reverse("api:job", args=[job.pk]))
+        response["Location"] = absolute(request, reverse("api:job", args=[job.pk]))
         return response
 
 

@@ -4,7 +4,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-import predictions.models_api
+import predictions.models.api
 
 
 class Migration(migrations.Migration):
@@ -87,7 +87,7 @@ class Migration(migrations.Migration):
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("default_url", models.URLField(blank=True, max_length=500)),
-                ("signing_secret", models.CharField(default=predictions.models_api.new_signing_secret, max_length=100)),
+                ("signing_secret", models.CharField(default=predictions.models.api.new_signing_secret, max_length=100)),
                 (
                     "user",
                     models.OneToOneField(

@@ -1,4 +1,4 @@
-"""Template side of predictions.verdicts: `{{ p|pct }}` and `{% verdict prediction %}`."""
+"""Template side of predictions.reading.verdicts: `{{ p|pct }}` and `{% verdict prediction %}`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from django import template
 from django.utils.html import json_script
 
 from mlcore.labels import EMOTIONS
-from predictions import verdicts
+from predictions.reading import verdicts
 
 register = template.Library()
 

@@ -48,7 +48,7 @@
   }
 
   // The eight emotions in order, from the server (json_script #serweb-emotions, the {% emotions_json %}
-  // tag).  Percents, clock times and rankings also come from the server (predictions/verdicts.py):
+  // tag).  Percents, clock times and rankings also come from the server (predictions/reading/verdicts.py):
   // this file formats and ranks nothing itself.
   var EMOTIONS = readJSON("serweb-emotions") || [];
 

@@ -86,7 +86,7 @@
 
     var emotion = cell(row, "file-emotion");
     if (file.status !== "done" || !file.probabilities || !file.verdict_html) return;
-    // The verdict line as the server writes it (predictions/verdicts.py verdict_html): one markup.
+    // The verdict line as the server writes it (predictions/reading/verdicts.py verdict_html): one markup.
     emotion.innerHTML = file.verdict_html;
     var canvas = document.createElement("canvas");
     canvas.className = "mini-chart";

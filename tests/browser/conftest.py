@@ -170,8 +170,8 @@ def store_prediction(upload_root, rng):
     from django.utils import timezone
 
     from mlcore.serving.analysis import envelope_pairs
-    from predictions import processing
     from predictions.models import AudioFile, Job
+    from predictions.pipeline import processing
 
     def make(user, version, *, top="happy", when=None, seconds=2.0, windows=None, name=None, uncertain_reason=""):
         job = Job.objects.create(user=user)

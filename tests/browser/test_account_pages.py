@@ -75,7 +75,7 @@ def test_the_account_is_deleted_with_its_password(new_page, make_user, store_pre
 
 
 def test_a_prediction_whose_audio_was_removed_says_so(new_page, make_user, store_prediction, fake_version, shot):
-    from predictions import retention
+    from predictions.lifecycle import retention
 
     user = make_user("rita")
     prediction = store_prediction(user, fake_version, when=store_prediction.days_ago(40), windows=["sad", "angry"])

@@ -23,8 +23,8 @@ window.Notification = class {
 def test_the_browser_announces_a_job_that_finishes_while_the_page_is_open(
     new_page, make_user, fake_version, upload_root, shot
 ):
-    from predictions import processing
     from predictions.models import AudioFile, Job
+    from predictions.pipeline import processing
 
     user = make_user("nora")
     job = Job.objects.create(user=user)

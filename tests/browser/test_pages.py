@@ -168,8 +168,8 @@ def _someone_else_gets_404(new_page, make_user, prediction, audio_url, shot) -> 
 def test_job_page_moves_its_progress_bar_without_a_reload_and_stops_polling_when_finished(
     page, make_user, fake_version, shot
 ):
-    from predictions import processing
     from predictions.models import AudioFile, Job
+    from predictions.pipeline import processing
 
     user = make_user("lin")
     job = Job.objects.create(user=user)

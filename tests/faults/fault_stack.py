@@ -179,10 +179,10 @@ class Stack:
         if done.returncode:
             raise RuntimeError(f"manage.py {' '.join(args)} failed: {done.stdout[-1000:]}{done.stderr[-3000:]}")
 
-    def _spawn(self, name: str, args: list[str]) -> None:
+    def _spawn(self, name: str, args: list[str], *, env: dict[str, str] | None = None) -> None:
         log = open(self.base / f"{name}.log", "a")  # noqa: SIM115  (kept open by the child)
         self.procs[name] = subprocess.Popen(
-            args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            args, cwd=ROOT, env=env or self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
     def start_web(self) -> None:
@@ -212,6 +212,24 @@ class Stack:
              "--loglevel=INFO"],
         )  # fmt: skip
         self.wait_for(lambda: "ready." in self.log("worker")[offset:], 120, "the worker to be ready")
+
+    def start_node(self, name: str, *, concurrency: int = 1) -> Path:
+        """A worker "node" on a machine of its own: its own folders for uploads, bundles and temporary
+        copies (nothing shared with the web or the other nodes but PostgreSQL, Redis and the S3 server).
+        Returns the node's folder."""
+        home = self.base / name
+        for sub in ("uploads", "models", "tmp"):
+            (home / sub).mkdir(parents=True, exist_ok=True)
+        env = {**self.env, "UPLOAD_ROOT": str(home / "uploads"), "MODEL_ROOT": str(home / "models"),
+               "TMPDIR": str(home / "tmp")}  # fmt: skip
+        self._spawn(
+            name,
+            [sys.executable, "-m", "celery", "-A", "serweb", "worker", "--pool=prefork", "-c", str(concurrency),
+             "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "--loglevel=INFO"],
+            env=env,
+        )  # fmt: skip
+        self.wait_for(lambda: "ready." in self.log(name), 120, f"node {name} to be ready")
+        return home
 
     def start_beat(self) -> None:
         schedule = self.base / "beat-schedule"
@@ -279,12 +297,12 @@ class Stack:
 
     def files(self, job_id: int) -> list[dict]:
         rows = self.query(
-            "SELECT f.id, f.status, f.error, f.stored_name, f.attempts, f.published_at, "
+            "SELECT f.id, f.status, f.error, f.stored_name, f.attempts, f.published_at, f.claimed_by, "
             "(SELECT count(*) FROM predictions_prediction p WHERE p.file_id = f.id) "
             "FROM predictions_audiofile f WHERE f.job_id = %s ORDER BY f.id",
             job_id,
         )
-        keys = ("id", "status", "error", "stored_name", "attempts", "published_at", "predictions")
+        keys = ("id", "status", "error", "stored_name", "attempts", "published_at", "claimed_by", "predictions")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def statuses(self, job_id: int) -> dict[str, int]:

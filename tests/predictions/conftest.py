@@ -20,8 +20,8 @@ from django.utils import timezone
 from s3_server import MotoServer, storage_settings
 
 from mlcore.labels import EMOTIONS
-from predictions import registry
 from predictions.models import AudioFile, Job, ModelVersion, Prediction
+from predictions.pipeline import registry
 
 PASSWORD = "correct-horse-battery-staple-7"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from predictions.models_api import ApiToken, WebhookSettings
+from predictions.models.api import ApiToken, WebhookSettings
 
 pytestmark = pytest.mark.django_db
 

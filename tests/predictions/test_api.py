@@ -11,7 +11,7 @@ from conftest import PASSWORD, upload_file, wav_bytes, zip_bytes
 from django.test import Client
 
 from predictions.models import Job, Prediction
-from predictions.models_api import ApiToken, hash_token
+from predictions.models.api import ApiToken, hash_token
 
 pytestmark = pytest.mark.django_db
 

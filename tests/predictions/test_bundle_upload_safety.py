@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from bundle_factory import build_bundle
+from bundle_factory import build_bundle, zip_dir
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
@@ -28,17 +28,6 @@ def admin_client(make_user) -> Client:
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
     return build_bundle(tmp_path_factory.mktemp("safety") / "bundle", name="safety", seed=11)
-
-
-def zip_dir(path: Path, extra: dict[str, bytes] | None = None) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for p in sorted(path.rglob("*")):
-            if p.is_file():
-                zf.write(p, p.relative_to(path).as_posix())
-        for name, data in (extra or {}).items():
-            zf.writestr(name, data)
-    return buf.getvalue()
 
 
 def post(client: Client, data: bytes):

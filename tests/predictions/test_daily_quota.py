@@ -9,8 +9,8 @@ import pytest
 from conftest import upload_file, wav_bytes
 from django.db import connection
 
-from predictions import jobs, uploads
 from predictions.models import AudioFile, Job
+from predictions.pipeline import jobs, uploads
 
 pytestmark = pytest.mark.usefixtures("model_version")
 

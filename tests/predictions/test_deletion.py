@@ -12,9 +12,9 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
-from predictions import retention
+from predictions.lifecycle import retention
 from predictions.models import AudioFile, Job, Prediction
-from predictions.models_api import ApiToken
+from predictions.models.api import ApiToken
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +37,7 @@ def test_deleting_a_job_on_its_page_removes_recordings_rows_history_and_csv(
     assert len(paths) == 2 and all(p.is_file() for p in paths)
     page = alice_client.get(f"/jobs/{alices_job.pk}/").content.decode()
     assert f"/jobs/{alices_job.pk}/delete/" in page and "for good" in page
-    caplog.set_level(logging.INFO, logger="predictions.deletion")
+    caplog.set_level(logging.INFO, logger="predictions.lifecycle.deletion")
     with django_capture_on_commit_callbacks(execute=True):
         response = alice_client.post(f"/jobs/{alices_job.pk}/delete/")
     assert response.status_code == 302 and response["Location"] == "/jobs/"  # My uploads, not Upload
@@ -62,7 +62,7 @@ def test_deleting_one_recording_keeps_the_rest_of_its_job(
     a, b = alices_job.files.order_by("original_name")
     page = alice_client.get(f"/predictions/{a.prediction.pk}/").content.decode()
     assert f"/predictions/{a.prediction.pk}/delete/" in page and "Delete this recording" in page
-    caplog.set_level(logging.INFO, logger="predictions.deletion")
+    caplog.set_level(logging.INFO, logger="predictions.lifecycle.deletion")
     with django_capture_on_commit_callbacks(execute=True):
         response = alice_client.post(f"/predictions/{a.prediction.pk}/delete/", follow=True)
     assert response.redirect_chain[-1][0] == "/history/"

@@ -11,8 +11,8 @@ from conftest import upload_file, wav_bytes
 from django.test import Client
 
 from predictions.models import AudioFile, Job
-from predictions.models_api import ApiToken
-from predictions.uploads import OUT_OF_SPACE
+from predictions.models.api import ApiToken
+from predictions.pipeline.uploads import OUT_OF_SPACE
 
 pytestmark = pytest.mark.usefixtures("model_version")
 

@@ -13,9 +13,9 @@ from django.http import StreamingHttpResponse
 from django.test.utils import CaptureQueriesContext
 
 from mlcore.labels import EMOTIONS
-from predictions import processing, registry
-from predictions.history import CSV_COLUMNS
 from predictions.models import AudioFile, Job
+from predictions.pipeline import processing, registry
+from predictions.reading.history import CSV_COLUMNS
 
 pytestmark = pytest.mark.django_db
 

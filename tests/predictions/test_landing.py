@@ -6,8 +6,8 @@ import re
 
 from django.test import Client
 
-from predictions import readmodel
-from predictions.verdicts import pct
+from predictions.reading import readmodel
+from predictions.reading.verdicts import pct
 
 
 def _text(response) -> str:

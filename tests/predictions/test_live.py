@@ -12,8 +12,8 @@ import soundfile as sf
 from audio_factory import spoken
 from conftest import upload_file, wav_bytes
 
-from predictions import recordings, registry
 from predictions.models import AudioCharge, AudioFile, Job, LiveChunk, LiveTake
+from predictions.pipeline import recordings, registry
 
 pytestmark = pytest.mark.django_db
 SR = 16000

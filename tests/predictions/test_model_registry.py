@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
-import zipfile
 from pathlib import Path
 
 import pytest
-from bundle_factory import build_bundle
+from bundle_factory import build_bundle, zip_dir
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
 from django.test import Client
 
-from predictions import registry
 from predictions.models import ModelVersion
+from predictions.pipeline import registry
 
 pytestmark = pytest.mark.django_db
 
@@ -26,15 +24,6 @@ def admin_client(make_user) -> Client:
     client = Client()
     client.force_login(make_user("root", is_staff=True, is_superuser=True))
     return client
-
-
-def zip_dir(path: Path) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for p in sorted(path.rglob("*")):
-            if p.is_file():
-                zf.write(p, p.relative_to(path).as_posix())
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -246,7 +235,7 @@ def test_the_shipped_bundle_is_not_registered_when_switched_off(db, settings):
 
 
 def test_the_admin_lists_tokens_by_prefix_never_their_secret_and_can_revoke_one(admin_client, alice):
-    from predictions.models_api import ApiToken
+    from predictions.models.api import ApiToken
 
     token, raw = ApiToken.issue(alice, "laptop")
     listing = admin_client.get("/admin/predictions/apitoken/").content.decode()

@@ -69,7 +69,7 @@ ID_ROUTES = [
 def hostile_client(alice, settings):
     from django.test import Client
 
-    from predictions.models_api import ApiToken
+    from predictions.models.api import ApiToken
 
     settings.API_RATE_LIMITS = {k: "100000/minute" for k in settings.API_RATE_LIMITS}
     client = Client(raise_request_exception=False, HTTP_AUTHORIZATION=f"Bearer {ApiToken.issue(alice, 't')[1]}")

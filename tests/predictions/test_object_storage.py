@@ -20,7 +20,7 @@ from django.utils import timezone
 from s3_server import Gate, free_port, storage_env, storage_settings
 from worker_process import start_worker, stop_worker
 
-from predictions import retention
+from predictions.lifecycle import retention
 from predictions.models import AudioFile, Job, Prediction
 
 N = 12  # files in the batch the store goes away from

@@ -95,7 +95,7 @@ def test_the_import_graph_sees_imports_inside_functions() -> None:
     graph = _imports(_modules())
 
     # predictions.tasks imports retention only inside its task: the graph must still hold that edge.
-    assert "predictions.retention" in graph["predictions.tasks"]
+    assert "predictions.lifecycle.retention" in graph["predictions.tasks"]
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
@@ -103,32 +103,65 @@ def test_no_module_imports_in_a_circle() -> None:
     assert _cycles(_imports(_modules())) == []
 
 
-def test_the_platform_imports_downward_and_its_models_reach_up_to_nothing() -> None:
-    """``serweb`` -> ``predictions`` -> ``mlcore``, never back; the data layer (the models and the events
-    they send) imports nothing else of the app: a finished job is announced by a signal, not by calling
-    the webhook code."""
+# ``predictions``' own layers, lowest first: each imports only from its own layer and those below it.
+# The data layer (the models and the events they send) imports nothing else of the app; a finished job
+# is announced by a signal, not by calling the webhook code.  The entry points (the app config, admin,
+# checks, tasks, management commands, template tags) sit on top.
+LAYERS = (
+    ("data", ("predictions.models", "predictions.signals")),
+    ("pipeline", ("predictions.pipeline",)),
+    ("reading", ("predictions.reading",)),
+    ("lifecycle", ("predictions.lifecycle",)),
+    ("web", ("predictions.web", "predictions.api")),
+    ("entry points", ("predictions",)),
+)
+
+
+def _layer(module: str) -> int:
+    """The rank of a ``predictions`` module (the longest matching prefix decides)."""
+    best = max(
+        (
+            (len(prefix), rank)
+            for rank, (_, prefixes) in enumerate(LAYERS)
+            for prefix in prefixes
+            if module == prefix or module.startswith(prefix + ".")
+        ),
+    )
+    return best[1]
+
+
+def test_the_platform_imports_downward_layer_by_layer() -> None:
+    """``serweb`` -> ``predictions`` -> ``mlcore``, never back; inside ``predictions`` each subpackage
+    imports only the layers below it (``web`` -> ``lifecycle`` -> ``reading`` -> ``pipeline`` -> data)."""
     rank = {package: k for k, package in enumerate(PACKAGES)}
-    data_layer = {
-        "predictions.models",
-        "predictions.models_api",
-        "predictions.models_usage",
-        "predictions.models_account",
-        "predictions.models_live",
-        "predictions.signals",
-    }
     graph = _imports(_modules())
     upward = [
         f"{a} imports {b}"
         for a, targets in graph.items()
         for b in targets
         if rank[b.split(".")[0]] < rank[a.split(".")[0]]
-        or (a in data_layer and b.startswith("predictions.") and b not in data_layer)
+        or (a.startswith("predictions") and b.startswith("predictions") and _layer(b) > _layer(a))
     ]
     assert upward == []
+    assert _layer("predictions.models.api") == 0 and _layer("predictions.web.views") == 4
+    assert _layer("predictions.tasks") == len(LAYERS) - 1
+
+
+def test_every_predictions_module_lies_in_a_subpackage_or_is_an_entry_point() -> None:
+    """No module lies loose at the top of ``predictions`` except Django's and Celery's entry points, so a
+    behaviour's file can be guessed from its subpackage (README, "Where things live")."""
+    loose = sorted(p.stem for p in (ROOT / "predictions").glob("*.py"))
+    assert loose == ["__init__", "admin", "apps", "checks", "signals", "tasks"]
+    rows = [line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| `predictions/")]
+    for package in ("models", "pipeline", "reading", "lifecycle", "web", "api"):
+        named = " ".join(row.split(" | ")[0] for row in rows if row.startswith(f"| `predictions/{package}/`"))
+        modules = sorted(p.name for p in (ROOT / "predictions" / package).glob("*.py") if p.stem != "__init__")
+        missing = [name for name in modules if f"`{name}`" not in named]
+        assert missing == [], f"README's layout table does not name predictions/{package}/: {missing}"
 
 
 def test_the_browser_scripts_hold_no_copy_of_the_emotions_or_the_percent_and_clock_rules() -> None:
-    # Python is the one source (predictions/verdicts.py, mlcore/labels.py): pages get the emotions, the
+    # Python is the one source (predictions/reading/verdicts.py, mlcore/labels.py): pages get the emotions, the
     # percents, the clock times and the ranking in their JSON; a copy in a script drifts (it did).
     scripts = {p.name: p.read_text() for p in (ROOT / "static" / "js").glob("*.js")}
     assert "charts.js" in scripts and "job.js" in scripts

@@ -9,9 +9,9 @@ import pytest
 from conftest import upload_file, wav_bytes
 
 from mlcore.labels import EMOTIONS
-from predictions import verdicts
 from predictions.models import Prediction
-from predictions.verdicts import pct
+from predictions.reading import verdicts
+from predictions.reading.verdicts import pct
 
 pytestmark = pytest.mark.django_db
 

@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import io
 import time
+from datetime import timedelta
 
 import numpy as np
 import pytest
 import requests
 import soundfile as sf
 from conftest import upload_file, wav_bytes
+from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 from s3_server import free_port, wait_for_port
 from worker_process import start_worker, stop_worker
 
-from predictions.models import AudioFile
+from predictions.models import AudioFile, Job
 
 TOKEN = "scrape-token-for-tests-0123456789"
 
@@ -86,3 +88,19 @@ def test_a_real_worker_serves_files_failures_analysis_time_and_queue_wait(alice_
     assert seen[("serweb_queue_wait_seconds_count", ())] == 2
     assert seen[("serweb_analysis_seconds_per_audio_second_count", ())] >= 1
     assert 0 < seen[("serweb_analysis_seconds_per_audio_second_sum", ())] < 50
+
+
+@pytest.mark.django_db
+def test_the_outbox_is_counted_from_the_database_at_each_scrape(client, alice, settings):
+    settings.METRICS_TOKEN = TOKEN
+    job = Job.objects.create(user=alice)
+    now = timezone.now()
+    for status, published in (("queued", None), ("queued", None), ("queued", now), ("processing", now), ("done", now)):
+        AudioFile.objects.create(job=job, user=alice, original_name="a.wav", status=status, published_at=published)
+    oldest = AudioFile.objects.filter(status="queued").order_by("id").first()
+    AudioFile.objects.filter(pk=oldest.pk).update(created_at=now - timedelta(minutes=5))
+
+    seen = samples(client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content.decode())
+    waiting = {dict(labels)["state"]: v for (name, labels), v in seen.items() if name == "serweb_files_waiting"}
+    assert waiting == {"unpublished": 2, "published": 1, "processing": 1}
+    assert 290 < seen[("serweb_oldest_queued_seconds", ())] < 600

@@ -11,9 +11,9 @@ import pytest
 from webhook_receiver import Receiver
 
 from mlcore.labels import EMOTIONS
-from predictions import webhooks
+from predictions.lifecycle import webhooks
 from predictions.models import AudioFile, Job
-from predictions.models_api import ApiToken, JobCallback
+from predictions.models.api import ApiToken, JobCallback
 
 pytestmark = pytest.mark.django_db
 

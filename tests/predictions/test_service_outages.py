@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from predictions.models_api import ApiToken
+from predictions.models.api import ApiToken
 
 
 def closed_port() -> int:
@@ -86,7 +86,7 @@ def test_the_api_answers_503_with_retry_after_while_the_database_is_down(api, re
 
 @pytest.mark.django_db
 def test_an_unexpected_error_page_no_longer_promises_that_everything_is_safe(alice_client, monkeypatch):
-    from predictions import views
+    from predictions.web import views
 
     def boom(*args, **kwargs):
         raise RuntimeError("a bug")

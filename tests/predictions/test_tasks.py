@@ -12,8 +12,9 @@ from django.test import Client
 from django.utils import timezone
 
 from mlcore.labels import EMOTIONS
-from predictions import processing, tasks
+from predictions import tasks
 from predictions.models import AudioFile, Job, Prediction
+from predictions.pipeline import processing
 
 pytestmark = pytest.mark.django_db
 
@@ -228,7 +229,7 @@ def test_the_engines_doubt_and_speech_seconds_are_stored_as_given(queued_file, m
 def test_a_result_that_is_not_finite_fails_the_file_with_a_reason_and_stores_nothing(
     queued_file, model_version, monkeypatch
 ):
-    from predictions import registry
+    from predictions.pipeline import registry
 
     real = registry.get_predictor
 

@@ -150,7 +150,7 @@ def test_files_named_dot_or_unprintable_are_judged_by_content_under_a_placeholde
 def test_a_file_sent_with_an_empty_name_gets_a_name_and_is_judged_by_content(
     alice, alice_client, rng, django_capture_on_commit_callbacks, url
 ):
-    from predictions.models_api import ApiToken
+    from predictions.models.api import ApiToken
 
     # Large enough that the header of the third part falls past the parser's first read.
     parts = [("", wav_bytes(rng, seconds=3.0)), ("ok.wav", wav_bytes(rng)), ("", b"not audio at all")]

@@ -333,3 +333,27 @@ def test_recent_uploads_on_the_upload_page_are_named_like_my_uploads(alice_clien
     page = alice_client.get("/upload/").content.decode()
     recent = page.split('<section class="recent-jobs">', 1)[1].split("</section>", 1)[0]
     assert "monday.wav +1" in recent and "Job " not in recent
+
+
+def test_staging_files_left_by_an_interrupted_upload_are_removed_by_a_later_upload(
+    alice_client, rng, private_storage, monkeypatch
+):
+    """A web process killed mid-upload leaves its staging file in UPLOAD_ROOT/.incoming; the next upload
+    (once the sweep is due) removes those older than an hour and leaves a request's fresh one alone."""
+    import os
+    import time
+
+    from predictions.pipeline import recordings
+
+    incoming = private_storage / ".incoming"
+    incoming.mkdir(parents=True)
+    stale, fresh = incoming / "stale.wav", incoming / "in-flight.wav"
+    stale.write_bytes(b"x" * 1000)
+    fresh.write_bytes(b"y" * 1000)
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    monkeypatch.setattr(recordings, "_staging_swept_at", 0.0)  # as in a web process that just started
+
+    response = alice_client.post("/upload/", {"files": [upload_file("take.wav", wav_bytes(rng))]})
+    assert response.status_code == 302
+    assert sorted(p.name for p in incoming.iterdir()) == ["in-flight.wav"]

@@ -12,10 +12,11 @@ import pytest
 from conftest import job_status, upload_file, wav_bytes, zip_bytes
 
 from mlcore.labels import EMOTIONS
-from predictions import registry, timeline
 from predictions.models import Job, Prediction
-from predictions.readmodel import model_figures
-from predictions.verdicts import pct
+from predictions.pipeline import registry
+from predictions.reading import timeline
+from predictions.reading.readmodel import model_figures
+from predictions.reading.verdicts import pct
 
 pytestmark = pytest.mark.django_db
 

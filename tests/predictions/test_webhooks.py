@@ -12,9 +12,9 @@ from django.test import Client
 from prometheus_client import REGISTRY
 from webhook_receiver import Receiver, verify
 
-from predictions import webhooks
+from predictions.lifecycle import webhooks
 from predictions.models import Job
-from predictions.models_api import ApiToken, JobCallback, WebhookSettings
+from predictions.models.api import ApiToken, JobCallback, WebhookSettings
 
 pytestmark = pytest.mark.django_db
 

@@ -22,7 +22,7 @@ from webhook_receiver import Receiver, verify
 from worker_process import worker_env
 
 from predictions.models import AudioFile, Prediction
-from predictions.models_api import WebhookSettings
+from predictions.models.api import WebhookSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -7,8 +7,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from mlcore.errors import MlcoreError
-from predictions import registry
 from predictions.models import ModelVersion
+from predictions.pipeline import registry
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from predictions import processing
+from predictions.pipeline import processing
 
 
 class Command(BaseCommand):

@@ -1,0 +1,38 @@
+"""The data layer: every model of the app, importable from ``predictions.models``.
+
+Each module holds one group (``jobs``: model versions, jobs, files, predictions, the queue heartbeat;
+``api``: tokens and webhooks; ``usage``: the daily allowance's ledger; ``account``: per-user settings; ``live``: live takes).
+The data layer imports nothing else of the app: a finished job is announced by ``predictions.signals``.
+"""
+
+from predictions.models.account import AccountSettings
+from predictions.models.api import ApiToken, JobCallback, WebhookAttempt, WebhookSettings
+from predictions.models.jobs import (
+    EMOTION_CHOICES,
+    PROBABILITY_FIELDS,
+    AudioFile,
+    Job,
+    ModelVersion,
+    Prediction,
+    QueueHeartbeat,
+)
+from predictions.models.live import LiveChunk, LiveTake
+from predictions.models.usage import AudioCharge
+
+__all__ = [
+    "EMOTION_CHOICES",
+    "PROBABILITY_FIELDS",
+    "AccountSettings",
+    "ApiToken",
+    "AudioCharge",
+    "AudioFile",
+    "Job",
+    "JobCallback",
+    "LiveChunk",
+    "LiveTake",
+    "ModelVersion",
+    "Prediction",
+    "QueueHeartbeat",
+    "WebhookAttempt",
+    "WebhookSettings",
+]
