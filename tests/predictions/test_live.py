@@ -156,3 +156,16 @@ def test_a_live_take_without_a_voice_fails_as_an_upload_would(
     assert status["finished"] and status["status"] == "failed"
     assert status["reason"].startswith("No speech detected")
     assert not AudioFile.objects.get().stored_name  # the recording goes, as a failed upload's does
+
+
+def test_deleting_a_take_while_a_chunk_waits_removes_the_chunk_from_storage_too(
+    alice_client, model_version, rng, send, django_capture_on_commit_callbacks
+):
+    chunks = pcm_chunks(rng, 8.0)
+    take = LiveTake.objects.get(pk=send(alice_client, uuid.uuid4(), 1, chunks[1]).json()["take"])
+    waiting = LiveChunk.objects.get().stored_name
+    assert recordings.exists(waiting)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_client.post(f"/jobs/{take.file.job_id}/delete/")
+    assert response.status_code == 302 and not Job.objects.exists() and not LiveChunk.objects.exists()
+    assert not recordings.exists(waiting)
