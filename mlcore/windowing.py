@@ -19,6 +19,14 @@ class WindowSettings:
 
     window_s: float = 4.0
     hop_s: float = 2.0
+    # A recording longer than this is judged on back-to-back windows (the hop is the window): half the
+    # encoder's work, the timeline drawn every 4 s instead of 2 s.  Each window is still judged on its
+    # own, so a window is right as often; only where a change falls is known less finely.
+    long_after_s: float = 600.0
+
+    def hop_for(self, duration_s: float) -> float:
+        """The hop for a recording of ``duration_s`` seconds: ``hop_s``, or ``window_s`` past ``long_after_s``."""
+        return self.window_s if duration_s > self.long_after_s else self.hop_s
 
     def __post_init__(self) -> None:
         if not (self.window_s > 0 and self.hop_s > 0):

@@ -163,7 +163,9 @@ def email_job_finished(job_id: int) -> bool:
 
 @shared_task(name="predictions.remove_expired_audio", acks_late=True)
 def remove_expired_audio() -> int:
-    """Remove recordings older than AUDIO_RETENTION_DAYS, keeping their predictions (Celery beat)."""
-    from predictions.lifecycle import retention
+    """Remove recordings older than AUDIO_RETENTION_DAYS, keeping their predictions, and what deletions
+    still owe the store (Celery beat, hourly)."""
+    from predictions.lifecycle import deletion, retention
 
+    deletion.retry_pending_removals()  # what deletions could not remove while the store was down
     return retention.remove_expired_audio()

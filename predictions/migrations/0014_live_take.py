@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("predictions", "0012_email_when_done"),
+        ("predictions", "0013_pending_removals"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,7 +1,8 @@
 """The data layer: every model of the app, importable from ``predictions.models``.
 
 Each module holds one group (``jobs``: model versions, jobs, files, predictions, the queue heartbeat;
-``api``: tokens and webhooks; ``usage``: the daily allowance's ledger; ``account``: per-user settings; ``live``: live takes).
+``api``: tokens and webhooks; ``usage``: the daily allowance's ledger; ``storage``: recordings owed a removal; ``account``:
+per-user settings; ``live``: live takes).
 The data layer imports nothing else of the app: a finished job is announced by ``predictions.signals``.
 """
 
@@ -17,6 +18,7 @@ from predictions.models.jobs import (
     QueueHeartbeat,
 )
 from predictions.models.live import LiveChunk, LiveTake
+from predictions.models.storage import PendingRemoval
 from predictions.models.usage import AudioCharge
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "LiveChunk",
     "LiveTake",
     "ModelVersion",
+    "PendingRemoval",
     "Prediction",
     "QueueHeartbeat",
     "WebhookAttempt",

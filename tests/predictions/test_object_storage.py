@@ -20,8 +20,9 @@ from django.utils import timezone
 from s3_server import Gate, free_port, storage_env, storage_settings
 from worker_process import start_worker, stop_worker
 
+from predictions import tasks
 from predictions.lifecycle import retention
-from predictions.models import AudioFile, Job, Prediction
+from predictions.models import AudioFile, Job, PendingRemoval, Prediction
 
 N = 12  # files in the batch the store goes away from
 pytestmark = pytest.mark.django_db
@@ -77,6 +78,30 @@ def test_deleting_a_job_removes_its_objects(
     with django_capture_on_commit_callbacks(execute=True):
         assert alice_client.post(f"/jobs/{job.pk}/delete/").status_code == 302
     assert s3_server.keys(object_storage) == set()
+
+
+def test_a_deletion_while_the_store_is_down_removes_the_objects_once_it_is_back(
+    alice_client, model_version, post_upload, rng, s3_server, gate, settings, django_capture_on_commit_callbacks
+):
+    bucket = s3_server.new_bucket()
+    settings.STORAGES = {**settings.STORAGES, "recordings": storage_settings(gate.url, bucket)}
+    post_upload(alice_client, [upload_file("a.wav", wav_bytes(rng)), upload_file("b.wav", wav_bytes(rng))])
+    job = Job.objects.get()
+    names = set(AudioFile.objects.values_list("stored_name", flat=True))
+    assert s3_server.keys(bucket) == names and len(names) == 2
+
+    gate.close()  # the store stops answering; the user deletes their job meanwhile
+    with django_capture_on_commit_callbacks(execute=True):
+        assert alice_client.post(f"/jobs/{job.pk}/delete/").status_code == 302
+    assert not Job.objects.exists() and not AudioFile.objects.exists()
+    assert s3_server.keys(bucket) == names  # still there: the store could not be asked
+    assert set(PendingRemoval.objects.values_list("stored_name", flat=True)) == names
+
+    tasks.remove_expired_audio()  # the hourly run, store still down: nothing lost, nothing forgotten
+    assert PendingRemoval.objects.count() == 2
+    gate.open()
+    tasks.remove_expired_audio()
+    assert s3_server.keys(bucket) == set() and not PendingRemoval.objects.exists()
 
 
 def test_retention_removes_old_objects_and_keeps_predictions(

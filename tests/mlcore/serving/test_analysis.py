@@ -135,3 +135,9 @@ def test_window_settings_give_the_frames_of_one_window_and_travel_in_the_config(
     assert WindowSettings.from_config({"window_s": 3, "hop_s": 1.5}) == WindowSettings(3.0, 1.5)
     assert WindowSettings.from_config({}) == DEFAULT_WINDOWS
     assert WindowSettings.from_config(DEFAULT_WINDOWS.to_config()) == DEFAULT_WINDOWS
+
+
+def test_a_recording_past_ten_minutes_is_judged_on_back_to_back_windows() -> None:
+    assert DEFAULT_WINDOWS.hop_for(4.0) == DEFAULT_WINDOWS.hop_for(600.0) == 2.0
+    assert DEFAULT_WINDOWS.hop_for(600.5) == DEFAULT_WINDOWS.window_s == 4.0
+    assert WindowSettings(3.0, 1.5, long_after_s=60).hop_for(61) == 3.0
