@@ -22,6 +22,8 @@ class LiveTake(models.Model):
     analysed_samples = models.PositiveBigIntegerField(default=0)
     # Windows whose probabilities will not change as the take grows (``mlcore.serving.growing.Settled``).
     settled = models.JSONField(default=list, blank=True)
+    # The result so far, for the page (timeline, emotion, confidence); the file's Prediction comes at the end.
+    so_far = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

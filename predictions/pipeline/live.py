@@ -6,7 +6,7 @@ speaks) and its ``LiveTake``.  Each chunk's samples are appended to the one stor
 ``predictions.recordings``, so on the local disk or in the bucket), in order: a chunk that arrives before
 the one it follows waits as a ``LiveChunk``, and a chunk that arrives twice (a network retry) is dropped,
 so the audio is never corrupted.  After each append a task (``analyse``) judges the new windows
-(``mlcore.serving.growing``) and rewrites the file's prediction: its timeline grows.  Stop says how many
+(``mlcore.serving.growing``) and keeps the result so far on the take: its timeline grows (the file's prediction is written once, complete).  Stop says how many
 chunks the take has (``finish``); once they are all in, the last analysis marks the file done, or failed
 with the reason an upload would get.
 
@@ -30,7 +30,7 @@ from django.utils import timezone
 from mlcore.data.audio import load_audio
 from mlcore.errors import MlcoreError
 from mlcore.serving import growing
-from predictions.models import AudioFile, Job, LiveChunk, LiveTake, Prediction
+from predictions.models import AudioFile, Job, LiveChunk, LiveTake
 from predictions.pipeline import dispatch, processing, quotas, recordings, uploads
 from predictions.pipeline.registry import get_predictor
 
@@ -115,7 +115,7 @@ def analyse(take_id: int) -> str:
         y = y[: int(round(take.samples * predictor.sr / RATE))]  # the recording may have grown since
         settled = tuple(growing.Settled.from_json(s) for s in take.settled)
         growth = growing.grow(predictor, y, settled, final=final)
-        values = processing.prediction_values(f, version, growth.analysis) if growth.analysis else None
+        so_far = _so_far(growth.analysis) if growth.analysis else {}
     except MlcoreError as e:
         if not final:  # a passing problem with the take so far: the next chunk tries again
             logger.warning("live take %s: %s", take_id, e)
@@ -136,9 +136,17 @@ def analyse(take_id: int) -> str:
         if final:
             processing.save_prediction(f, version, growth.analysis)
             return "done"
-        if values is not None:
-            Prediction.objects.update_or_create(file=f, defaults=values)
+        # The result so far stays on the take: the file's Prediction (what history, exports and the API
+        # read) is written once, when the take is complete.
+        now.so_far = so_far
+        now.save(update_fields=["so_far"])
         return "growing"
+
+
+def _so_far(analysis) -> dict:
+    """What the page draws while the person speaks: the timeline so far and its headline."""
+    data = analysis.to_dict()
+    return {"timeline": data["timeline"], "emotion": data["emotion"], "confidence": data["confidence"]}
 
 
 def _open(user, key: uuid.UUID, name: str) -> LiveTake:

@@ -76,8 +76,10 @@ def _count(text: str) -> int | None:
 
 def _status(take: LiveTake) -> dict:
     f = take.file
-    p = Prediction.objects.filter(file=f).first()
-    done = f.status == AudioFile.Status.DONE and p is not None
+    p = Prediction.objects.filter(file=f).first() if f.status == AudioFile.Status.DONE else None
+    done = p is not None
+    timeline = p.timeline if done else take.so_far.get("timeline", [])
+    headline = (p.top_emotion, p.confidence) if done else (take.so_far.get("emotion"), take.so_far.get("confidence"))
     return {
         "status": f.status,
         "finished": f.is_finished,
@@ -86,7 +88,7 @@ def _status(take: LiveTake) -> dict:
         "reason": f.error or None,
         "seconds": round(take.samples / live.RATE, 3),
         "chunks": take.next_seq,
-        "windows": readmodel.window_views(p.timeline) if p is not None else [],
-        "headline": f"{p.top_emotion} {pct(p.confidence)}" if p is not None else "",
+        "windows": readmodel.window_views(timeline),
+        "headline": f"{headline[0]} {pct(headline[1])}" if headline[0] else "",
         "url": p.get_absolute_url() if done else f.job.get_absolute_url(),
     }

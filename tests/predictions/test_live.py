@@ -12,7 +12,7 @@ import soundfile as sf
 from audio_factory import spoken
 from conftest import upload_file, wav_bytes
 
-from predictions.models import AudioCharge, AudioFile, Job, LiveChunk, LiveTake
+from predictions.models import AudioCharge, AudioFile, Job, LiveChunk, LiveTake, Prediction
 from predictions.pipeline import recordings, registry
 
 pytestmark = pytest.mark.django_db
@@ -72,6 +72,8 @@ def test_a_live_take_is_one_recording_whose_timeline_grows_until_stop_finishes_i
         assert status["status"] == "processing" and not status["finished"]
         seen.append(len(status["windows"]))
     assert seen[0] < seen[1]  # the timeline grows while the person speaks
+    # ... on the take: history, exports and the API see no half-take result.
+    assert not Prediction.objects.exists() and status["headline"]
     assert status["seconds"] == 12.0 and status["url"] == f"/jobs/{answer['job']}/"
     send(alice_client, key, 3, chunks[3])
     assert finish(alice_client, django_capture_on_commit_callbacks, take.pk, 4).status_code == 200
