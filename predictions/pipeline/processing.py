@@ -193,34 +193,30 @@ def timed_out(file_ids: Sequence[int]) -> None:
 def save_prediction(f: AudioFile, version: ModelVersion, analysis: Analysis) -> Prediction:
     """Write (or overwrite) the file's one prediction from its ``Analysis`` and mark the file done,
     atomically.  Raises ``FeatureError`` (before writing anything) for a value that is not finite."""
-    values = prediction_values(f, version, analysis)
+    data = analysis.to_dict()
     with transaction.atomic():
-        prediction, _ = Prediction.objects.update_or_create(file=f, defaults=values)
+        prediction, _ = Prediction.objects.update_or_create(
+            file=f,
+            defaults={
+                "user_id": f.user_id,
+                "model_version": version,
+                "uploaded_at": f.created_at,
+                "top_emotion": data["emotion"],
+                "confidence": data["confidence"],
+                "duration_s": data["duration_s"],
+                **{f"p_{e}": data["probabilities"][e] for e in EMOTIONS},
+                "uncertain": data["uncertain"],
+                "uncertain_reason": data["uncertain_reason"][:200] if data["uncertain"] else "",
+                "speech_s": data["speech_s"],
+                "timeline": data["timeline"],
+                "segments": data["segments"],
+                "share": data["share"],
+                "envelope": data["envelope"],
+            },
+        )
         AudioFile.objects.filter(pk=f.pk).update(status=AudioFile.Status.DONE, error="", finished_at=timezone.now())
     Job(pk=f.job_id).refresh_status()
     return prediction
-
-
-def prediction_values(f: AudioFile, version: ModelVersion, analysis: Analysis) -> dict[str, Any]:
-    """The columns of the file's ``Prediction`` from its ``Analysis`` (also a live take's growing one).
-    Raises ``FeatureError`` for a value that is not finite."""
-    data = analysis.to_dict()
-    return {
-        "user_id": f.user_id,
-        "model_version": version,
-        "uploaded_at": f.created_at,
-        "top_emotion": data["emotion"],
-        "confidence": data["confidence"],
-        "duration_s": data["duration_s"],
-        **{f"p_{e}": data["probabilities"][e] for e in EMOTIONS},
-        "uncertain": data["uncertain"],
-        "uncertain_reason": data["uncertain_reason"][:200] if data["uncertain"] else "",
-        "speech_s": data["speech_s"],
-        "timeline": data["timeline"],
-        "segments": data["segments"],
-        "share": data["share"],
-        "envelope": data["envelope"],
-    }
 
 
 def fail_file(file_id: int, reason: str) -> None:
