@@ -5,12 +5,14 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
+from django.template.response import TemplateResponse
+from django.utils.html import format_html, format_html_join
 
 from mlcore.errors import MlcoreError
-from mlcore.serving.metrics import Metrics
 from predictions.models import AudioFile, Job, ModelVersion, Prediction
 from predictions.models.api import ApiToken, JobCallback, WebhookAttempt
 from predictions.pipeline import recordings, registry
+from predictions.reading import readmodel
 from predictions.reading.verdicts import metrics_of, pct
 
 
@@ -47,11 +49,11 @@ class BundleUploadForm(forms.ModelForm):
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ("name", "architecture", "is_active", "accuracy", "n_predictions", "created_at")
+    list_display = ("name", "shipped", "architecture", "is_active", "accuracy", "n_predictions", "created_at")
     list_filter = ("is_active", "architecture")
     search_fields = ("name", "fingerprint")
-    readonly_fields = ("architecture", "bundle_path", "fingerprint", "is_active", "created_at", "metrics")
-    fields = ("name", "architecture", "bundle_path", "fingerprint", "is_active", "created_at", "metrics")
+    readonly_fields = ("shipped", "architecture", "bundle_path", "fingerprint", "is_active", "created_at", "figures")
+    fields = ("name", "shipped", "architecture", "bundle_path", "fingerprint", "is_active", "created_at", "figures")
     actions = ["activate"]
 
     def get_queryset(self, request):
@@ -79,10 +81,43 @@ class ModelVersionAdmin(admin.ModelAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
-    @admin.display(description="accuracy")
+    @admin.display(description="shipped as")
+    def shipped(self, obj: ModelVersion) -> str:
+        """Which shipped bundle it is: the default (set-up activates it) or the fast one; "—" for an upload."""
+        return {"default": "Default model", "fast": "Fast model"}.get(registry.shipped_role(obj), "—")
+
+    @admin.display(description="accuracy (as the model page shows it)")
     def accuracy(self, obj: ModelVersion) -> str:
-        value = Metrics.from_dict(obj.metrics).accuracy
-        return "—" if value is None else f"{value:.3f}"
+        """The figure the public model page shows (``ModelFigures.accuracy``), in its format."""
+        value = readmodel.model_figures(obj).accuracy
+        return "—" if value is None else pct(value)
+
+    @admin.display(description="figures")
+    def figures(self, obj: ModelVersion):
+        """The metrics a person reads, as a table (the raw metrics.json stays in the bundle)."""
+        figures = readmodel.model_figures(obj)
+        m = figures.metrics
+        rows = [
+            (
+                "Right on new speakers (as the model page shows)",
+                pct(figures.accuracy) if figures.accuracy is not None else "—",
+            )
+        ]
+        rows += [(f"Right on unseen {corpus} speakers", pct(a)) for corpus, a in figures.unseen]
+        rows += [(f"Right on {what}", pct(a)) for what, a in figures.away]
+        rows += [
+            (label, f"{value:.3f}")
+            for label, value in (
+                ("Accuracy on its test set", m.accuracy),
+                ("Macro-F1", m.macro_f1),
+                ("Calibration error (ECE) after calibration", m.calibration.ece_after if m.calibration else None),
+            )
+            if value is not None
+        ]
+        if figures.trained_on:
+            rows.insert(0, ("Trained on", figures.trained_on))
+        body = format_html_join("", '<tr><th scope="row">{}</th><td>{}</td></tr>', rows)
+        return format_html('<table class="model-figures"><tbody>{}</tbody></table>', body)
 
     @admin.display(description="predictions", ordering="prediction_total")
     def n_predictions(self, obj: ModelVersion) -> int:
@@ -94,6 +129,19 @@ class ModelVersionAdmin(admin.ModelAdmin):
             self.message_user(request, "Select exactly one version to activate.", messages.ERROR)
             return
         version = queryset.get()
+        active = ModelVersion.active()
+        new, old = readmodel.model_figures(version).accuracy, active and readmodel.model_figures(active).accuracy
+        if active and active != version and None not in (new, old) and new < old and not request.POST.get("confirm"):
+            # Worse figures than the model serving now: say so, and switch only when confirmed.
+            context = self.admin_site.each_context(request) | {
+                "title": "Activate a model with worse figures?",
+                "version": version,
+                "active": active,
+                "new_figure": pct(new),
+                "old_figure": pct(old),
+                "opts": self.model._meta,
+            }
+            return TemplateResponse(request, "admin/predictions/modelversion/activate_confirm.html", context)
         version.activate()
         self.message_user(request, f"“{version}” is now the active model; new uploads use it.", messages.SUCCESS)
 
@@ -110,6 +158,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
                     "per_class_percents": {e: pct(v) for e, v in metrics.per_class_accuracy.items()},
                     "accuracy_label": pct(metrics.accuracy),
                 },
+                # The same figure the public model page shows.
+                model_figures=readmodel.model_figures(version),
                 prediction_count=version.predictions.count(),
             )
         return super().change_view(request, object_id, form_url, extra_context=extra_context)

@@ -159,6 +159,14 @@ def _run(task: Task, file_ids: list[int], work: _Work = FILES) -> processing.Out
     return outcome
 
 
+@shared_task(name="predictions.analyse_live_take", acks_late=True)
+def analyse_live_take(take_id: int) -> str:
+    """Bring a live take's timeline up to date (by id); finalise it once every chunk is in.  Idempotent."""
+    from predictions.pipeline import live
+
+    return live.analyse(take_id)
+
+
 @shared_task(name="predictions.sweep_stuck", acks_late=True)
 def sweep_stuck() -> dict[str, int]:
     """Take back the files and parts of nodes that are gone, rescue stranded files and parts, merge long

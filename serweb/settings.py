@@ -299,6 +299,7 @@ WEBHOOK_QUEUE = "webhooks"
 CELERY_TASK_ROUTES = {
     "predictions.process_file": {"queue": "inference"},
     "predictions.process_files": {"queue": "inference"},
+    "predictions.analyse_live_take": {"queue": "inference"},
     "predictions.sweep_stuck": {"queue": "maintenance"},
 }
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 120)

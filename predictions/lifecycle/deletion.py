@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.db.models import F
 
-from predictions.models import AudioFile, Job, PendingRemoval
+from predictions.models import AudioFile, Job, LiveChunk, PendingRemoval
 from predictions.pipeline import recordings
 
 logger = logging.getLogger(__name__)
@@ -47,9 +47,16 @@ def retry_pending_removals(*, limit: int = 1000) -> int:
     return removed
 
 
+def _stored(**owner) -> list[str]:
+    """The stored objects of these files: their recordings, and a live take's chunks still waiting."""
+    files = AudioFile.objects.filter(**owner)
+    names = list(files.exclude(stored_name="").values_list("stored_name", flat=True))
+    return names + list(LiveChunk.objects.filter(take__file__in=files).values_list("stored_name", flat=True))
+
+
 def delete_job(job: Job, *, by) -> int:
     """Delete the job, its files and predictions, then its recordings.  Returns the number of files."""
-    names = list(AudioFile.objects.filter(job=job).exclude(stored_name="").values_list("stored_name", flat=True))
+    names = _stored(job=job)
     job_id, owner_id = job.pk, job.user_id
     with transaction.atomic():
         n_files = AudioFile.objects.filter(job=job).count()
@@ -70,7 +77,7 @@ def _after_job_deleted(job_id: int, owner_id: int, by_id: int, n_files: int, nam
 def delete_recording(f: AudioFile, *, by) -> None:
     """Delete one recording (its row, its prediction, its audio).  A job left without files goes too;
     otherwise its status is recounted from the files that remain."""
-    job, names = f.job, [f.stored_name] if f.stored_name else []
+    job, names = f.job, _stored(pk=f.pk)
     file_id, owner_id = f.pk, f.user_id
     with transaction.atomic():
         owe_removal(names)
@@ -92,7 +99,7 @@ def _after_recording_deleted(file_id: int, owner_id: int, by_id: int, names: lis
 
 def delete_account(user) -> None:
     """Delete the user and everything of theirs (jobs, files, predictions, tokens, webhooks, recordings)."""
-    names = list(AudioFile.objects.filter(user=user).exclude(stored_name="").values_list("stored_name", flat=True))
+    names = _stored(user=user)
     user_id = user.pk
     with transaction.atomic():
         n_jobs = Job.objects.filter(user=user).count()

@@ -1,7 +1,8 @@
 """The data layer: every model of the app, importable from ``predictions.models``.
 
 Each module holds one group (``jobs``: model versions, jobs, files, predictions, the queue heartbeat;
-``api``: tokens and webhooks; ``usage``: the daily allowance's ledger; ``storage``: recordings owed a removal; ``chunks``: long files' survey and parts; ``account``: per-user settings).
+``api``: tokens and webhooks; ``usage``: the daily allowance's ledger; ``storage``: recordings owed a removal; ``account``:
+per-user settings; ``live``: live takes; ``chunks``: long files' survey and parts).
 The data layer imports nothing else of the app: a finished job is announced by ``predictions.signals``.
 """
 
@@ -17,6 +18,7 @@ from predictions.models.jobs import (
     Prediction,
     QueueHeartbeat,
 )
+from predictions.models.live import LiveChunk, LiveTake
 from predictions.models.storage import PendingRemoval
 from predictions.models.usage import AudioCharge
 
@@ -30,6 +32,8 @@ __all__ = [
     "FileChunk",
     "Job",
     "JobCallback",
+    "LiveChunk",
+    "LiveTake",
     "ModelVersion",
     "PendingRemoval",
     "Prediction",

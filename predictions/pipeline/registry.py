@@ -41,6 +41,16 @@ SHIPPED_BUNDLES: tuple[ShippedBundle, ...] = (
 )
 
 
+def shipped_role(version: ModelVersion) -> str:
+    """ "default" for the shipped bundle set-up activates, "fast" for the other shipped one, "" for a
+    bundle an admin uploaded."""
+    path = version.path.resolve()
+    for shipped in SHIPPED_BUNDLES:
+        if Path(shipped.path).resolve() == path:
+            return "default" if shipped.active else "fast"
+    return ""
+
+
 def register_bundle(path: Path | str, *, activate: bool = False) -> tuple[ModelVersion, bool]:
     """Register the bundle at ``path`` (verified); the same bundle twice is a no-op.
 

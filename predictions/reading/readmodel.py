@@ -74,6 +74,17 @@ class ModelFigures:
         return sum(a for _, a in self.unseen) / len(self.unseen) if self.unseen else None
 
     @property
+    def accuracy(self) -> float | None:
+        """The one accuracy figure every page shows (public model page, prediction notes, admin): on new
+        speakers of its training corpora when it was tested so, else on its test set."""
+        return self.unseen_mean if self.speaker_held_out else self.metrics.accuracy
+
+    @property
+    def accuracy_label(self) -> str:
+        """What ``accuracy`` measures, in the words the pages use."""
+        return "Right on new speakers" if self.speaker_held_out else "Right on its test set"
+
+    @property
     def away(self) -> tuple[tuple[str, float], ...]:
         """How often it is right on recordings from elsewhere: a corpus it never heard (mean of both
         directions) and a language it never heard (over all eight emotions, as a user sees it)."""
@@ -94,12 +105,12 @@ class ModelFigures:
             note += f", trained on {self.trained_on}"
         if self.speaker_held_out:
             figures = ", ".join(f"{c} {pct(a)}" for c, a in self.unseen)
-            note += f"; right {pct(self.unseen_mean)} of the time on new speakers of those corpora ({figures})"
+            note += f"; right {pct(self.accuracy)} of the time on new speakers of those corpora ({figures})"
             if self.away:
                 away = ", ".join(f"{what}: {pct(a)}" for what, a in self.away)
                 note += f", and less often on recordings made elsewhere ({away})"
-        elif self.metrics.accuracy is not None:
-            note += f"; right {pct(self.metrics.accuracy)} of the time on its test set"
+        elif self.accuracy is not None:
+            note += f"; right {pct(self.accuracy)} of the time on its test set"
         else:
             note += "; no accuracy figures were shipped with it"
         return note + "."

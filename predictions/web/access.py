@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404
 
 from predictions.models import Job, Prediction
 from predictions.models.api import ApiToken
+from predictions.models.live import LiveTake
 
 
 def job_for(user, pk: int) -> Job:
@@ -19,3 +20,7 @@ def prediction_for(user, pk: int) -> Prediction:
 
 def token_for(user, pk: int) -> ApiToken:
     return get_object_or_404(ApiToken, pk=pk, user=user)
+
+
+def live_take_for(user, pk: int) -> LiveTake:
+    return get_object_or_404(LiveTake.objects.select_related("file", "file__job"), pk=pk, user=user)

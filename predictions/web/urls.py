@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from predictions.web import account, views
+from predictions.web import account, live_views, views
 from predictions.web.ids import ID_PATTERN
 
 # <id:pk> is predictions.web.ids.IdConverter, registered by the app's ready().
@@ -21,7 +21,9 @@ urlpatterns = [
         rf"^predictions/(?P<pk>{ID_PATTERN})/timeline\.(?P<fmt>csv|json)$", views.prediction_timeline, name="timeline"
     ),
     path("jobs/", views.jobs_page, name="jobs"),
-    path("live/", views.live_chunk, name="live"),
+    path("live/", live_views.chunk, name="live"),
+    path("live/<id:pk>/finish/", live_views.finish, name="live_finish"),
+    path("live/<id:pk>/status.json", live_views.status, name="live_status"),
     path("models/<id:pk>/", views.model_detail, name="model"),
     path("history/", views.history_page, name="history"),
     path("history.csv", views.history_csv, name="history_csv"),

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from mlcore.labels import EMOTIONS
 from predictions.lifecycle import deletion
 from predictions.models import Job, ModelVersion, Prediction
-from predictions.pipeline import jobs, live, recordings
+from predictions.pipeline import jobs, recordings
 from predictions.pipeline.uploads import ACCEPT
 from predictions.reading import history, readmodel, timeline, verdicts
 from predictions.web import access, health, ranges
@@ -98,22 +98,6 @@ def upload(request: HttpRequest) -> HttpResponse:
         "recent_jobs": recent_jobs,
     }
     return render(request, "predictions/upload.html", context, status=status)
-
-
-@login_required
-@require_POST
-def live_chunk(request: HttpRequest) -> JsonResponse:
-    """One chunk of a live recording (a WAV made in the browser); answers the session's status URL."""
-    form = UploadForm(request.POST, request.FILES)
-    if not form.is_valid() or len(form.cleaned_data["files"]) != 1:
-        return JsonResponse({"error": "Send one audio chunk as `files`."}, status=400)
-    job_id = parse_id(request.POST.get("job", ""))
-    if request.POST.get("job") and job_id is None:
-        return JsonResponse({"error": "`job` must be the id the first chunk's answer gave."}, status=400)
-    session = _get_job_for_user(request, job_id) if job_id else None
-    name = "Live: " + (request.POST.get("name") or "recording")
-    job = live.add_chunk(request.user, form.cleaned_data["files"][0], session=session, name=name)
-    return JsonResponse({"job": job.pk, "status_url": reverse("predictions:job_status", args=[job.pk])})
 
 
 @login_required

@@ -61,6 +61,8 @@
   function pollStatus(url, onJob, options) {
     options = options || {};
     var keepGoing = options.keepGoing || function (job) { return !job.finished; };
+    // What counts as movement (polling speeds up again): finished files, or what the caller says.
+    var progress = options.progress || function (job) { return (job.done || 0) + (job.failed || 0); };
     var delay = 1000, MAX_DELAY = 5000, last = -1, failing = false;
     function again() { window.setTimeout(poll, delay); }
     function poll() {
@@ -74,8 +76,8 @@
           failing = false;
           onJob(job);
           if (!keepGoing(job)) return;
-          var moved = (job.done || 0) + (job.failed || 0) !== last;
-          last = (job.done || 0) + (job.failed || 0);
+          var moved = progress(job) !== last;
+          last = progress(job);
           delay = moved ? 1000 : Math.min(MAX_DELAY, delay * 1.5);
           again();
         })

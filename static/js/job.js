@@ -98,6 +98,7 @@
     var canvas = document.createElement("canvas");
     canvas.className = "mini-chart";
     emotion.appendChild(canvas);
+    showLegend();
     var labels = S.EMOTIONS.filter(function (e) { return e in file.probabilities; });
     charts[file.id] = S.probabilityBarChart(canvas, labels, labels.map(function (e) {
       return file.probabilities[e];
@@ -111,6 +112,14 @@
       a.setAttribute("aria-label", "Details for " + file.name);
       linkCell.appendChild(a);
     }
+  }
+
+  // One legend for every mini-chart in the Result column, shown with the first of them.
+  var legendBox = document.getElementById("job-legend");
+  function showLegend() {
+    if (!legendBox || !legendBox.hidden) return;
+    legendBox.appendChild(S.legend(S.EMOTIONS));
+    legendBox.hidden = false;
   }
 
   var summaryFigure = document.getElementById("job-summary");

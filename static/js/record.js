@@ -1,21 +1,23 @@
 /*
- * Upload page: record from the microphone.  The take is captured as PCM through the Web Audio API and
+ * Upload page: record from the microphone (the #record section only; the upload form is upload.js's).
+ * The take is captured as PCM by an AudioWorklet (static/js/record_worklet.js, data-worklet-url) and
  * encoded here as 16 kHz 16-bit mono WAV, which the server reads like any upload (it does not accept
  * WebM/Opus, MediaRecorder's only Chromium format).  A level meter and the elapsed time show while
  * recording; recording stops on Stop or at the upload limit (data-max-seconds); the person can listen
  * back, then send the take (named "Recording YYYY-MM-DD HH:MM.wav") or discard it.
  *
- * Live mode: every CHUNK_S seconds the newest chunk is sent to data-live-url; all chunks of one take
- * join one job, whose status.json is polled to draw one bar per analysed chunk while the person speaks.
+ * Live mode: the take is ONE recording on the server.  Every CHUNK_S seconds the newest chunk goes to
+ * data-live-url, numbered from 0 with the take's key (a retry sends the same number, so the server
+ * appends it once); the take's status.json is polled (Serweb.pollStatus) to draw its timeline as it grows.
+ * Stop sends the tail and the number of chunks; the page then links to the recording, and offers no Send.
  */
 (function () {
   "use strict";
   var S = window.Serweb;
   var section = document.getElementById("record");
-  var form = document.getElementById("upload-form");
-  if (!section || !form) return;
+  if (!section) return;
   var Context = window.AudioContext || window.webkitAudioContext;
-  if (!Context || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return;
+  if (!Context || !window.AudioWorkletNode || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return;
   section.hidden = false;
 
   var RATE = 16000;
@@ -38,8 +40,10 @@
   var discardBtn = document.getElementById("record-discard");
   var liveFigure = document.getElementById("record-live-figure");
   var liveCanvas = document.getElementById("record-live-canvas");
+  var liveLink = document.getElementById("record-live-link");
+  var sentButtons = document.getElementById("record-actions");
 
-  var state = null;  // {stream, ctx, node, buffers: [Float32Array], frames, rate, started, timer, ...}
+  var state = null;  // {stream, ctx, node, buffers: [Float32Array], frames, rate, level, timer, live}
   var blob = null;
   var takeName = "";
 
@@ -49,8 +53,18 @@
   }
 
   function csrf() {
-    var input = form.querySelector("input[name=csrfmiddlewaretoken]");
+    var input = section.querySelector("input[name=csrfmiddlewaretoken]");
     return input ? input.value : "";
+  }
+
+  /** A random UUID (version 4) naming the take, so a retried first chunk finds the take it opened. */
+  function uuid() {
+    if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID();
+    var b = window.crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    var h = Array.prototype.map.call(b, function (x) { return (x + 0x100).toString(16).slice(1); }).join("");
+    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
   }
 
   function stamp(d) {
@@ -88,12 +102,13 @@
     return new Blob([buffer], { type: "audio/wav" });
   }
 
-  function joined(from) {
+  /** The samples of take ``s`` from frame ``from`` on, as one array. */
+  function joined(s, from) {
     var total = 0;
-    state.buffers.forEach(function (b) { total += b.length; });
+    s.buffers.forEach(function (b) { total += b.length; });
     var out = new Float32Array(total - from);
     var offset = 0, skip = from;
-    state.buffers.forEach(function (b) {
+    s.buffers.forEach(function (b) {
       if (skip >= b.length) { skip -= b.length; return; }
       var part = skip ? b.subarray(skip) : b;
       skip = 0;
@@ -108,39 +123,59 @@
   }
 
   // ---- live -------------------------------------------------------------------------------------
-  function drawLive(files) {
-    var done = files.filter(function (f) { return f.status === "done" && f.probabilities; });
-    liveCanvas.dataset.points = String(done.length);
+  /** The take's timeline so far: one stacked bar per analysed window, over the middle of its span. */
+  function drawLive(take) {
+    var windows = take.windows || [];
+    liveCanvas.dataset.points = String(windows.length);
     var fit = S.fitCanvas(liveCanvas, 90);
     var ctx = fit.ctx, w = fit.width, h = fit.height;
     ctx.clearRect(0, 0, w, h);
-    var slots = Math.max(Math.ceil(elapsed() / CHUNK_S), files.length, 1);
-    var bw = w / slots;
-    files.forEach(function (f, k) {
-      if (f.status !== "done" || !f.probabilities) return;
+    var end = Math.max(elapsed(), take.seconds || 0, CHUNK_S);
+    windows.forEach(function (win) {
+      var quarter = (win.end_s - win.start_s) / 4;
+      var x0 = (win.start_s + quarter) / end * w, x1 = (win.end_s - quarter) / end * w;
       var below = 0;
       S.EMOTIONS.forEach(function (e) {
-        var p = f.probabilities[e] || 0;
+        var p = win.probabilities[e] || 0;
         ctx.fillStyle = S.colorFor(e);
-        ctx.fillRect(k * bw + 1, h - (below + p) * h, bw - 2, p * h);
+        ctx.fillRect(x0 + 1, h - (below + p) * h, Math.max(1, x1 - x0 - 2), p * h);
         below += p;
       });
     });
-    var last = done[done.length - 1];
-    S.describe(liveCanvas, done.length + " chunk" + (done.length === 1 ? "" : "s") + " analysed" +
-      (last ? "; latest: " + last.top_emotion + " " + last.percents[last.top_emotion] : "") + ".");
+    var last = windows[windows.length - 1];
+    S.describe(liveCanvas, windows.length + " window" + (windows.length === 1 ? "" : "s") + " analysed" +
+      (last ? "; latest (" + last.span + "): " + last.ranked[0].join(" ") : "") + ".");
   }
 
   function pollLive(live) {
     if (!live.statusUrl || live.polling) return;
     live.polling = true;
-    // Until every chunk sent is analysed and the take has stopped (a chunk may still be on its way).
-    S.pollStatus(live.statusUrl, function (job) { drawLive(job.files || []); }, {
-      keepGoing: function (job) {
-        var going = !job.finished || Boolean(state && state.live === live);
-        if (!going) live.polling = false;  // the take's last chunk, answered later, starts it again
-        return going;
-      },
+    // Until the take is finished on the server (after Stop and every chunk in).
+    S.pollStatus(live.statusUrl, function (take) {
+      drawLive(take);
+      if (take.finished) showLiveResult(take);
+    }, {
+      keepGoing: function (take) { return !take.finished; },
+      progress: function (take) { return (take.windows || []).length; },
+    });
+  }
+
+  function post(url, data, tries) {
+    return fetch(url, {
+      method: "POST", body: data, credentials: "same-origin", headers: { "X-Requested-With": "XMLHttpRequest" },
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (answer) {
+        if (r.ok) return answer;
+        var err = new Error(answer.error || "HTTP " + r.status);
+        err.retry = r.status >= 500 || r.status === 429;
+        throw err;
+      });
+    }).catch(function (err) {
+      // A network failure or a server hiccup: the same request again (the server appends a chunk once).
+      if ((err.retry || err instanceof TypeError) && tries > 1) {
+        return new Promise(function (ok) { window.setTimeout(ok, 1000); }).then(function () { return post(url, data, tries - 1); });
+      }
+      throw err;
     });
   }
 
@@ -148,19 +183,46 @@
     var data = new FormData();
     data.append("csrfmiddlewaretoken", csrf());
     data.append("name", takeName);
-    if (live.job) data.append("job", live.job);
-    data.append("files", wav(samples, rate), takeName + " live " + live.sent + ".wav");
+    data.append("take", live.key);
+    data.append("seq", String(live.sent));
+    data.append("files", wav(samples, rate), takeName + " " + live.sent + ".wav");
     live.sent++;
     live.queue = live.queue.then(function () {
-      return fetch(section.dataset.liveUrl, {
-        method: "POST", body: data, credentials: "same-origin", headers: { "X-Requested-With": "XMLHttpRequest" },
-      }).then(function (r) { return r.json(); }).then(function (answer) {
-        if (!answer.job) return;
-        live.job = answer.job;
+      return post(section.dataset.liveUrl, data, 4).then(function (answer) {
         live.statusUrl = answer.status_url;
+        live.finishUrl = answer.finish_url;
+        live.jobUrl = "/jobs/" + answer.job + "/";
         pollLive(live);
       });
-    }).catch(function () { showError("A live chunk could not be sent; the full take is still recorded."); });
+    }).catch(function (err) {
+      live.failed = true;
+      showError("A live chunk could not be sent (" + err.message + "); the take below is what you recorded.");
+    });
+  }
+
+  /** After Stop: tell the server how many chunks the take has; it is finished once they are all in. */
+  function finishLive(live) {
+    live.queue = live.queue.then(function () {
+      if (!live.finishUrl) return;
+      var data = new FormData();
+      data.append("csrfmiddlewaretoken", csrf());
+      data.append("chunks", String(live.sent));
+      return post(live.finishUrl, data, 4).then(function (take) {
+        showLiveLink(take.url);
+        pollLive(live);
+      });
+    }).catch(function (err) { showError("The take could not be finished (" + err.message + ")."); });
+  }
+
+  function showLiveLink(url) {
+    liveLink.href = url;
+    liveLink.hidden = false;
+  }
+
+  function showLiveResult(take) {
+    showLiveLink(take.url);
+    liveLink.textContent = take.failed ? "Open the recording (" + take.reason + ")" :
+      "Open the recording (" + take.headline + ")";
   }
 
   // ---- recording ----------------------------------------------------------------------------------
@@ -172,7 +234,7 @@
     if (state.live) {
       var chunkFrames = CHUNK_S * state.rate;
       while (state.frames - state.live.from >= chunkFrames) {
-        var samples = joined(state.live.from).subarray(0, chunkFrames);
+        var samples = joined(state, state.live.from).subarray(0, chunkFrames);
         sendChunk(state.live, samples, state.rate);
         state.live.from += chunkFrames;
       }
@@ -186,24 +248,31 @@
     navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false } })
       .then(function (stream) {
         var ctx = new Context();
-        var source = ctx.createMediaStreamSource(stream);
-        // ScriptProcessor is deprecated but needs no worklet module; it runs everywhere MediaStream does.
-        var node = ctx.createScriptProcessor(4096, 1, 1);
-        takeName = "Recording " + stamp(new Date());
-        state = { stream: stream, ctx: ctx, node: node, buffers: [], frames: 0, rate: ctx.sampleRate, level: 0,
-          live: liveBox.checked ? { job: null, statusUrl: null, from: 0, sent: 0, queue: Promise.resolve() } : null };
-        node.onaudioprocess = function (e) {
-          if (!state) return;
-          var data = new Float32Array(e.inputBuffer.getChannelData(0));
-          var sum = 0;
-          for (var i = 0; i < data.length; i++) sum += data[i] * data[i];
-          state.level = Math.sqrt(sum / data.length);
-          state.buffers.push(data);
-          state.frames += data.length;
-        };
-        source.connect(node);
-        node.connect(ctx.destination);
+        return ctx.audioWorklet.addModule(section.dataset.workletUrl).then(function () {
+          var source = ctx.createMediaStreamSource(stream);
+          var node = new AudioWorkletNode(ctx, "serweb-recorder", { numberOfInputs: 1, numberOfOutputs: 1, channelCount: 1 });
+          takeName = "Recording " + stamp(new Date());
+          state = { stream: stream, ctx: ctx, node: node, buffers: [], frames: 0, rate: ctx.sampleRate, level: 0,
+            live: liveBox.checked ? { key: uuid(), statusUrl: null, finishUrl: null, from: 0, sent: 0,
+              queue: Promise.resolve() } : null };
+          node.port.onmessage = function (e) {
+            if (!state || state.node !== node) return;
+            state.level = e.data.level;
+            state.buffers.push(e.data.samples);
+            state.frames += e.data.samples.length;
+          };
+          source.connect(node);
+          node.connect(ctx.destination);  // silent; keeps the node pulled by the graph
+        }, function (err) {
+          stream.getTracks().forEach(function (t) { t.stop(); });
+          ctx.close();
+          throw err;
+        });
+      })
+      .then(function () {
         state.timer = window.setInterval(tick, 200);
+        liveLink.hidden = true;
+        sentButtons.hidden = false;
         if (state.live) {
           if (!liveFigure.querySelector(".legend")) liveFigure.appendChild(S.legend(S.EMOTIONS));
           liveFigure.hidden = false;
@@ -229,9 +298,12 @@
     window.clearInterval(s.timer);
     s.node.disconnect();
     s.stream.getTracks().forEach(function (t) { t.stop(); });
-    var samples = joined(0);
-    if (s.live && s.frames > s.live.from + s.rate) sendChunk(s.live, joined(s.live.from), s.rate);
+    var samples = joined(s, 0);
     state = null;
+    if (s.live) {
+      if (s.frames > s.live.from) sendChunk(s.live, joined(s, s.live.from), s.rate);
+      finishLive(s.live);
+    }
     s.ctx.close();
     meter.value = 0;
     blob = wav(samples, s.rate);
@@ -239,7 +311,9 @@
     take.hidden = false;
     startBtn.disabled = false;
     stopBtn.disabled = true;
-    sendBtn.focus();
+    // A live take is on the server already: a link to it (once it is known), never a second Send.
+    sentButtons.hidden = Boolean(s.live);
+    (s.live ? startBtn : sendBtn).focus();
     section.dataset.state = "recorded";
     timeEl.textContent = clockLabel(samples.length / s.rate) + " recorded";
   }

@@ -108,3 +108,18 @@ def log_in(page, username: str, password: str = PASSWORD) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name=re.compile("log in", re.I)).click()
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+
+def axe_violations(page) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now (after checking it ran)."""
+    page.add_script_tag(url="/static/vendor/axe-core/axe.min.js")
+    outcome = page.evaluate(
+        "async () => { const r = await axe.run(document); return {violations: r.violations, passes: r.passes.length}; }"
+    )
+    assert outcome["passes"] > 10, "axe-core did not run its rules"
+    results = outcome["violations"]
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in results
+        if v["impact"] in ("serious", "critical")
+    ]

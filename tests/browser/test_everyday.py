@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_steps import log_in, wait_for_ink
+from browser_steps import axe_violations, log_in, wait_for_ink
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -130,20 +130,6 @@ def test_my_uploads_lists_jobs_by_name_with_a_summary_chart(page, make_user, fak
     shot(page, "my-uploads")
 
 
-def _axe_violations(page) -> list[str]:
-    page.add_script_tag(url="/static/vendor/axe-core/axe.min.js")
-    outcome = page.evaluate(
-        "async () => { const r = await axe.run(document); return {violations: r.violations, passes: r.passes.length}; }"
-    )
-    assert outcome["passes"] > 10, "axe-core did not run its rules"
-    results = outcome["violations"]
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
-        for v in results
-        if v["impact"] in ("serious", "critical")
-    ]
-
-
 def test_no_page_has_serious_accessibility_violations(new_page, make_user, fake_version, store_prediction, shot):
     user = make_user("axel")
     prediction = store_prediction(user, fake_version, top="fearful", seconds=8.0, windows=["fearful", "sad", "sad"])
@@ -152,7 +138,7 @@ def test_no_page_has_serious_accessibility_violations(new_page, make_user, fake_
     found = {}
     for url in ("/", "/accounts/login/", "/accounts/signup/", "/accounts/password_reset/", "/no-such-page/"):
         anonymous.goto(url)
-        found[url] = _axe_violations(anonymous)
+        found[url] = axe_violations(anonymous)
     page = new_page()
     log_in(page, "axel")
     for url in (
@@ -169,7 +155,7 @@ def test_no_page_has_serious_accessibility_violations(new_page, make_user, fake_
         page.goto(url)
         if "/predictions/" in url:
             wait_for_ink(page, "timeline-canvas")
-        found[url] = _axe_violations(page)
+        found[url] = axe_violations(page)
         shot(page, re.sub(r"\W+", "-", url.split("?")[0]).strip("-") or "home")
     serious = {url: v for url, v in found.items() if v}
     assert not serious, serious

@@ -419,7 +419,11 @@ def test_admin_model_version_page_charts_its_metrics(page, make_user, store_pred
     store_prediction(admin, fake_version, top="sad")
     log_in(page, "root")
     page.goto(f"/admin/predictions/modelversion/{fake_version.pk}/change/")
-    expect(page.locator("#metric-accuracy")).to_have_text("0.712")
+    # The public model page's figure, in its format (a test set only: no held-out speakers named).
+    expect(page.locator("#metric-accuracy")).to_have_text("71%")
+    # The metrics read as a table, never the raw JSON.
+    expect(page.locator("table.model-figures")).to_contain_text("Macro-F1")
+    assert '"per_class_accuracy"' not in page.locator("#content-main form").inner_text()
     expect(page.locator("#metric-macro-f1")).to_have_text("0.689")
     expect(page.locator("#metric-prediction-count")).to_have_text("2")
     expect(page.locator("#model-metrics .badge--active")).to_have_text("Active")
@@ -428,6 +432,8 @@ def test_admin_model_version_page_charts_its_metrics(page, make_user, store_pred
     expect(diagonal).to_have_text("10")
     assert "rgba(37, 99, 235" in diagonal.evaluate("td => td.style.background")
     shot(page, "admin-model-version")
+    page.goto(f"/models/{fake_version.pk}/")
+    expect(page.locator("#model-summary")).to_contain_text("right 71% of the time")
 
 
 def test_files_dropped_on_the_upload_page_join_the_list_with_their_sizes(page, make_user):

@@ -92,3 +92,34 @@ def test_an_empty_filter_says_nothing_matches_not_wait_for_analysis(
     log_in(fresh, "gil")
     fresh.goto("/history/")
     expect(fresh.locator(".chart-empty").first).to_contain_text("No predictions yet")
+
+
+@pytest.mark.parametrize("width", [1366, 375])
+def test_a_one_file_job_draws_no_count_chart_and_the_result_bars_have_a_legend(
+    new_page, make_user, store_prediction, fake_version, shot, width
+):
+    from predictions.models import AudioFile
+
+    user = make_user("lena")
+    one = store_prediction(user, fake_version, top="sad", name="alone.wav")
+    two = [store_prediction(user, fake_version, top=top, name=f"{top}.wav") for top in ("calm", "angry")]
+    AudioFile.objects.filter(pk=two[1].file_id).update(job=two[0].file.job)
+    page = new_page(width=width, height=900 if width > 400 else 812)
+    log_in(page, "lena")
+    page.goto(one.file.job.get_absolute_url())
+    legend = page.locator("#job-legend .legend li")
+    expect(legend).to_have_count(8)
+    if width > 400:
+        expect(page.get_by_text("The bars in the Result column")).to_be_visible()
+        expect(page.locator("#job-legend")).to_be_visible()
+    else:  # phones show no bars in the rows, so no legend for them
+        expect(page.locator("#job-legend")).to_be_hidden()
+    expect(page.locator("#job-summary-chart")).to_have_count(0)  # one count on a 0-1 axis says nothing
+    shot(page, f"one-file-job-{width}")
+    page.goto(two[0].file.job.get_absolute_url())
+    expect(page.locator("#job-summary-chart")).to_be_visible()
+    expect(page.locator("#job-summary-chart")).to_have_attribute(
+        "aria-label", "Top emotion of 2 recordings: calm 1, angry 1."
+    )
+    expect(legend).to_have_count(8)
+    shot(page, f"two-file-job-{width}")

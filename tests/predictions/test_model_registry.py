@@ -70,6 +70,42 @@ def test_the_admin_activate_action_switches_the_active_version(admin_client, tin
     assert ModelVersion.objects.get(is_active=True) == second
 
 
+def test_the_admin_warns_before_activating_a_model_with_worse_figures(admin_client, tiny_bundle, tmp_path):
+    from mlcore.serving.smoke import build_test_bundle
+
+    active, _ = registry.register_bundle(tiny_bundle)  # right 50% of the time on its test set
+    worse, _ = registry.register_bundle(
+        build_test_bundle(tmp_path / "worse", name="worse", seed=3, metrics={"accuracy": 0.3})
+    )
+    url = "/admin/predictions/modelversion/"
+    response = admin_client.post(url, {"action": "activate", "_selected_action": [worse.pk]})
+    page = response.content.decode()
+    assert response.status_code == 200 and "Activate a model with worse figures?" in page
+    assert "right 30% of the time" in page and "right 50% of the time" in page
+    assert ModelVersion.objects.get(is_active=True) == active
+    response = admin_client.post(
+        url, {"action": "activate", "_selected_action": [worse.pk], "confirm": "yes"}, follow=True
+    )
+    assert "is now the active model" in response.content.decode()
+    assert ModelVersion.objects.get(is_active=True) == worse
+    # Back to the better one: no question asked.
+    admin_client.post(url, {"action": "activate", "_selected_action": [active.pk]})
+    assert ModelVersion.objects.get(is_active=True) == active
+
+
+def test_the_admin_marks_the_shipped_default_and_fast_models_and_shows_the_public_figure(admin_client, shipped):
+    call_command("register_model", "--default")
+    page = admin_client.get("/admin/predictions/modelversion/").content.decode()
+    assert "Default model" in page and "Fast model" in page
+    default = ModelVersion.objects.get(name="tiny")
+    assert registry.shipped_role(default) == "default"
+    assert registry.shipped_role(ModelVersion.objects.get(name="second")) == "fast"
+    public = admin_client.get(f"/models/{default.pk}/").content.decode()
+    assert "right 50% of the time" in public and ">50%<" in page
+    change = admin_client.get(f"/admin/predictions/modelversion/{default.pk}/change/").content.decode()
+    assert 'id="metric-accuracy">50%</dd>' in change
+
+
 def test_the_admin_registers_an_uploaded_bundle_after_checking_it(admin_client, tiny_bundle, second_bundle, settings):
     registry.register_bundle(tiny_bundle)
     upload = SimpleUploadedFile("second.zip", zip_dir(second_bundle), content_type="application/zip")

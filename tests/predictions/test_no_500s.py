@@ -103,9 +103,13 @@ def test_an_id_that_is_not_one_is_a_404_never_a_500(hostile_client, method, rout
         assert response.status_code == 404, (route, value, response.status_code)
 
 
-def test_a_live_chunk_naming_its_job_with_a_superscript_is_refused_with_a_reason(hostile_client, rng):
-    response = hostile_client.post("/live/", {"job": "²", "files": _wav_upload(rng)})
-    assert response.status_code == 400 and "job" in response.json()["error"]
+def test_a_live_chunk_numbered_with_a_superscript_is_refused_with_a_reason(hostile_client, rng):
+    take = "6f1c1e0e-51c5-4b1e-9d43-3f6f3c1e2a10"
+    for seq in ("²", "٣", "-1", "1e3"):
+        response = hostile_client.post("/live/", {"take": take, "seq": seq, "files": _wav_upload(rng)})
+        assert response.status_code == 400 and "`seq`" in response.json()["error"], seq
+    response = hostile_client.post("/live/", {"take": "²", "seq": "0", "files": _wav_upload(rng)})
+    assert response.status_code == 400 and "`take`" in response.json()["error"]
 
 
 def test_comparing_a_superscript_id_says_what_to_do(hostile_client):

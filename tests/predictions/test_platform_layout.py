@@ -173,6 +173,21 @@ def test_the_browser_scripts_hold_no_copy_of_the_emotions_or_the_percent_and_clo
     assert copies == {}
 
 
+def test_each_upload_page_script_drives_its_own_element_and_polls_only_through_poll_status() -> None:
+    # upload.js owns #upload-form, record.js the #record section (with its own CSRF token); two scripts
+    # on one form fought over its submit once.  Status is polled by Serweb.pollStatus alone (charts.js).
+    scripts = {p.name: p.read_text() for p in (ROOT / "static" / "js").glob("*.js")}
+    owners = {
+        element: sorted(name for name, text in scripts.items() if f'getElementById("{element}")' in text)
+        for element in ("upload-form", "record")
+    }
+    assert owners == {"upload-form": ["upload.js"], "record": ["record.js"]}
+    assert "upload-form" not in scripts["record.js"]
+    pollers = sorted(name for name, text in scripts.items() if "status_url" in text.lower() or "statusUrl" in text)
+    assert pollers and all("pollStatus(" in scripts[name] for name in pollers)
+    assert sorted(name for name, text in scripts.items() if "function pollStatus" in text) == ["charts.js"]
+
+
 def test_no_two_test_modules_share_a_name() -> None:
     # The test folders are not packages: pytest imports every test module by its file name, so two of one
     # name in different folders stop the whole run at collection (it happened twice).

@@ -56,6 +56,8 @@ def test_finished_job_is_posted_signed_and_retried_after_a_500(alice, receiver, 
         assert not verify("whsec_wrong", hit.headers["Serweb-Signature"], hit.body)
     sent = json.loads(receiver.received[-1].body)
     assert sent["id"] == job_id and sent["status"] == "finished" and sent["files"][0]["name"] == "clip.wav"
+    # The worker knows no host name: the job's URL in the body is absolute on SITE_URL.
+    assert sent["url"] == f"{settings.SITE_URL.rstrip('/')}/api/v1/jobs/{job_id}"
     detail = Client().get(f"/api/v1/jobs/{job_id}", HTTP_AUTHORIZATION=f"Bearer {token}").json()
     assert detail["webhook"]["state"] == "delivered"
     assert [a["status_code"] for a in detail["webhook"]["attempts"]] == [500, 200]

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("predictions", "0013_pending_removals"),
+        ("predictions", "0014_live_take"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
