@@ -24,7 +24,8 @@ import numpy as np
 from mlcore.errors import FeatureError
 from mlcore.features.speech import MIN_SPEECH_S, THRESHOLD, counted_speech, on_grid, speech_probabilities, window_shares
 from mlcore.serving.analysis import Analysis, envelope_pairs
-from mlcore.serving.predictor import Predictor, _Clip
+from mlcore.serving.parts import Survey
+from mlcore.serving.predictor import Predictor
 from mlcore.serving.windows import window_bounds, window_features
 
 
@@ -97,15 +98,8 @@ def grow(predictor: Predictor, y: np.ndarray, settled: tuple[Settled, ...] = (),
     )
     if not weights.any():  # no voice yet: nothing to show
         return Growth(None, keep, encoded)
-    clip = _Clip(
-        duration_s=n / sr,
-        bounds=bounds,
-        features=np.zeros((0,)),
-        weights=weights,
-        speech_s=speech_s,
-        envelope=envelope_pairs(y),
-    )
-    return Growth(predictor._assemble(clip, probabilities), keep, encoded)
+    survey = Survey(n, sr, hop, tuple(bounds), speech, weights, speech_s, envelope_pairs(y))
+    return Growth(predictor._assemble(survey, probabilities), keep, encoded)
 
 
 def _digest(speech: np.ndarray, start: int, end: int, *, hop: int) -> str:
