@@ -307,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("UPLOAD_MAX_DURATION_S", str(int(max(600, args.long_minutes * 60 + 60))))
     os.environ.setdefault("UPLOAD_MAX_DAILY_AUDIO_S", str(int(max(4 * 3600, args.long_minutes * 60 * 4))))
+    # 16-bit WAV at 22.05 kHz is 2.6 MB a minute: an hour passes the default 50 MB per file.
+    os.environ.setdefault("UPLOAD_MAX_FILE_BYTES", str(int(max(50 * 2**20, args.long_minutes * 3 * 2**20))))
     # One piece of a long recording must not meet the time limit (it would with an hour on a busy machine).
     os.environ.setdefault("CELERY_TASK_SOFT_TIME_LIMIT", "3600")
     os.environ.setdefault("CELERY_TASK_TIME_LIMIT", "3700")
