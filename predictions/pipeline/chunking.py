@@ -62,7 +62,9 @@ def process_chunk(chunk_id: int, delivery: Delivery) -> Outcome:
     began = time.monotonic()
     try:  # a store that cannot be reached raises StoreUnavailable (an OSError): the task retries
         y = _decoded(predictor, chunk.file)
-        result = predictor.analyse_windows(y, survey, chunk.first_window, chunk.stop_window).to_dict()
+        limit = settings.UPLOAD_MAX_DURATION_S  # the deployment's, not mlcore's default
+        part = predictor.analyse_windows(y, survey, chunk.first_window, chunk.stop_window, max_duration_s=limit)
+        result = part.to_dict()
     except FileNotFoundError:
         return fail_chunk(chunk.pk, MISSING_FILE)
     except MlcoreError as e:
