@@ -64,7 +64,8 @@ def grow(predictor: Predictor, y: np.ndarray, settled: tuple[Settled, ...] = (),
     not finite."""
     sr, hop, w = predictor.sr, predictor.mask_hop, predictor.windows
     n = int(y.size)
-    bounds = window_bounds(n_samples=n, sr=sr, window_s=w.window_s, hop_s=w.hop_s) if n else []
+    # As Predictor._survey: windows keyed by their bounds, so a take that passes 10 min re-encodes what moved.
+    bounds = window_bounds(n_samples=n, sr=sr, window_s=w.window_s, hop_s=w.hop_for(n / sr)) if n else []
     if not bounds:
         return Growth(None, settled, 0)
     mask = on_grid(speech_probabilities(y, sr=sr), n_samples=n, sr=sr, hop=hop) > THRESHOLD

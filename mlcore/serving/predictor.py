@@ -263,7 +263,8 @@ class Predictor:
 
     def _survey(self, y: np.ndarray, *, with_envelope: bool, require_voice: bool) -> Survey:
         w = self.windows
-        bounds = window_bounds(n_samples=y.size, sr=self.sr, window_s=w.window_s, hop_s=w.hop_s)
+        # Back-to-back windows past WindowSettings.long_after_s (10 min): half the encoder's work.
+        bounds = window_bounds(n_samples=y.size, sr=self.sr, window_s=w.window_s, hop_s=w.hop_for(y.size / self.sr))
         hop = self.mask_hop
         # One detector, one mask: what is pooled, how much each window votes, and whether there is a voice.
         mask = on_grid(speech_probabilities(y, sr=self.sr), n_samples=y.size, sr=self.sr, hop=hop) > THRESHOLD

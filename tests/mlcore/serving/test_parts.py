@@ -3,6 +3,7 @@ the same windows, probabilities to 1e-5, the same headline, segments, flag and "
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -124,3 +125,21 @@ def test_the_stored_part_keeps_full_precision(predictor: Predictor, rng) -> None
     again = WindowsPart.from_dict(json.loads(json.dumps(part.to_dict())))
     assert again.first == 1 and again.stop == 3
     assert np.array_equal(again.probabilities, part.probabilities)
+
+
+def test_a_recording_past_the_long_threshold_is_judged_on_back_to_back_windows_whole_or_in_parts(
+    predictor: Predictor, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``WindowSettings.long_after_s`` (10 min; 20 s here) windows follow each other without overlap,
+    half the encoder's work, and parts still merge to the one-piece result."""
+    y = _changing_voice(rng, 33.0, sr=SR)
+    short = predictor.analyse(y)
+    monkeypatch.setattr(predictor, "windows", dataclasses.replace(predictor.windows, long_after_s=20.0))
+    long = predictor.analyse(y)
+    starts = [w.start_s for w in long.timeline]
+    assert np.allclose(np.diff(starts)[:-1], 4.0) and np.allclose(
+        np.diff([w.start_s for w in short.timeline])[:-1], 2.0
+    )
+    assert len(long.timeline) <= len(short.timeline) // 2 + 1 and long.timeline[-1].end_s == short.timeline[-1].end_s
+    assert predictor.survey(y).hop_s == pytest.approx(4.0)
+    _assert_same(_in_parts(predictor, y, windows_per_part=3), long)
