@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from predictions.models import AudioFile, LiveTake, Prediction
 from predictions.pipeline import live
-from predictions.reading import readmodel
+from predictions.reading import history, readmodel
 from predictions.reading.verdicts import pct
 from predictions.web import access
 from predictions.web.forms import UploadForm
@@ -91,4 +91,5 @@ def _status(take: LiveTake) -> dict:
         "windows": readmodel.window_views(timeline),
         "headline": f"{headline[0]} {pct(headline[1])}" if headline[0] else "",
         "url": p.get_absolute_url() if done else f.job.get_absolute_url(),
+        "name": history.display_name(f.job),
     }

@@ -223,6 +223,23 @@
     showLiveLink(take.url);
     liveLink.textContent = take.failed ? "Open the recording (" + take.reason + ")" :
       "Open the recording (" + take.headline + ")";
+    listRecent(take);
+  }
+
+  /** The finished take at the top of the page's "Recent uploads" (once), as a reload would show it. */
+  function listRecent(take) {
+    var section = document.getElementById("recent-uploads");
+    if (!section || section.dataset.listed === take.url) return;
+    section.dataset.listed = take.url;
+    var item = document.createElement("li");
+    var link = document.createElement("a");
+    link.className = "file-name";
+    link.href = take.url;
+    link.textContent = take.name;
+    item.appendChild(link);
+    item.appendChild(document.createTextNode(" · just now · " + (take.failed ? "Failed" : "Finished")));
+    section.querySelector("ul").prepend(item);
+    section.hidden = false;
   }
 
   // ---- recording ----------------------------------------------------------------------------------

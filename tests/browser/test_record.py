@@ -112,6 +112,10 @@ def test_a_live_take_is_one_recording_whose_timeline_grows_and_stop_links_to_it(
     link = page.get_by_role("link", name=re.compile(r"^Open the recording \(\w+ \d+%\)$"))
     expect(link).to_be_visible(timeout=max(TIMEOUT_MS, 40_000))
     expect(page.get_by_role("button", name="Send recording")).to_be_hidden()
+    # The take joins "Recent uploads" at once (this user had none: the list was hidden), linked like the button.
+    recent = page.locator("#recent-uploads li").first
+    expect(recent).to_contain_text("just now · Finished")
+    assert recent.get_by_role("link").get_attribute("href") == link.get_attribute("href")
     assert axe_violations(page) == []
     shot(page, "live-stopped-1366")
     page.set_viewport_size({"width": 375, "height": 812})
