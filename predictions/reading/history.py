@@ -12,7 +12,7 @@ from django.db.models import Count, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncDate, TruncWeek
 from django.utils import timezone
 
-from mlcore.labels import EMOTIONS
+from mlcore.labels import EMOTIONS, ranked
 from predictions.models import AudioFile, Job, ModelVersion, Prediction
 from predictions.reading.readmodel import FileResult, file_results
 
@@ -32,6 +32,8 @@ CSV_COLUMNS = (
     "uncertain_reason",
     "file_id",
     "prediction_id",
+    "speech_s",
+    "second_emotion",
 )
 WEEKLY_AFTER_DAYS = 60
 _CSV_BATCH = 1000
@@ -184,7 +186,7 @@ def csv_row(f: FileResult) -> tuple:
     p = f.prediction
     head = (f.uploaded_at.isoformat(timespec="seconds"), f.job_id, _cell(f.name))
     if p is None:
-        return (*head, "", "", f.status, f.reason or "", "", "", *_NO_PREDICTION, "", "", f.id, "")
+        return (*head, "", "", f.status, f.reason or "", "", "", *_NO_PREDICTION, "", "", f.id, "", "", "")
     probs = p.probabilities
     return (
         *head,
@@ -199,6 +201,8 @@ def csv_row(f: FileResult) -> tuple:
         _cell(p.uncertain_reason),
         f.id,
         p.id,
+        "" if p.speech_s is None else f"{p.speech_s:.3f}",
+        ranked(probs)[1][0],
     )
 
 

@@ -112,12 +112,15 @@ def test_the_csv_export_is_streamed_with_the_exact_columns(alice_client, alices_
     assert rows[0] == list(CSV_COLUMNS)
     assert ",".join(rows[0]) == (
         "uploaded_at,job,file,duration_s,model_version,status,reason,top_emotion,confidence,"
-        "neutral,calm,happy,sad,angry,fearful,disgust,surprised,uncertain,uncertain_reason,file_id,prediction_id"
+        "neutral,calm,happy,sad,angry,fearful,disgust,surprised,uncertain,uncertain_reason,file_id,prediction_id,"
+        "speech_s,second_emotion"
     )
     assert [r[2] for r in rows[1:]] == ["d3-angry.wav", "d1-sad.wav", "d1-happy.wav", "d0-happy.wav"]
     first = dict(zip(rows[0], rows[1], strict=True))
     assert first["top_emotion"] == "angry" and first["status"] == "done" and float(first["angry"]) == pytest.approx(0.7)
     assert first["uncertain"] == "false"
+    # The runner-up by the one ranking rule (the other seven share 0.3 equally: the first of them in order).
+    assert first["second_emotion"] == "neutral" and first["speech_s"] == ""
     assert sum(float(first[e]) for e in EMOTIONS) == pytest.approx(1.0, abs=1e-5)
 
 
@@ -152,7 +155,7 @@ def test_the_csv_says_after_the_first_exports_columns_whether_the_model_was_unce
     )
     rows = list(csv.reader(io.StringIO(alice_client.get("/history.csv").getvalue().decode())))
     # After every column of the first export, so scripts reading those by position keep working.
-    assert rows[0][17:] == ["uncertain", "uncertain_reason", "file_id", "prediction_id"]
+    assert rows[0][17:] == ["uncertain", "uncertain_reason", "file_id", "prediction_id", "speech_s", "second_emotion"]
     uncertain = {r[2]: (r[17], r[18]) for r in rows[1:]}
     assert uncertain == {
         "unsure.wav": ("true", "top probability 38% is below 45%"),
