@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import time
 import zipfile
 
 import numpy as np
@@ -12,6 +14,7 @@ from audio_factory import voiced
 from conftest import files_by_name, job_status, upload_file, wav_bytes, zip_bytes
 
 from predictions.models import AudioFile, Job, Prediction
+from predictions.pipeline import recordings
 
 pytestmark = pytest.mark.django_db
 
@@ -331,8 +334,8 @@ def test_a_recording_with_samples_that_are_not_numbers_says_so_rather_than_silen
 def test_recent_uploads_on_the_upload_page_are_named_like_my_uploads(alice_client, model_version, post_upload, rng):
     post_upload(alice_client, [upload_file("monday.wav", wav_bytes(rng)), upload_file("tuesday.wav", wav_bytes(rng))])
     page = alice_client.get("/upload/").content.decode()
-    recent = page.split('<section class="recent-jobs">', 1)[1].split("</section>", 1)[0]
-    assert "monday.wav +1" in recent and "Job " not in recent
+    recent = page.split('id="recent-uploads"', 1)[1].split("</section>", 1)[0]
+    assert "monday.wav +1" in recent and "Job " not in recent and not recent.startswith(" hidden")
 
 
 def test_staging_files_left_by_an_interrupted_upload_are_removed_by_a_later_upload(
@@ -340,11 +343,6 @@ def test_staging_files_left_by_an_interrupted_upload_are_removed_by_a_later_uplo
 ):
     """A web process killed mid-upload leaves its staging file in UPLOAD_ROOT/.incoming; the next upload
     (once the sweep is due) removes those older than an hour and leaves a request's fresh one alone."""
-    import os
-    import time
-
-    from predictions.pipeline import recordings
-
     incoming = private_storage / ".incoming"
     incoming.mkdir(parents=True)
     stale, fresh = incoming / "stale.wav", incoming / "in-flight.wav"
