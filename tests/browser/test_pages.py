@@ -311,6 +311,9 @@ def test_history_filters_drive_the_charts_and_the_csv_export(page, make_user, fa
     rows = download_csv(page)
     assert len(rows) == expected
     assert {r["top_emotion"] for r in rows} == {"happy"}
+    # The columns issue 19 asked for, 0-1 probabilities beside them; the runner-up is never the top one.
+    assert all(r["prediction_id"] and r["second_emotion"] not in ("", "happy") for r in rows)
+    assert all("speech_s" in r and "uncertain_reason" in r and 0 <= float(r["happy"]) <= 1 for r in rows)
     shot(page, "history-filtered")
 
 
