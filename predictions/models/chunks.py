@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from predictions.models.jobs import Claimable
+
 
 class SplitFile(models.Model):
     """A file split into parts: the whole-recording survey every part is judged with
@@ -24,8 +26,9 @@ class SplitFile(models.Model):
         return f"{self.file} in {self.file.parts} parts"
 
 
-class FileChunk(models.Model):
-    """One part of a long recording: windows ``first_window .. stop_window - 1``, analysed by its own task."""
+class FileChunk(Claimable):
+    """One part of a long recording: windows ``first_window .. stop_window - 1``, analysed by its own task,
+    claimed with the same columns as a file (``Claimable``)."""
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -40,15 +43,6 @@ class FileChunk(models.Model):
     first_window = models.PositiveIntegerField()
     stop_window = models.PositiveIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    queued_at = models.DateTimeField(null=True, blank=True)
-    published_at = models.DateTimeField(null=True, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    # Who holds the part, as for a file (``AudioFile.claim_task``).
-    claim_task = models.CharField(max_length=64, blank=True)
-    claim_retry = models.PositiveSmallIntegerField(default=0)
-    claimed_by = models.CharField(max_length=255, blank=True)
     # ``mlcore.serving.parts.WindowsPart.to_dict()`` once done: its windows' calibrated probabilities.
     result = models.JSONField(null=True, blank=True)
 

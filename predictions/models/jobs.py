@@ -120,7 +120,28 @@ class Job(models.Model):
         return status
 
 
-class AudioFile(models.Model):
+class Claimable(models.Model):
+    """The outbox and claim columns of what a worker takes: a file, or a part of a long one."""
+
+    attempts = models.PositiveSmallIntegerField(default=0)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    # The database is the outbox: a queued row with no ``published_at`` has no message in the broker
+    # yet (broker down, or waiting for its owner's dispatch window); the sweep publishes it.
+    published_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Who holds it while it is processing: the Celery task id, how many retries that task had made
+    # when it claimed it (a redelivery of the same message has the same count; a retry has more), and
+    # the worker's node name (a restarted worker takes back what its dead incarnation held).
+    claim_task = models.CharField(max_length=64, blank=True)
+    claim_retry = models.PositiveSmallIntegerField(default=0)
+    claimed_by = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class AudioFile(Claimable):
     """One uploaded recording (or a refused one, kept so its reason shows on the job page and in the CSV)."""
 
     class Status(models.TextChoices):
@@ -143,20 +164,7 @@ class AudioFile(models.Model):
     audio_s = models.FloatField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     error = models.TextField(blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
-    queued_at = models.DateTimeField(null=True, blank=True)
-    # The database is the outbox: a queued file with no ``published_at`` has no message in the broker
-    # yet (broker down, or waiting for its owner's dispatch window); the sweep publishes it.
-    published_at = models.DateTimeField(null=True, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    # Who holds the file while it is processing: the Celery task id, how many retries that task had
-    # made when it claimed it (a redelivery of the same message has the same count; a retry has more),
-    # and the worker's node name (a restarted worker takes back what its dead incarnation held).
-    claim_task = models.CharField(max_length=64, blank=True)
-    claim_retry = models.PositiveSmallIntegerField(default=0)
-    claimed_by = models.CharField(max_length=255, blank=True)
     # Set when the recording left storage (AUDIO_RETENTION_DAYS) while its prediction stays.
     audio_removed_at = models.DateTimeField(null=True, blank=True)
     # The owner's own words about the recording (the prediction page's "Name and note" form).
