@@ -27,15 +27,15 @@ MIN_SPEECH_S = 0.3
 LITTLE_SPEECH_S = 1.0
 
 
-def speech_probabilities(y: np.ndarray, *, sr: int) -> np.ndarray:
-    """The detector's speech probability per 32 ms frame of ``y`` (resampled to 16 kHz when needed).
-    Shape (ceil(n16k / 512),)."""
+def speech_probabilities(y: np.ndarray, *, sr: int, threads: int = 1) -> np.ndarray:
+    """The detector's speech probability per 32 ms frame of ``y`` (resampled to 16 kHz when needed),
+    minute-long segments on up to ``threads`` threads.  Shape (ceil(n16k / 512),)."""
     y = np.asarray(y, dtype=np.float32).reshape(-1)
     if sr != vad.SR:
         import soxr
 
         y = soxr.resample(y, sr, vad.SR, quality="HQ").astype(np.float32)
-    return vad.speech_probabilities(y)
+    return vad.speech_probabilities(y, threads=threads)
 
 
 def on_grid(probs: np.ndarray, *, n_samples: int, sr: int, hop: int) -> np.ndarray:

@@ -4,9 +4,16 @@ The folders ``default`` and ``fast`` beside these modules are bundles (data, not
 registers them by path on set-up.
 """
 
+import os
 from pathlib import Path
 
 SHIPPED_DIR = Path(__file__).resolve().parent
 # The bundle served when nothing else is named (whisper-mlp), and the fast alternative (logmel-tcn).
 DEFAULT_BUNDLE = SHIPPED_DIR / "default"
 FAST_BUNDLE = SHIPPED_DIR / "fast"
+
+
+def serving_threads() -> int:
+    """Threads one process may use to judge a recording (its encoder batches, its voice detector's
+    segments): ``$SERWEB_ENCODER_THREADS``, default the CPU count; set 1 with one worker process per core."""
+    return max(1, int(os.environ.get("SERWEB_ENCODER_THREADS") or os.cpu_count() or 1))

@@ -7,8 +7,11 @@ file is found through the package's installed metadata and its sha256 checked be
 
 The model is the *sequence* export: one call takes every 32 ms frame of a recording (512 new samples at
 16 kHz, with the 64 samples before them as context) and runs the detector's LSTM over all of them, so a
-4 s clip costs one call (a few ms) instead of 125.  Long recordings go in chunks that carry the LSTM
-state, so memory stays bounded.
+4 s clip costs one call (a few ms) instead of 125.  A recording over a minute is cut into one-minute
+segments, each run from a fresh LSTM state after the four seconds of audio before it (whose outputs are
+dropped): memory stays bounded, and a segment's probabilities depend only on its own audio and that
+lead-in, so segments can run at once on several threads (ONNX Runtime releases the GIL) and any process
+that holds the audio gets the same answer for any part of it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.metadata
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +31,11 @@ SR = 16000
 FRAME = 512  # samples per decision: 32 ms
 CONTEXT = 64  # samples of the previous frame the model sees with each frame
 FRAME_S = FRAME / SR
-# Frames per model call on long recordings (about 60 s): bounded memory, state carried between calls.
-CHUNK_FRAMES = 1875
+# Frames per model call on long recordings (60 s), each call from a fresh state after LEAD_FRAMES frames
+# (4 s) of the audio before it: it then agrees with a pass that carried the state from the start on 99.5%
+# of frames (13 minutes of RAVDESS and CREMA-D clips end to end).
+SEGMENT_FRAMES = 1875
+LEAD_FRAMES = 125
 INSTALL_HINT = "install it with `pip install --no-deps --require-hashes -r requirements-encoder.txt` (what `make` does)"
 
 
@@ -89,9 +96,10 @@ def load() -> None:
     _session()
 
 
-def speech_probabilities(y: np.ndarray) -> np.ndarray:
+def speech_probabilities(y: np.ndarray, *, threads: int = 1) -> np.ndarray:
     """Probability of speech in each 32 ms frame of ``y`` (mono float32 at 16 kHz; the last frame
-    zero-padded).  Shape (ceil(n / 512),), float32 in [0, 1]."""
+    zero-padded), one-minute segments on up to ``threads`` threads.  Shape (ceil(n / 512),), float32 in
+    [0, 1]."""
     y = np.asarray(y, dtype=np.float32).reshape(-1)
     n = -(-y.size // FRAME)
     if n == 0:
@@ -101,11 +109,18 @@ def speech_probabilities(y: np.ndarray) -> np.ndarray:
     # Frame k is samples [k*512 - 64, (k+1)*512) of the recording: a strided view, no copy.
     frames = np.lib.stride_tricks.sliding_window_view(padded, CONTEXT + FRAME)[::FRAME][:n]
     session = _session()
-    h = np.zeros((1, 1, 128), dtype=np.float32)
-    c = np.zeros((1, 1, 128), dtype=np.float32)
-    out = []
-    for start in range(0, n, CHUNK_FRAMES):
-        chunk = np.ascontiguousarray(frames[start : start + CHUNK_FRAMES])
-        probs, h, c = session.run(None, {"input": chunk, "h": h, "c": c})
-        out.append(np.asarray(probs, dtype=np.float32).reshape(-1))
+
+    def segment(start: int) -> np.ndarray:
+        lead = max(0, start - LEAD_FRAMES)
+        state = np.zeros((1, 1, 128), dtype=np.float32)
+        chunk = np.ascontiguousarray(frames[lead : start + SEGMENT_FRAMES])
+        probs, _, _ = session.run(None, {"input": chunk, "h": state, "c": state})
+        return np.asarray(probs, dtype=np.float32).reshape(-1)[start - lead :]
+
+    starts = range(0, n, SEGMENT_FRAMES)
+    if threads > 1 and len(starts) > 1:
+        with ThreadPoolExecutor(max_workers=min(threads, len(starts))) as pool:
+            out = list(pool.map(segment, starts))
+    else:
+        out = [segment(start) for start in starts]
     return np.clip(np.concatenate(out), 0.0, 1.0)

@@ -21,7 +21,7 @@ from mlcore.data.audio import DEFAULT_MAX_DURATION_S, load_audio, validate_audio
 from mlcore.errors import BundleError, FeatureError, MlcoreError, NoSpeechError
 from mlcore.features.speech import MIN_SPEECH_S, THRESHOLD, counted_speech, on_grid, speech_probabilities, window_shares
 from mlcore.labels import EMOTIONS, ranked
-from mlcore.models import DEFAULT_BUNDLE, vad
+from mlcore.models import DEFAULT_BUNDLE, serving_threads, vad
 from mlcore.serving.analysis import Analysis, ModelIdentity, Window, envelope_pairs
 from mlcore.serving.bundle import Bundle, load_bundle
 from mlcore.serving.calibration import UncertaintyRule, apply_temperature
@@ -267,7 +267,8 @@ class Predictor:
         bounds = window_bounds(n_samples=y.size, sr=self.sr, window_s=w.window_s, hop_s=w.hop_for(y.size / self.sr))
         hop = self.mask_hop
         # One detector, one mask: what is pooled, how much each window votes, and whether there is a voice.
-        mask = on_grid(speech_probabilities(y, sr=self.sr), n_samples=y.size, sr=self.sr, hop=hop) > THRESHOLD
+        probs = speech_probabilities(y, sr=self.sr, threads=serving_threads())  # minute-long segments at once
+        mask = on_grid(probs, n_samples=y.size, sr=self.sr, hop=hop) > THRESHOLD
         speech = counted_speech(mask, bounds, hop=hop)
         speech_s = float(speech.sum() * hop / self.sr)
         if speech_s < MIN_SPEECH_S and require_voice:

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
-import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -22,12 +20,13 @@ from django.utils import timezone
 from mlcore.errors import MlcoreError
 from mlcore.serving.parts import Survey, WindowsPart
 from predictions.models import AudioFile, FileChunk
-from predictions.pipeline import monitoring, recordings
+from predictions.pipeline import monitoring
 from predictions.pipeline.processing import (
     MISSING_FILE,
     NO_MODEL,
     Delivery,
     Outcome,
+    decoded,
     exhausted,
     fail_file,
     save_prediction,
@@ -61,7 +60,7 @@ def process_chunk(chunk_id: int, delivery: Delivery) -> Outcome:
     survey = Survey.from_dict(split.survey)
     began = time.monotonic()
     try:  # a store that cannot be reached raises StoreUnavailable (an OSError): the task retries
-        y = _decoded(predictor, chunk.file)
+        y = decoded(predictor, chunk.file)
         limit = settings.UPLOAD_MAX_DURATION_S  # the deployment's, not mlcore's default
         part = predictor.analyse_windows(y, survey, chunk.first_window, chunk.stop_window, max_duration_s=limit)
         result = part.to_dict()
@@ -80,22 +79,6 @@ def process_chunk(chunk_id: int, delivery: Delivery) -> Outcome:
         monitoring.CHUNKS.labels(outcome="done").inc()
     merge_if_complete(chunk.file_id)
     return Outcome(done=1) if stored else Outcome(skipped=1)
-
-
-# The recording this process decoded last, by (file, stored name, sample rate): a process that takes several parts
-# of one file (the usual case: parts are published in order to a few processes) decodes and fetches it
-# once, not once per part (a whole-file decode is about a tenth of a part's cost for a 10-minute file).
-_recent: dict[tuple[int, str, int], np.ndarray] = {}
-
-
-def _decoded(predictor: Any, f: AudioFile) -> np.ndarray:
-    key = (f.pk, f.stored_name, predictor.sr)
-    if key not in _recent:
-        with recordings.local_copy(f.stored_name) as path:
-            y = predictor.decode(path, max_duration_s=settings.UPLOAD_MAX_DURATION_S)
-        _recent.clear()
-        _recent[key] = y
-    return _recent[key]
 
 
 def claim_chunk(chunk_id: int, delivery: Delivery) -> FileChunk | None:

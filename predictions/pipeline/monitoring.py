@@ -33,7 +33,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from predictions.models import AudioFile
+from predictions.models import AudioFile, FileChunk
 
 logger = logging.getLogger(__name__)
 
@@ -58,21 +58,10 @@ class OutboxCollector(Collector):
     """Gauges of the outbox, counted in the database when scraped."""
 
     def collect(self):
-        waiting = GaugeMetricFamily(
-            "serweb_files_waiting",
-            "Files not finished, by state: unpublished (the dispatch backlog), published (in the broker), processing",
-            labels=["state"],
-        )
         unfinished = AudioFile.objects.filter(status__in=[AudioFile.Status.QUEUED, AudioFile.Status.PROCESSING])
-        counts = {"unpublished": 0, "published": 0, "processing": 0}
-        for status, published, n in _counts(unfinished):
-            state = (
-                "processing" if status == AudioFile.Status.PROCESSING else ("published" if published else "unpublished")
-            )
-            counts[state] += n
-        for state, n in counts.items():
-            waiting.add_metric([state], n)
-        yield waiting
+        yield _waiting("serweb_files_waiting", "Files", unfinished)
+        open_parts = FileChunk.objects.filter(status__in=[FileChunk.Status.QUEUED, FileChunk.Status.PROCESSING])
+        yield _waiting("serweb_parts_waiting", "Parts of long files", open_parts)
         oldest = unfinished.filter(status=AudioFile.Status.QUEUED).aggregate(t=Min("created_at"))["t"]
         age = GaugeMetricFamily(
             "serweb_oldest_queued_seconds", "Age of the oldest file queued and not yet claimed by a worker (0: none)"
@@ -81,13 +70,25 @@ class OutboxCollector(Collector):
         yield age
 
 
-def _counts(files):
-    return (
-        files.annotate(published=Q(published_at__isnull=False))
+def _waiting(name: str, what: str, rows) -> GaugeMetricFamily:
+    """``rows`` (unfinished files or parts) counted as unpublished, published (in the broker) or processing."""
+    gauge = GaugeMetricFamily(
+        name,
+        f"{what} not finished, by state: unpublished (the dispatch backlog), published (in the broker), processing",
+        labels=["state"],
+    )
+    counts = {"unpublished": 0, "published": 0, "processing": 0}
+    grouped = (
+        rows.annotate(published=Q(published_at__isnull=False))
         .values_list("status", "published")
         .annotate(n=Count("id"))
         .order_by()
     )
+    for status, published, n in grouped:
+        counts["processing" if status == "processing" else ("published" if published else "unpublished")] += n
+    for state, n in counts.items():
+        gauge.add_metric([state], n)
+    return gauge
 
 
 _outbox = CollectorRegistry(auto_describe=False)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -204,8 +205,8 @@ def split(f: AudioFile, version: ModelVersion, predictor: Any, path: Path) -> st
     """Survey a long recording (``Predictor.survey``: the voice detector over all of it, the "no speech"
     verdict) and store its parts, to be published like files; the file stays processing meanwhile.
     Returns why it cannot be judged, or None."""
-    try:
-        survey = predictor.survey(path, max_duration_s=settings.UPLOAD_MAX_DURATION_S)
+    try:  # decoded once: this process usually goes on to analyse the first parts
+        survey = predictor.survey(decoded(predictor, f, path), max_duration_s=settings.UPLOAD_MAX_DURATION_S)
     except MlcoreError as e:
         return str(e)
     windows = max(1, int(settings.ANALYSIS_PART_S / (survey.hop_s or settings.ANALYSIS_PART_S)))
@@ -223,6 +224,23 @@ def split(f: AudioFile, version: ModelVersion, predictor: Any, path: Path) -> st
         )
         AudioFile.objects.filter(pk=f.pk).update(parts=len(spans))
     return None
+
+
+# The recording this process decoded last, by (file, stored name, sample rate): the process that surveys a
+# long file and takes several of its parts (parts are published in order to a few processes) decodes and
+# fetches it once, not once per part (a whole-file decode is about a tenth of a part's cost).
+_recent: dict[tuple[int, str, int], np.ndarray] = {}
+
+
+def decoded(predictor: Any, f: AudioFile, path: Path | None = None) -> np.ndarray:
+    """The recording as ``predictor`` hears it, from ``path`` (a local copy) or fetched from the store."""
+    key = (f.pk, f.stored_name, predictor.sr)
+    if key not in _recent:
+        with nullcontext(path) if path is not None else recordings.local_copy(f.stored_name) as local:
+            y = predictor.decode(local, max_duration_s=settings.UPLOAD_MAX_DURATION_S)
+        _recent.clear()
+        _recent[key] = y
+    return _recent[key]
 
 
 def release_singly(file_ids: Sequence[int]) -> None:

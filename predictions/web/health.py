@@ -46,17 +46,20 @@ def check_broker(url: str | None = None) -> str:
 
 def check_inference() -> str:
     """ "ok", or how long files have waited with no worker taking any from the inference queue."""
-    from predictions.models import AudioFile, QueueHeartbeat
+    from predictions.models import AudioFile, FileChunk, QueueHeartbeat
     from predictions.pipeline.dispatch import INFERENCE_QUEUE
 
     try:
         now, stall = timezone.now(), timedelta(seconds=settings.INFERENCE_STALL_S)
-        oldest = (
-            AudioFile.objects.filter(status=AudioFile.Status.QUEUED, published_at__isnull=False)
+        # Files and parts of long files wait in the same queue.
+        waiting = [
+            model.objects.filter(status=model.Status.QUEUED, published_at__isnull=False)
             .order_by("queued_at")
             .values_list("queued_at", flat=True)
             .first()
-        )
+            for model in (AudioFile, FileChunk)
+        ]
+        oldest = min((t for t in waiting if t is not None), default=None)
         if oldest is None or oldest > now - stall:
             return "ok"
         seen = QueueHeartbeat.objects.filter(queue=INFERENCE_QUEUE).values_list("seen_at", flat=True).first()

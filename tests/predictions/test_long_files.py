@@ -69,10 +69,14 @@ def unpublished_parts(monkeypatch) -> list[int]:
 
 
 def test_a_long_file_is_analysed_in_parts_and_merged_once_into_its_whole_result(
-    long_file, tiny_model, tiny_bundle, private_storage, django_capture_on_commit_callbacks
+    long_file, tiny_model, tiny_bundle, private_storage, django_capture_on_commit_callbacks, monkeypatch
 ):
+    decodes: list[object] = []
+    real_decode = Predictor.decode
+    monkeypatch.setattr(Predictor, "decode", lambda self, *a, **k: decodes.append(a) or real_decode(self, *a, **k))
     with django_capture_on_commit_callbacks(execute=True):
         assert tasks.process_file.apply(args=[long_file.pk]).get() == "parted"
+    assert len(decodes) == 1  # the survey's decode serves this process's parts too
     long_file.refresh_from_db()
     assert long_file.status == "done" and long_file.parts == 4
     parts = list(FileChunk.objects.filter(file=long_file))
@@ -118,10 +122,17 @@ def test_a_part_redelivered_after_its_worker_died_is_analysed_once_more(long_fil
 
 
 def test_a_part_whose_audio_cannot_be_read_fails_the_file_with_the_reason(
-    long_file, tiny_model, tiny_bundle, unpublished_parts, private_storage, django_capture_on_commit_callbacks
+    long_file,
+    tiny_model,
+    tiny_bundle,
+    unpublished_parts,
+    private_storage,
+    django_capture_on_commit_callbacks,
+    monkeypatch,
 ):
     tasks.process_file.apply(args=[long_file.pk]).get()
     assert len(unpublished_parts) == 2  # the owner's window
+    monkeypatch.setattr(processing, "_recent", {})  # the part goes to a process that has not decoded the file
     (private_storage / "long.wav").write_bytes(b"RIFF not audio at all" * 100)
     with pytest.raises(Exception) as expected:
         Predictor(tiny_bundle).analyse(private_storage / "long.wav")

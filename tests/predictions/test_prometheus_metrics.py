@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from s3_server import free_port, wait_for_port
 from worker_process import start_worker, stop_worker
 
-from predictions.models import AudioFile, Job
+from predictions.models import AudioFile, FileChunk, Job
 
 TOKEN = "scrape-token-for-tests-0123456789"
 
@@ -104,3 +104,18 @@ def test_the_outbox_is_counted_from_the_database_at_each_scrape(client, alice, s
     waiting = {dict(labels)["state"]: v for (name, labels), v in seen.items() if name == "serweb_files_waiting"}
     assert waiting == {"unpublished": 2, "published": 1, "processing": 1}
     assert 290 < seen[("serweb_oldest_queued_seconds", ())] < 600
+    parts = {dict(labels)["state"]: v for (name, labels), v in seen.items() if name == "serweb_parts_waiting"}
+    assert parts == {"unpublished": 0, "published": 0, "processing": 0}
+
+    # A long file's parts are counted apart: one done, one processing, two in the broker, one held back.
+    long = AudioFile.objects.filter(status="processing").get()
+    for i, (status, published) in enumerate(
+        (("done", now), ("processing", now), ("queued", now), ("queued", now), ("queued", None))
+    ):
+        FileChunk.objects.create(
+            file=long, user=alice, index=i, first_window=5 * i, stop_window=5 * i + 5, status=status,
+            published_at=published,
+        )  # fmt: skip
+    seen = samples(client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content.decode())
+    parts = {dict(labels)["state"]: v for (name, labels), v in seen.items() if name == "serweb_parts_waiting"}
+    assert parts == {"unpublished": 1, "published": 2, "processing": 1}

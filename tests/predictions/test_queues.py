@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from predictions.models import AudioFile, Job, QueueHeartbeat
+from predictions.models import AudioFile, FileChunk, Job, QueueHeartbeat
 from serweb.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,6 +69,23 @@ def test_deep_healthz_is_503_when_files_wait_and_no_worker_takes_from_the_infere
     assert response.json()["inference"].startswith("error: a file has waited 600 s and no worker has taken one")
     # The plain check (the container's liveness) is unchanged.
     assert Client().get("/healthz/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_deep_healthz_counts_a_waiting_part_of_a_long_file_as_waiting_work(settings, alice):
+    settings.CELERY_BROKER_URL, settings.INFERENCE_STALL_S = "memory://", 300
+    long_ago = timezone.now() - timedelta(minutes=10)
+    f = AudioFile.objects.create(
+        job=Job.objects.create(user=alice), user=alice, original_name="long.wav", status="processing", parts=2
+    )
+    FileChunk.objects.create(file=f, user=alice, index=0, first_window=0, stop_window=5, status="done")
+    FileChunk.objects.create(
+        file=f, user=alice, index=1, first_window=5, stop_window=9, queued_at=long_ago, published_at=long_ago
+    )
+    response = Client().get("/healthz/?deep=1")
+    assert response.status_code == 503 and "waited 600 s" in response.json()["inference"]
+    QueueHeartbeat.beat("inference")
+    assert Client().get("/healthz/?deep=1").status_code == 200
 
 
 @pytest.mark.django_db

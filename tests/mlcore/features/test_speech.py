@@ -43,15 +43,24 @@ def test_the_detector_gives_one_probability_per_32_ms_frame():
     assert vad.speech_probabilities(np.zeros(0, np.float32)).shape == (0,)
 
 
-def test_a_long_recording_in_chunks_matches_one_pass(rng):
+def test_a_long_recording_goes_in_segments_that_depend_only_on_their_own_audio(rng, monkeypatch):
+    monkeypatch.setattr(vad, "SEGMENT_FRAMES", 40)  # 1.28 s segments, each after 0.64 s of lead-in
+    monkeypatch.setattr(vad, "LEAD_FRAMES", 20)
     y = spoken(rng, seconds=8.0, sr=SR)
     whole = vad.speech_probabilities(y)
-    old, vad.CHUNK_FRAMES = vad.CHUNK_FRAMES, 37  # the LSTM state must carry across chunks
-    try:
-        chunked = vad.speech_probabilities(y)
-    finally:
-        vad.CHUNK_FRAMES = old
-    np.testing.assert_allclose(chunked, whole, atol=1e-5)
+    assert whole.shape == (-(-y.size // vad.FRAME),)
+    # Threads change nothing.
+    np.testing.assert_array_equal(vad.speech_probabilities(y, threads=3), whole)
+    # Other audio in the first segment (frames 0-39) changes the second, whose lead-in it is, and not
+    # the third (frames 80-119, lead-in 60-79): a segment depends on its own audio and its lead-in only.
+    other = y.copy()
+    other[: 40 * vad.FRAME] = spoken(rng, seconds=40 * vad.FRAME / SR, sr=SR)[: 40 * vad.FRAME]
+    changed = vad.speech_probabilities(other)
+    assert not np.allclose(changed[40:80], whole[40:80], atol=1e-4)
+    np.testing.assert_array_equal(changed[80:], whole[80:])
+    # A fresh state at each segment start is no fresh start: the lead-in settles the detector.
+    monkeypatch.setattr(vad, "LEAD_FRAMES", 0)
+    assert not np.allclose(vad.speech_probabilities(y), whole, atol=1e-6)
 
 
 @pytest.mark.parametrize("sr", [16000, 22050])
