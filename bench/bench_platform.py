@@ -98,6 +98,19 @@ def _start_worker(log: Path, *, concurrency: int = 1) -> subprocess.Popen:
     return worker
 
 
+def _pool_peak_rss_mb(parent: int) -> float:
+    """The largest peak RSS (VmHWM) among a worker's pool processes, in MB (Linux /proc; 0 elsewhere)."""
+    peak = 0.0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(parent) and "VmHWM" in fields:
+            peak = max(peak, int(fields["VmHWM"].split()[0]) / 1024)
+    return peak
+
+
 def _wait_done(job_ids: list[int], timeout: float = 600, poll_s: float = 0.005) -> None:
     from predictions.models import AudioFile
 
@@ -283,12 +296,13 @@ def bench_long_file(tmp: Path, minutes: float, workers: tuple[int, ...] = (1, 2)
             _wait_done([job.pk], timeout=7200, poll_s=0.2)
             times[n] = time.perf_counter() - t0
             f = AudioFile.objects.get(job=job)
+            rss = _pool_peak_rss_mb(worker.pid)
         finally:
             worker.terminate()
             worker.wait(timeout=120)
         how = f"in {f.parts} parts" if f.parts else "in one piece"
         print(f"long file  one {minutes:g}-minute recording {how} on {processes} worker process(es): "
-              f"{times[n]:.1f} s upload to result ({f.status})", flush=True)  # fmt: skip
+              f"{times[n]:.1f} s upload to result ({f.status}); peak RSS of a pool process {rss:.0f} MB", flush=True)  # fmt: skip
     _set("SPLIT_FILES_OVER_S", split)
     print(f"long file ratio  1 process / {workers[-1]} processes: {times[0] / times[len(workers) - 1]:.2f}x; "
           f"in parts / in one piece on 1 process: {times[0] / times[len(workers)]:.2f}x")  # fmt: skip

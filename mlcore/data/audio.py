@@ -47,12 +47,8 @@ def load_audio(
     if isinstance(source, bytes):
         source = io.BytesIO(source)
     y, native_sr = _decode(source, max_duration_s=max_duration_s)
-    return validate_audio(
-        resample(y, orig_sr=native_sr, target_sr=sr),
-        sr=sr,
-        min_duration_s=min_duration_s,
-        max_duration_s=max_duration_s,
-    )
+    y = resample(y, orig_sr=native_sr, target_sr=sr)  # the decoded array is freed here, before validating
+    return validate_audio(y, sr=sr, min_duration_s=min_duration_s, max_duration_s=max_duration_s)
 
 
 def validate_audio(
@@ -79,19 +75,23 @@ def validate_audio(
     if not np.all(np.isfinite(y)):
         y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
     y = _within_full_scale(y)
-    if float(np.max(np.abs(y))) < SILENCE_PEAK:
+    if _peak(y) < SILENCE_PEAK:
         raise SilentAudioError(
             "The recording is silent (no sample louder than -60 dBFS). Check the microphone and record again."
         )
     return y
 
 
+def _peak(y: np.ndarray) -> float:
+    """The largest absolute sample, without a temporary array as large as ``y`` (an hour is 230 MB)."""
+    return max(float(y.max()), -float(y.min()))
+
+
 def _within_full_scale(y: np.ndarray) -> np.ndarray:
     """Float files may hold samples beyond [-1, 1]: a few corrupt ones (one sample at 1e20) are clipped,
     and a signal written at another scale (floats in int16 units) is brought back to full scale first.
     Either way every sample ends within [-1, 1], so no feature overflows to inf or NaN."""
-    peak = float(np.max(np.abs(y)))
-    if peak <= 1.0:
+    if _peak(y) <= 1.0:
         return y
     scale = max(1.0, float(np.percentile(np.abs(y), 99.9)))
     return np.clip(y / np.float32(scale), -1.0, 1.0).astype(np.float32)

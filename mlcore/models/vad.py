@@ -104,17 +104,19 @@ def speech_probabilities(y: np.ndarray, *, threads: int = 1) -> np.ndarray:
     n = -(-y.size // FRAME)
     if n == 0:
         return np.zeros(0, dtype=np.float32)
-    padded = np.zeros(CONTEXT + n * FRAME, dtype=np.float32)
-    padded[CONTEXT : CONTEXT + y.size] = y
-    # Frame k is samples [k*512 - 64, (k+1)*512) of the recording: a strided view, no copy.
-    frames = np.lib.stride_tricks.sliding_window_view(padded, CONTEXT + FRAME)[::FRAME][:n]
     session = _session()
 
     def segment(start: int) -> np.ndarray:
-        lead = max(0, start - LEAD_FRAMES)
+        lead, stop = max(0, start - LEAD_FRAMES), min(n, start + SEGMENT_FRAMES)
+        # Frame k is samples [k*512 - 64, (k+1)*512) of the recording, zeros outside it; only this
+        # segment's samples are copied (an hour is 230 MB).
+        first = lead * FRAME - CONTEXT
+        padded = np.zeros(CONTEXT + (stop - lead) * FRAME, dtype=np.float32)
+        src = y[max(first, 0) : stop * FRAME]
+        padded[max(first, 0) - first : max(first, 0) - first + src.size] = src
+        frames = np.lib.stride_tricks.sliding_window_view(padded, CONTEXT + FRAME)[::FRAME]
         state = np.zeros((1, 1, 128), dtype=np.float32)
-        chunk = np.ascontiguousarray(frames[lead : start + SEGMENT_FRAMES])
-        probs, _, _ = session.run(None, {"input": chunk, "h": state, "c": state})
+        probs, _, _ = session.run(None, {"input": np.ascontiguousarray(frames), "h": state, "c": state})
         return np.asarray(probs, dtype=np.float32).reshape(-1)[start - lead :]
 
     starts = range(0, n, SEGMENT_FRAMES)
