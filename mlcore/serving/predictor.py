@@ -10,6 +10,7 @@ Keras' safe-mode loader.  The ``predict`` command lives in ``mlcore.serving.cli`
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from mlcore.data.audio import DEFAULT_MAX_DURATION_S, load_audio, validate_audio
 from mlcore.errors import BundleError, FeatureError, MlcoreError, NoSpeechError
 from mlcore.features.speech import MIN_SPEECH_S, THRESHOLD, counted_speech, on_grid, speech_probabilities, window_shares
 from mlcore.labels import EMOTIONS, ranked
-from mlcore.models import DEFAULT_BUNDLE, serving_threads, vad
+from mlcore.models import DEFAULT_BUNDLE, quiet_blas, vad
 from mlcore.serving.analysis import Analysis, ModelIdentity, Window, envelope_pairs
 from mlcore.serving.bundle import Bundle, load_bundle
 from mlcore.serving.calibration import UncertaintyRule, apply_temperature
@@ -86,6 +87,7 @@ class Predictor:
     is thread-safe on the NumPy path (it keeps no per-call state)."""
 
     def __init__(self, bundle: str | Path | Bundle, *, backend: Backend = "auto") -> None:
+        quiet_blas()  # a process that serves keeps BLAS to one thread (see quiet_blas)
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         self.extractor = self.bundle.extractor()
         needs = self.extractor.needs
@@ -227,11 +229,23 @@ class Predictor:
         return self._survey(y, with_envelope=True, require_voice=True)
 
     def analyse_windows(
-        self, source: AudioSource, survey: Survey, first: int, stop: int, *, max_duration_s: float | None = None
+        self,
+        source: AudioSource,
+        survey: Survey,
+        first: int,
+        stop: int,
+        *,
+        max_duration_s: float | None = None,
+        decoded: bool = False,
     ) -> WindowsPart:
         """The model's probabilities for windows ``first .. stop - 1`` of a surveyed recording: one part
-        of a split analysis.  Raises ``MlcoreError`` for audio it cannot judge."""
-        y = self._load(source, max_duration_s=_limit(max_duration_s))
+        of a split analysis.  ``decoded=True`` says ``source`` is this predictor's ``decode()`` output,
+        checked already (checking an hour again for each of its 60 parts cost a sixth of the work).
+        Raises ``MlcoreError`` for audio it cannot judge."""
+        if decoded and isinstance(source, np.ndarray):
+            y = source
+        else:
+            y = self._load(source, max_duration_s=_limit(max_duration_s))
         if y.size != survey.n_samples or not 0 <= first < stop <= survey.n_windows:
             raise FeatureError("The recording does not match its survey; analyse it again from the start.")
         return WindowsPart(first, self._predict_rows(self._features(y, survey, first, stop)))
@@ -267,7 +281,10 @@ class Predictor:
         bounds = window_bounds(n_samples=y.size, sr=self.sr, window_s=w.window_s, hop_s=w.hop_for(y.size / self.sr))
         hop = self.mask_hop
         # One detector, one mask: what is pooled, how much each window votes, and whether there is a voice.
-        probs = speech_probabilities(y, sr=self.sr, threads=serving_threads())  # minute-long segments at once
+        # A recording over a minute: its one-minute segments on every core.  The survey of a long recording
+        # runs before its parts exist, so nothing else of it can run meanwhile (SERWEB_ENCODER_THREADS
+        # is for the encoder, whose work is spread over processes instead).
+        probs = speech_probabilities(y, sr=self.sr, threads=os.cpu_count() or 1)
         mask = on_grid(probs, n_samples=y.size, sr=self.sr, hop=hop) > THRESHOLD
         speech = counted_speech(mask, bounds, hop=hop)
         speech_s = float(speech.sum() * hop / self.sr)

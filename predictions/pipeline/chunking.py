@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import time
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -61,8 +60,8 @@ def process_chunk(chunk_id: int, delivery: Delivery) -> Outcome:
     began = time.monotonic()
     try:  # a store that cannot be reached raises StoreUnavailable (an OSError): the task retries
         y = decoded(predictor, chunk.file)
-        limit = settings.UPLOAD_MAX_DURATION_S  # the deployment's, not mlcore's default
-        part = predictor.analyse_windows(y, survey, chunk.first_window, chunk.stop_window, max_duration_s=limit)
+        # Checked when decoded (against the deployment's limit), not again for each part.
+        part = predictor.analyse_windows(y, survey, chunk.first_window, chunk.stop_window, decoded=True)
         result = part.to_dict()
     except FileNotFoundError:
         return fail_chunk(chunk.pk, MISSING_FILE)

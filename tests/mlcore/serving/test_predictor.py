@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -309,3 +310,20 @@ def test_a_float_file_with_a_1e20_sample_gets_finite_probabilities(predictor: Pr
 
     values = np.array(list(prediction.probabilities.values()))
     assert np.all(np.isfinite(values)) and abs(values.sum() - 1) < 1e-6
+
+
+def test_a_process_that_loads_a_model_keeps_numpys_blas_to_one_thread(tiny_bundle: Path) -> None:
+    """An idle BLAS thread spins beside ONNX Runtime and takes a second core for nothing (bench cores).
+    A fresh process, so the limit is not inherited from another test."""
+    code = (
+        "import sys; from threadpoolctl import threadpool_info; from mlcore.serving.predictor import Predictor\n"
+        "before = [p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas']\n"
+        "Predictor(sys.argv[1])\n"
+        "after = [p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas']\n"
+        "print(before, after)"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    env["OPENBLAS_NUM_THREADS"] = "2"  # as on a machine of two cores or more
+    out = subprocess.run([sys.executable, "-c", code, str(tiny_bundle)], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[2] [1]"
