@@ -175,6 +175,8 @@ RECIPES: dict[str, tuple[str, ...]] = {
     "encoder-codec": ("pitch+noise", "speed+room+gain", "codec"),
     # One copy per clip, its transform drawn from the three above.
     "encoder-mixed": ("mixed",),
+    # Two such copies (the first is encoder-mixed's own, so only the second is extracted anew).
+    "encoder-mixed2": ("mixed", "mixed"),
 }
 
 

@@ -11,10 +11,10 @@ Keras' safe-mode loader.  The ``predict`` command lives in ``mlcore.serving.cli`
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from mlcore.models import DEFAULT_BUNDLE, quiet_blas, vad
 from mlcore.serving.analysis import Analysis, ModelIdentity, Window, envelope_pairs
 from mlcore.serving.bundle import Bundle, load_bundle
 from mlcore.serving.calibration import UncertaintyRule, apply_temperature
+from mlcore.serving.head import Backend, load_model
 from mlcore.serving.parts import Survey, WindowsPart, joined
 from mlcore.serving.segments import headline, segments, smooth_path
 from mlcore.serving.windows import pool_probabilities, window_bounds, window_features
@@ -35,7 +36,6 @@ from mlcore.windowing import WindowSettings
 MODEL_BATCH = 1024
 
 AudioSource = str | Path | bytes | BinaryIO | np.ndarray
-Backend = Literal["auto", "numpy", "keras"]
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class Predictor:
                 f"Bundle {self.name}: scaler has {len(self.bundle.scaler.mean)} channels, "
                 f"features have {self._feature_shape[-1]}."
             )
-        self._run, self.backend = _load_model(self.bundle, backend=backend, feature_shape=self._feature_shape)
+        self._run, self.backend = load_model(self.bundle, backend=backend, feature_shape=self._feature_shape)
         # Every bundle is gated by the voice detector; one built on a pretrained encoder also pools over
         # the detected speech.  Both are checked and loaded now, so a missing or corrupt file is reported
         # when the model is loaded, with the instruction to install it.
@@ -368,45 +368,3 @@ def _limit(max_duration_s: float | None) -> float:
 
 def _as_dict(p: np.ndarray) -> dict[str, float]:
     return {e: float(v) for e, v in zip(EMOTIONS, p, strict=True)}
-
-
-def _load_model(
-    bundle: Bundle, *, backend: Backend, feature_shape: tuple[int, ...]
-) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
-    """A function (rows, *feature_shape) -> (rows, n_labels), and the backend that runs it."""
-    n_features = int(np.prod(feature_shape))
-    if backend in ("auto", "numpy"):
-        from mlcore.models.runtime import load_numpy_model
-
-        model = load_numpy_model(bundle.model_path)
-        if model is not None:
-            _check_dims(bundle, model.input_dim, model.output_dim, n_features)
-            return (lambda x: model.predict(x.reshape(len(x), -1))), "numpy"
-        if backend == "numpy":
-            raise BundleError(f"The model in bundle {bundle.name} has layers the NumPy runtime cannot run.")
-    return _load_keras(bundle, n_features=n_features), "keras"
-
-
-def _load_keras(bundle: Bundle, *, n_features: int) -> Callable[[np.ndarray], np.ndarray]:
-    import keras  # TensorFlow loads here, only for models the NumPy runtime cannot run.
-
-    try:
-        model = keras.saving.load_model(bundle.model_path, compile=False, safe_mode=True)
-    except Exception as e:
-        raise BundleError(f"The model in bundle {bundle.name} could not be loaded by Keras ({e}).") from e
-    input_shape = tuple(model.input_shape[1:])
-    _check_dims(bundle, int(np.prod(input_shape)), int(model.output_shape[-1]), n_features)
-
-    def run(x: np.ndarray) -> np.ndarray:
-        return np.asarray(model(x.reshape((len(x), *input_shape)), training=False), dtype=np.float32)
-
-    return run
-
-
-def _check_dims(bundle: Bundle, model_in: int, model_out: int, n_features: int) -> None:
-    if model_in != n_features:
-        raise BundleError(
-            f"The model in bundle {bundle.name} takes {model_in} inputs but its features give {n_features}."
-        )
-    if model_out != len(bundle.labels):
-        raise BundleError(f"The model in bundle {bundle.name} has {model_out} outputs for {len(bundle.labels)} labels.")

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from mlcore.errors import MlcoreError
 from mlcore.serving.parts import Survey, WindowsPart
-from predictions.models import AudioFile, FileChunk
+from predictions.models import AudioFile, FileChunk, SplitFile
 from predictions.pipeline import monitoring
 from predictions.pipeline.processing import (
     MISSING_FILE,
@@ -131,6 +131,10 @@ def merge_if_complete(file_id: int) -> bool:
         except MlcoreError as e:  # a part left out, or a value that is not finite
             fail_file(file_id, str(e))
             return False
+        # The windows and the survey now live in the prediction: the part rows stay (they count the
+        # parts), their payload goes (about 5 kB a minute of audio, and the survey's 60 kB an hour).
+        FileChunk.objects.filter(file_id=file_id).update(result=None)
+        SplitFile.objects.filter(file_id=file_id).update(survey={})
     monitoring.FILES.labels(outcome="done").inc()
     return True
 

@@ -20,7 +20,7 @@ from worker_process import start_worker, stop_worker
 from mlcore.labels import EMOTIONS
 from mlcore.serving.predictor import Predictor
 from predictions import tasks
-from predictions.models import AudioFile, FileChunk, Job, Prediction
+from predictions.models import AudioFile, FileChunk, Job, Prediction, SplitFile
 from predictions.pipeline import chunking, dispatch, processing, registry
 
 pytestmark = pytest.mark.django_db
@@ -95,6 +95,9 @@ def test_a_long_file_is_analysed_in_parts_and_merged_once_into_its_whole_result(
     assert stored.confidence == pytest.approx(whole["confidence"], abs=1e-5)
     assert stored.envelope == whole["envelope"] and stored.speech_s == whole["speech_s"]
     assert Job.objects.get().status == "finished"
+    # The parts' payload is in the prediction now; their rows stay to count them.
+    assert not FileChunk.objects.filter(file=long_file, result__isnull=False).exists()
+    assert SplitFile.objects.get(file=long_file).survey == {}
 
 
 def test_parts_and_the_merge_delivered_again_write_nothing_twice(
