@@ -21,11 +21,22 @@ from django.conf import settings
 from webhook_receiver import Receiver, verify
 from worker_process import worker_env
 
+from mlcore.labels import EMOTIONS
 from predictions.models import AudioFile, Prediction
 from predictions.models.api import WebhookSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def _headline(segments: list[dict]) -> str:
+    """What the stored headline must be: the emotion held longest by seconds of speech over the
+    timeline's segments (issue 15), never an average of moods."""
+    assert segments
+    held: dict[str, float] = {}
+    for s in segments:
+        held[s["emotion"]] = held.get(s["emotion"], 0.0) + s["speech_s"]
+    return max(held, key=lambda e: (held[e], -EMOTIONS.index(e)))
 
 
 @pytest.fixture
@@ -124,7 +135,7 @@ def test_uploads_over_http_are_analysed_by_a_real_worker_into_postgresql(
     assert [p.file.original_name for p in predictions] == ["first.wav", "second.flac"]
     for p in predictions:
         assert sum(p.probabilities.values()) == pytest.approx(1.0, abs=1e-6)
-        assert p.top_emotion == max(p.probabilities, key=p.probabilities.get)
+        assert p.top_emotion == _headline(p.segments)
         assert len(p.envelope) == 800 and p.model_version.is_active
     assert AudioFile.objects.get(original_name="blip.wav").attempts == 1
     assert celery_worker.log_text().count("predictions.process_files[") == (2 if batch > 1 else 0)  # received + done
@@ -168,9 +179,8 @@ def test_a_job_sent_through_the_api_is_analysed_by_a_real_worker_and_its_webhook
     context = f"worker exit {celery_worker.poll()}, {len(receiver.received)} received, job {job}"
     by_name = {f["name"]: f for f in job["files"]}
     assert job["status"] == "finished" and by_name["api.wav"]["status"] == "done"
-    assert by_name["api.wav"]["top_emotion"] == max(
-        by_name["api.wav"]["probabilities"], key=by_name["api.wav"]["probabilities"].get
-    )
+    api = Prediction.objects.get(file__original_name="api.wav")
+    assert by_name["api.wav"]["top_emotion"] == api.top_emotion == _headline(api.segments)
     assert "not a WAV, FLAC, OGG or MP3" in by_name["api-fake.wav"]["reason"]
     assert job["webhook"]["state"] == "delivered", context
     assert [a["status_code"] for a in job["webhook"]["attempts"]] == [500, 200]
