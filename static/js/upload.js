@@ -280,5 +280,12 @@
     xhr.send(data);
   });
 
-  render();
+  // Files picked before this script ran (a slow connection, or the browser restoring the input after
+  // "back") are in the input already and no change event will come for them: take them now.
+  if (input.files && input.files.length) {
+    add(input.files);
+    input.value = "";
+  } else {
+    render();
+  }
 })();

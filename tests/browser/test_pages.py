@@ -358,6 +358,27 @@ def test_upload_page_refuses_oversized_and_unsupported_files_before_sending(page
     expect(page.locator("#upload-summary")).to_have_text("No files chosen yet.")
 
 
+def test_files_picked_before_the_upload_script_ran_are_listed_once_it_runs(page, make_user, tmp_path):
+    """On a slow connection a person can pick files before upload.js has run; no change event comes
+    for them afterwards, so the script must take what the input already holds."""
+    make_user("rafa")
+    log_in(page, "rafa")
+    held = []
+    page.route(re.compile(r"/js/upload(\.[0-9a-f]+)?\.js$"), lambda route: held.append(route))
+    page.goto("/upload/", wait_until="commit")
+    page.locator("#id_files").wait_for(state="attached")
+    wav = tmp_path / "early.wav"
+    wav.write_bytes(b"RIFF" + bytes(2_000))
+    page.locator("#id_files").set_input_files([wav])
+    page.wait_for_function("() => document.getElementById('id_files').files.length === 1")
+    expect(page.locator("#upload-list")).to_have_count(0)  # the script has not run yet
+    for route in held:
+        route.continue_()
+    expect(page.locator("#upload-list li")).to_have_count(1)
+    expect(page.locator("#upload-list li").first).to_contain_text("early.wav")
+    expect(page.locator("#upload-summary")).to_contain_text("1 file to send")
+
+
 def test_pages_fit_a_375px_wide_screen_without_horizontal_scrolling(
     new_page, make_user, fake_version, store_prediction, shot
 ):

@@ -68,8 +68,15 @@ def test_a_database_stopped_for_45_seconds_mid_batch_loses_no_file(stack: Stack)
 
 def test_a_worker_killed_mid_file_finishes_its_files_once_restarted(stack: Stack):
     session = stack.sign_up("worker-killed")
-    job = stack.upload(session, [clip(20, seed=50 + i) for i in range(4)])
-    stack.wait_for(lambda: stack.statuses(job).get("processing", 0) >= 1, 120, "a file to be processing")
+    # Long enough (each just under the split threshold) that a file stays in flight for seconds on a fast
+    # machine: with 20 s clips all four could finish between two looks.
+    job = stack.upload(session, [clip(80, seed=50 + i) for i in range(4)])
+    stack.wait_for(
+        lambda: stack.statuses(job).get("processing", 0) >= 1,
+        120,
+        lambda: f"a file to be processing (statuses now {stack.statuses(job)})",
+        every=0.1,
+    )
     stack.kill("worker")  # SIGKILL to the whole worker: parent and pool children
     held = [f["id"] for f in stack.files(job) if f["status"] == "processing"]
     assert held, "the kill should catch a file in flight"
