@@ -21,6 +21,8 @@ original apps, a long recording, and a fresh process's first answer.
    ``--first-runs`` after one warm-up run, which also caches the encoder's graph; on one pinned core).
    Target at most 2 s.
 4. Peak RSS of each measuring process, and whether it imported TensorFlow (serving paths must not).
+0b/0c. The voice detector alone, and each bundle's head alone on its NumPy forward pass (the reference)
+   vs ONNX Runtime (what serves): CPU ms per clip, rows one at a time and batched.
 
 Clips are made at each bundle's own sample rate (16 kHz for the encoder, 22050 Hz for the fast model
 and the original apps).  When ``mlcore/models/default`` is not an encoder bundle (features.json name
@@ -155,6 +157,11 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
     _say("0b. the voice detector alone (Silero VAD on ONNX Runtime), 4 s clips")
     vad = measure_vad(clips=args.clips, repeats=args.repeats)
+    _say("0c. the heads alone: NumPy forward pass vs ONNX Runtime")
+    heads = {
+        name: measure_head(b, clips=args.clips, repeats=args.repeats)
+        for name, b in (("encoder", bundle), ("fast", args.fast))
+    }
 
     n, repeats = str(args.clips), str(args.repeats)
     _say(f"1. {args.clips} clips x {args.repeats} repeats: encoder, fast, original")
@@ -185,6 +192,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "note": note,
         "runtimes": runtimes,
         "vad": vad,
+        "heads": heads,
         "clips": args.clips,
         "repeats": args.repeats,
         "per_clip": {"encoder": encoder, "fast": fast, "original": original},
@@ -223,6 +231,30 @@ def measure_vad(*, clips: int, repeats: int) -> dict[str, Any]:
     return {"cpu_ms_per_clip": statistics.median(times)}
 
 
+def measure_head(bundle: Path, *, clips: int, repeats: int) -> dict[str, Any]:
+    """CPU ms per clip of a bundle's head on NumPy and on ONNX Runtime (median of ``repeats`` passes),
+    ``clips`` rows one at a time and as one batch; and the largest difference between the two."""
+    from mlcore.models.head_onnx import OrtHead
+    from mlcore.models.runtime import load_numpy_model
+
+    model = load_numpy_model(Path(bundle) / "model.keras")
+    if model is None:
+        return {}
+    x = np.random.default_rng(6).standard_normal((clips, model.input_dim)).astype(np.float32)
+    runners = {"numpy": model.predict, "onnxruntime": OrtHead(model).predict}
+    out: dict[str, Any] = {"max_abs_diff": float(np.abs(runners["numpy"](x) - runners["onnxruntime"](x)).max())}
+    for name, run in runners.items():
+        for mode, calls in (("one", [x[i : i + 1] for i in range(clips)]), ("batch", [x])):
+            times = []
+            for _ in range(repeats):
+                t0 = time.process_time()
+                for rows in calls:
+                    run(rows)
+                times.append((time.process_time() - t0) * 1000 / clips)
+            out[f"{name}_{mode}_ms"] = statistics.median(times)
+    return out
+
+
 def print_table(r: dict[str, Any]) -> None:
     enc, fast, orig = (r["per_clip"][k] for k in ("encoder", "fast", "original"))
     long, first, met = r["long"], r["first"], r["met"]
@@ -248,6 +280,15 @@ def print_table(r: dict[str, Any]) -> None:
     vad_ms = r["vad"]["cpu_ms_per_clip"]
     row("   (d) voice detector alone (in (a) and (b))", "", f"{vad_ms:.1f} ms")
     print(f"       its share of (a): {vad_ms / enc['cpu_ms_per_clip']:.0%} of the cpu time")
+    for name, h in r["heads"].items():
+        if not h:
+            continue
+        print(
+            f"   (e) {name} head alone, cpu ms per clip, one at a time / batch of {r['clips']}: "
+            f"NumPy {h['numpy_one_ms']:.3f} / {h['numpy_batch_ms']:.3f}, "
+            f"ONNX Runtime {h['onnxruntime_one_ms']:.3f} / {h['onnxruntime_batch_ms']:.3f} "
+            f"(largest difference {h['max_abs_diff']:.1e})"
+        )
     for key, label in (("encoder/fast", "(a)/(b)"), ("encoder/original", "(a)/(c)")):
         ratio = r["ratios"][key]
         row(f"   {label} cost, {key}", f"{ratio['wall']:.2f}x", f"{ratio['cpu']:.2f}x")

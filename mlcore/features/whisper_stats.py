@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,14 +23,14 @@ import numpy as np
 
 from mlcore.features.registry import Needs, register
 from mlcore.features.speech import speech_frames
-from mlcore.models import serving_threads
 from mlcore.models.encoder import WHISPER_BASE, EncoderRef, known_encoder
 from mlcore.models.whisper import ENCODER_HOP, SR, WIDTH
 from mlcore.models.whisper_ort import OrtEncoder
 
 ALL_LAYERS = tuple(range(7))
-# Chunks of a long recording encoded at once (threads); SERWEB_ENCODER_THREADS overrides the CPU count.
-ENCODER_THREADS = serving_threads()
+# Chunks of a long recording encoded at once (threads): $SERWEB_ENCODER_THREADS, default the CPU count;
+# set 1 with one worker process per core.
+ENCODER_THREADS = max(1, int(os.environ.get("SERWEB_ENCODER_THREADS") or os.cpu_count() or 1))
 # Windows handed to one encoder call (it runs equally long ones five at a time): their states, 5 layers of
 # 200 x 512 floats each, are pooled and dropped before the next batch.
 PIECES_PER_BATCH = 10

@@ -13,12 +13,6 @@ DEFAULT_BUNDLE = SHIPPED_DIR / "default"
 FAST_BUNDLE = SHIPPED_DIR / "fast"
 
 
-def serving_threads() -> int:
-    """Threads one process may use to judge a recording (its encoder batches, its voice detector's
-    segments): ``$SERWEB_ENCODER_THREADS``, default the CPU count; set 1 with one worker process per core."""
-    return max(1, int(os.environ.get("SERWEB_ENCODER_THREADS") or os.cpu_count() or 1))
-
-
 def quiet_blas() -> None:
     """Give NumPy's BLAS one thread in this process (``$SERWEB_BLAS_THREADS`` to change it).  Serving's
     NumPy work is small (the log-mel's filterbank, the head), and an idle BLAS thread spins for a while

@@ -1,5 +1,7 @@
-"""A bundle's model as a function of feature rows: the NumPy forward pass (``mlcore.models.runtime``) for a
-plain Dense stack, so serving never imports TensorFlow; Keras' safe-mode loader for anything else."""
+"""A bundle's model as a function of feature rows: on ONNX Runtime (``mlcore.models.head_onnx``) for a
+chain the NumPy runtime (``mlcore.models.runtime``) can read, so serving never imports TensorFlow;
+Keras' safe-mode loader for anything else.  ``backend="numpy"`` runs the NumPy forward pass itself: the
+reference the ONNX graph is tested against."""
 
 from __future__ import annotations
 
@@ -11,24 +13,29 @@ import numpy as np
 from mlcore.errors import BundleError
 from mlcore.serving.bundle import Bundle
 
-Backend = Literal["auto", "numpy", "keras"]
+Backend = Literal["auto", "onnxruntime", "numpy", "keras"]
 
 
 def load_model(
     bundle: Bundle, *, backend: Backend, feature_shape: tuple[int, ...]
 ) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
-    """A function (rows, *feature_shape) -> (rows, n_labels), and the backend that runs it: the NumPy
-    forward pass when it can run the model, else Keras."""
+    """A function (rows, *feature_shape) -> (rows, n_labels), and the backend that runs it: ONNX Runtime
+    for a chain the NumPy runtime reads ("auto"), its NumPy forward pass when asked for, else Keras."""
     n_features = int(np.prod(feature_shape))
-    if backend in ("auto", "numpy"):
+    if backend != "keras":
         from mlcore.models.runtime import load_numpy_model
 
         model = load_numpy_model(bundle.model_path)
         if model is not None:
             _check_dims(bundle, model.input_dim, model.output_dim, n_features)
-            return (lambda x: model.predict(x.reshape(len(x), -1))), "numpy"
-        if backend == "numpy":
-            raise BundleError(f"The model in bundle {bundle.name} has layers the NumPy runtime cannot run.")
+            if backend == "numpy":
+                return (lambda x: model.predict(x.reshape(len(x), -1))), "numpy"
+            from mlcore.models.head_onnx import OrtHead
+
+            head = OrtHead(model)
+            return (lambda x: head.predict(x)), "onnxruntime"
+        if backend != "auto":
+            raise BundleError(f"The model in bundle {bundle.name} has layers the NumPy runtime cannot read.")
     return _load_keras(bundle, n_features=n_features), "keras"
 
 

@@ -1,4 +1,6 @@
-"""The NumPy runtime must reproduce Keras' own output, and refuse what it cannot run."""
+"""The NumPy runtime must reproduce Keras' own output, and refuse what it cannot run; the ONNX graph
+written from it (what serves, ``mlcore.models.head_onnx``) must reproduce the NumPy runtime on every
+layer kind."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import numpy as np
 import pytest
 
 from mlcore.errors import BundleError
+from mlcore.models.head_onnx import OrtHead
 from mlcore.models.runtime import load_numpy_model
 
 keras = pytest.importorskip("keras")
@@ -25,6 +28,12 @@ def _randomise_batchnorm(model, rng: np.random.Generator) -> None:
 
 def _keras_output(model, x: np.ndarray) -> np.ndarray:
     return np.asarray(model(x, training=False))
+
+
+def _assert_onnx_matches(numpy_model, x: np.ndarray) -> None:
+    got = OrtHead(numpy_model).predict(x)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, numpy_model.predict(x), atol=1e-5)
 
 
 def test_functional_dense_stack_matches_keras_output(tmp_path: Path, rng: np.random.Generator) -> None:
@@ -50,6 +59,7 @@ def test_functional_dense_stack_matches_keras_output(tmp_path: Path, rng: np.ran
     got = numpy_model.predict(x_in)
     assert got.dtype == np.float32 and got.shape == (33, 8)
     np.testing.assert_allclose(got, _keras_output(model, x_in), atol=1e-5)
+    _assert_onnx_matches(numpy_model, x_in)
 
 
 def test_sequential_without_bias_or_centering_matches_keras_output(tmp_path: Path, rng: np.random.Generator) -> None:
@@ -73,6 +83,7 @@ def test_sequential_without_bias_or_centering_matches_keras_output(tmp_path: Pat
 
     assert numpy_model is not None
     np.testing.assert_allclose(numpy_model.predict(x_in), _keras_output(model, x_in), atol=1e-5)
+    _assert_onnx_matches(numpy_model, x_in)
 
 
 def test_strided_conv1d_model_is_left_to_keras(tmp_path: Path) -> None:
@@ -158,6 +169,8 @@ def test_logmel_tcn_matches_keras_output_on_frames_given_whole_or_flattened(
     np.testing.assert_allclose(got, expected, atol=1e-4)
     # The serving path hands over rows flattened to (batch, frames * bands).
     np.testing.assert_allclose(numpy_model.predict(x_in.reshape(6, -1)), expected, atol=1e-4)
+    _assert_onnx_matches(numpy_model, x_in)
+    _assert_onnx_matches(numpy_model, x_in.reshape(6, -1))
 
 
 def test_valid_conv_same_pooling_and_flatten_match_keras_on_odd_lengths(
@@ -184,3 +197,4 @@ def test_valid_conv_same_pooling_and_flatten_match_keras_on_odd_lengths(
 
     assert numpy_model is not None
     np.testing.assert_allclose(numpy_model.predict(x_in), _keras_output(model, x_in), atol=1e-5)
+    _assert_onnx_matches(numpy_model, x_in)

@@ -97,7 +97,7 @@ def test_speech_gets_a_judgement_that_is_a_distribution(predictor, rng):
     assert prediction.duration_s == pytest.approx(3.0)
     assert prediction.speech_s == pytest.approx(3.0, abs=0.3)
     assert prediction.model == "tiny-encoder-test"
-    assert predictor.backend == "numpy"  # the head is served without TensorFlow
+    assert predictor.backend == "onnxruntime"  # the head is served without TensorFlow
 
 
 def test_silence_with_faint_noise_is_refused_as_no_speech(predictor, rng):

@@ -138,16 +138,19 @@ def test_predict_many_returns_the_error_for_the_bad_file_alone(predictor: Predic
         assert len(batched.timeline) == len(alone.timeline)
 
 
-def test_numpy_and_keras_paths_give_the_same_probabilities(predictor: Predictor, bundle_dir: Path, rng) -> None:
+def test_onnx_numpy_and_keras_paths_give_the_same_probabilities(predictor: Predictor, bundle_dir: Path, rng) -> None:
     keras_predictor = Predictor(bundle_dir, backend="keras")
+    numpy_predictor = Predictor(bundle_dir, backend="numpy")
     clips = [voiced(rng, seconds=3.0, f0=150), _speech(rng, 10.0)]
 
-    via_numpy = predictor.predict_many(clips)
+    via_onnx = predictor.predict_many(clips)
     via_keras = keras_predictor.predict_many(clips)
+    via_numpy = numpy_predictor.predict_many(clips)
 
-    assert (predictor.backend, keras_predictor.backend) == ("numpy", "keras")
-    for a, b in zip(via_numpy, via_keras, strict=True):
+    assert (predictor.backend, numpy_predictor.backend, keras_predictor.backend) == ("onnxruntime", "numpy", "keras")
+    for a, b, c in zip(via_onnx, via_keras, via_numpy, strict=True):
         np.testing.assert_allclose(list(a.probabilities.values()), list(b.probabilities.values()), atol=1e-5)
+        np.testing.assert_allclose(list(a.probabilities.values()), list(c.probabilities.values()), atol=1e-5)
         assert a.emotion == b.emotion
 
 
