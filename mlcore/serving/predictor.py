@@ -35,7 +35,18 @@ from mlcore.windowing import WindowSettings
 # Rows per model call: large enough to amortise per-call overhead, small enough to bound memory.
 MODEL_BATCH = 1024
 
-AudioSource = str | Path | bytes | BinaryIO | np.ndarray
+
+@dataclass(frozen=True, eq=False)
+class Recording:
+    """A recording as a predictor hears it, decoded and checked (``Predictor.decode``): a process that
+    judges several parts of one recording decodes it once and hands each part this, not checked again
+    (checking an hour again for each of its 60 parts cost a sixth of the work)."""
+
+    samples: np.ndarray  # mono float32 at ``sr``, within [-1, 1]
+    sr: int
+
+
+AudioSource = str | Path | bytes | BinaryIO | np.ndarray | Recording
 
 
 @dataclass(frozen=True)
@@ -236,16 +247,10 @@ class Predictor:
         stop: int,
         *,
         max_duration_s: float | None = None,
-        decoded: bool = False,
     ) -> WindowsPart:
         """The model's probabilities for windows ``first .. stop - 1`` of a surveyed recording: one part
-        of a split analysis.  ``decoded=True`` says ``source`` is this predictor's ``decode()`` output,
-        checked already (checking an hour again for each of its 60 parts cost a sixth of the work).
-        Raises ``MlcoreError`` for audio it cannot judge."""
-        if decoded and isinstance(source, np.ndarray):
-            y = source
-        else:
-            y = self._load(source, max_duration_s=_limit(max_duration_s))
+        of a split analysis.  Raises ``MlcoreError`` for audio it cannot judge."""
+        y = self._load(source, max_duration_s=_limit(max_duration_s))
         if y.size != survey.n_samples or not 0 <= first < stop <= survey.n_windows:
             raise FeatureError("The recording does not match its survey; analyse it again from the start.")
         return WindowsPart(first, self._predict_rows(self._features(y, survey, first, stop)))
@@ -258,12 +263,16 @@ class Predictor:
             raise FeatureError("The model could not compute probabilities for this recording.")
         return self._assemble(survey, rows)
 
-    def decode(self, source: AudioSource, *, max_duration_s: float | None = None) -> np.ndarray:
-        """The recording as this model hears it (mono float32 at ``self.sr``, validated): a process that
-        judges several parts of one recording decodes it once and hands each part this array."""
-        return self._load(source, max_duration_s=_limit(max_duration_s))
+    def decode(self, source: AudioSource, *, max_duration_s: float | None = None) -> Recording:
+        """The recording as this model hears it, checked against ``max_duration_s``: what ``survey``,
+        ``analyse_windows`` and ``analyse`` then take as it is."""
+        return Recording(self._load(source, max_duration_s=_limit(max_duration_s)), self.sr)
 
     def _load(self, source: AudioSource, *, max_duration_s: float) -> np.ndarray:
+        if isinstance(source, Recording) and source.sr == self.sr:
+            return source.samples
+        if isinstance(source, Recording):
+            source = source.samples  # decoded for another rate: checked again at this one
         if isinstance(source, np.ndarray):
             return validate_audio(source, sr=self.sr, max_duration_s=max_duration_s)
         return load_audio(source, sr=self.sr, max_duration_s=max_duration_s)

@@ -59,9 +59,8 @@ def process_chunk(chunk_id: int, delivery: Delivery) -> Outcome:
     survey = Survey.from_dict(split.survey)
     began = time.monotonic()
     try:  # a store that cannot be reached raises StoreUnavailable (an OSError): the task retries
-        y = decoded(predictor, chunk.file)
-        # Checked when decoded (against the deployment's limit), not again for each part.
-        part = predictor.analyse_windows(y, survey, chunk.first_window, chunk.stop_window, decoded=True)
+        recording = decoded(predictor, chunk.file)  # checked once, against the deployment's limit
+        part = predictor.analyse_windows(recording, survey, chunk.first_window, chunk.stop_window)
         result = part.to_dict()
     except FileNotFoundError:
         return fail_chunk(chunk.pk, MISSING_FILE)

@@ -15,9 +15,8 @@ from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -28,6 +27,9 @@ from mlcore.serving.analysis import Analysis
 from predictions.models import AudioFile, FileChunk, Job, ModelVersion, Prediction, SplitFile
 from predictions.pipeline import dispatch, monitoring, recordings
 from predictions.pipeline.registry import get_predictor
+
+if TYPE_CHECKING:
+    from mlcore.serving.predictor import Recording
 
 logger = logging.getLogger(__name__)
 
@@ -229,10 +231,10 @@ def split(f: AudioFile, version: ModelVersion, predictor: Any, path: Path) -> st
 # The recording this process decoded last, by (file, stored name, sample rate): the process that surveys a
 # long file and takes several of its parts (parts are published in order to a few processes) decodes and
 # fetches it once, not once per part (a whole-file decode is about a tenth of a part's cost).
-_recent: dict[tuple[int, str, int], np.ndarray] = {}
+_recent: dict[tuple[int, str, int], Recording] = {}
 
 
-def decoded(predictor: Any, f: AudioFile, path: Path | None = None) -> np.ndarray:
+def decoded(predictor: Any, f: AudioFile, path: Path | None = None) -> Recording:
     """The recording as ``predictor`` hears it, from ``path`` (a local copy) or fetched from the store."""
     key = (f.pk, f.stored_name, predictor.sr)
     if key not in _recent:

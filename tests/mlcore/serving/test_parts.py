@@ -55,7 +55,7 @@ def _in_parts(predictor: Predictor, y: np.ndarray, *, windows_per_part: int) -> 
         WindowsPart.from_dict(
             json.loads(
                 json.dumps(
-                    predictor.analyse_windows(checked, survey, first, stop, decoded=True).to_dict()
+                    predictor.analyse_windows(checked, survey, first, stop).to_dict()
                     if k % 2
                     else predictor.analyse_windows(y, survey, first, stop).to_dict()
                 )
