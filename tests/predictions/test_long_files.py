@@ -4,6 +4,7 @@ file, merged exactly once into the result the whole recording gets, and shown as
 from __future__ import annotations
 
 import io
+import os
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -21,7 +22,7 @@ from mlcore.labels import EMOTIONS
 from mlcore.serving.predictor import Predictor
 from predictions import tasks
 from predictions.models import AudioFile, FileChunk, Job, Prediction, SplitFile
-from predictions.pipeline import chunking, dispatch, processing, registry
+from predictions.pipeline import chunking, dispatch, processing, recordings, registry
 
 pytestmark = pytest.mark.django_db
 SR = 22050
@@ -73,10 +74,18 @@ def test_a_long_file_is_analysed_in_parts_and_merged_once_into_its_whole_result(
 ):
     decodes: list[object] = []
     real_decode = Predictor.decode
-    monkeypatch.setattr(Predictor, "decode", lambda self, *a, **k: decodes.append(a) or real_decode(self, *a, **k))
+    monkeypatch.setattr(Predictor, "decode", lambda self, *a, **k: decodes.append(k) or real_decode(self, *a, **k))
+    copy = recordings.decoded_path(long_file.pk, long_file.stored_name, Predictor(tiny_bundle).sr)
+    seen: list[bool] = []
+    real_survey = Predictor.survey
+    monkeypatch.setattr(
+        Predictor, "survey", lambda self, *a, **k: seen.append(copy.is_file()) or real_survey(self, *a, **k)
+    )
     with django_capture_on_commit_callbacks(execute=True):
         assert tasks.process_file.apply(args=[long_file.pk]).get() == "parted"
-    assert len(decodes) == 1  # the survey's decode serves this process's parts too
+    # Decoded once, into this machine's copy, which the parts read by range and the merge removes.
+    assert len(decodes) == 1 and decodes[0]["into"] == copy and seen == [True]
+    assert not copy.exists()
     long_file.refresh_from_db()
     assert long_file.status == "done" and long_file.parts == 4
     parts = list(FileChunk.objects.filter(file=long_file))
@@ -135,7 +144,7 @@ def test_a_part_whose_audio_cannot_be_read_fails_the_file_with_the_reason(
 ):
     tasks.process_file.apply(args=[long_file.pk]).get()
     assert len(unpublished_parts) == 2  # the owner's window
-    monkeypatch.setattr(processing, "_recent", {})  # the part goes to a process that has not decoded the file
+    recordings.forget_decoded(long_file.pk)  # the part goes to a machine that has not decoded the file
     (private_storage / "long.wav").write_bytes(b"RIFF not audio at all" * 100)
     with pytest.raises(Exception) as expected:
         Predictor(tiny_bundle).analyse(private_storage / "long.wav")
@@ -157,6 +166,7 @@ def test_a_long_recording_without_a_voice_fails_whole_and_is_never_split(
     f.refresh_from_db()
     assert f.status == "failed" and f.error.startswith("No speech detected") and f.parts == 0
     assert not FileChunk.objects.exists()
+    assert recordings.decoded_copies(f.pk) == []  # its decoded copy went with it
 
 
 def test_the_sweep_requeues_a_stranded_part_and_fails_one_out_of_attempts(
@@ -278,3 +288,17 @@ def test_a_real_worker_analyses_an_uploaded_long_file_in_parts_once(
     assert stored.top_emotion == whole.emotion and len(stored.timeline) == len(whole.timeline)
     assert stored.p_angry == pytest.approx(whole.probabilities["angry"], abs=1e-5)
     assert job_status(alice_client, f.job_id)["files"][0]["progress"] == ""
+
+
+def test_decoded_copies_left_behind_are_pruned_once_old(tmp_path, monkeypatch):
+    monkeypatch.setattr(recordings.tempfile, "gettempdir", lambda: str(tmp_path))
+    fresh, old = recordings.decoded_path(1, "a.wav", SR), recordings.decoded_path(2, "b.wav", SR)
+    for path in (fresh, old):
+        path.write_bytes(bytes(8))
+    staged = old.with_name(".2-half-written.part")
+    staged.write_bytes(bytes(8))
+    past = time.time() - recordings.DECODED_MAX_AGE_S - 60
+    os.utime(old, (past, past))
+    os.utime(staged, (past, past))
+    recordings.prune_decoded()
+    assert fresh.exists() and not old.exists() and not staged.exists()

@@ -91,6 +91,28 @@ def test_a_recording_judged_in_parts_and_merged_equals_it_judged_whole(predictor
     _assert_same(_in_parts(predictor, y, windows_per_part=6), whole)
 
 
+def test_a_recording_decoded_into_a_file_is_surveyed_and_judged_in_parts_as_it_is_whole(
+    predictor: Predictor, rng, tmp_path
+) -> None:
+    """The worker's way for a long file: decoded block by block into a file that no process holds whole;
+    the survey reads it a minute at a time and each part reads its own windows."""
+    import soundfile as sf
+
+    from mlcore.data.stream import SampleFile
+
+    y = _changing_voice(rng, 75.0, sr=22050)
+    path = tmp_path / "take.wav"
+    sf.write(path, y, 22050, subtype="PCM_16")
+    whole = predictor.analyse(str(path))
+
+    recording = predictor.decode(str(path), into=tmp_path / "take.f32")
+    assert isinstance(recording.samples, SampleFile)
+    survey = predictor.survey(recording)
+    parts = [predictor.analyse_windows(recording, survey, a, b) for a, b in survey.spans(windows_per_part=7)]
+
+    _assert_same(predictor.assemble(survey, parts), whole)
+
+
 def test_a_part_of_one_window_or_of_pause_alone_changes_nothing(predictor: Predictor, rng) -> None:
     # Speech only at the start: parts made of room noise alone would be "no speech" on their own, but the
     # verdict is the whole recording's (the survey's), and their windows simply vote with no weight.
