@@ -52,6 +52,17 @@ class SampleFile:
         return np.fromfile(self.path, dtype=np.float32, count=count, offset=start * _ITEM)
 
 
+def header_seconds(path: str | Path) -> float | None:
+    """The length a file's header gives, in seconds, or None (no length given, or not read by libsndfile)."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+    except Exception:
+        return None
+    return info.frames / info.samplerate if 0 < info.frames < audio.UNKNOWN_FRAMES else None
+
+
 def decode_to_file(
     source: str | Path,
     out: str | Path,

@@ -124,7 +124,7 @@ class WhisperStats:
         if speech is None:
             speech = speech_frames(y, sr=self.sr, hop=self.hop_length)
         out = np.zeros((len(bounds), self.output_shape[0]), dtype=np.float32)
-        pieces = [y[start:end] for start, end in bounds]
+        pieces = _Pieces(y, bounds)  # read batch by batch: a recording in a file is never held whole
         for w, ((start, _), states) in enumerate(zip(bounds, _encode_pieces(encoder, pieces), strict=True)):
             x = np.concatenate([states[i] for i in self.layers], axis=1).astype(np.float64)
             first = start // self.hop_length
@@ -145,7 +145,20 @@ class WhisperStats:
         return np.concatenate(per_layer)
 
 
-def _encode_pieces(encoder: OrtEncoder, pieces: list[np.ndarray]) -> Iterator[list[np.ndarray]]:
+class _Pieces:
+    """The samples of each ``[start, end)`` range of ``y``, read when a batch of them is taken."""
+
+    def __init__(self, y: np.ndarray, bounds: list[tuple[int, int]]) -> None:
+        self._y, self._bounds = y, bounds
+
+    def __len__(self) -> int:
+        return len(self._bounds)
+
+    def __getitem__(self, index: slice) -> list[np.ndarray]:
+        return [self._y[start:end] for start, end in self._bounds[index]]
+
+
+def _encode_pieces(encoder: OrtEncoder, pieces: _Pieces | list[np.ndarray]) -> Iterator[list[np.ndarray]]:
     """Hidden states of each piece, in order, each piece encoded on its own: equally long pieces batched
     through the graph, and on a multi-core machine several batches at once (a session releases the GIL)."""
     threads = max(1, min(len(pieces), ENCODER_THREADS))

@@ -11,6 +11,7 @@ Keras' safe-mode loader.  The ``predict`` command lives in ``mlcore.serving.cli`
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,27 +30,13 @@ from mlcore.serving.bundle import Bundle, load_bundle
 from mlcore.serving.calibration import UncertaintyRule, apply_temperature
 from mlcore.serving.head import Backend, load_model
 from mlcore.serving.parts import Survey, WindowsPart, joined
+from mlcore.serving.recording import Recording, long_file
 from mlcore.serving.segments import headline, segments, smooth_path
 from mlcore.serving.windows import pool_probabilities, window_bounds, window_features
 from mlcore.windowing import WindowSettings
 
 # Rows per model call: large enough to amortise per-call overhead, small enough to bound memory.
 MODEL_BATCH = 1024
-
-
-@dataclass(frozen=True, eq=False)
-class Recording:
-    """A recording as a predictor hears it, decoded and checked (``Predictor.decode``): a process that
-    judges several parts of one recording decodes it once and hands each part this, not checked again
-    (checking an hour again for each of its 60 parts cost a sixth of the work)."""
-
-    samples: np.ndarray | SampleFile  # mono float32 at ``sr``, within [-1, 1]; in memory or in a file
-    sr: int
-
-    @classmethod
-    def from_file(cls, path: str | Path, sr: int) -> Recording:
-        """The recording a ``Predictor.decode(..., into=path)`` wrote, at ``sr`` Hz."""
-        return cls(SampleFile(path), sr)
 
 
 AudioSource = str | Path | bytes | BinaryIO | np.ndarray | Recording
@@ -295,7 +282,15 @@ class Predictor:
     def _prepare(
         self, source: AudioSource, *, max_duration_s: float, with_envelope: bool, require_voice: bool = True
     ) -> _Clip:
+        if self.pools_speech and long_file(source):
+            # Never held whole: decoded into a temporary file, read a minute or a window at a time.
+            with tempfile.TemporaryDirectory(prefix="serweb-decoded-") as folder:
+                recording = self.decode(source, max_duration_s=max_duration_s, into=Path(folder) / "samples.f32")
+                return self._clip(recording.samples, with_envelope=with_envelope, require_voice=require_voice)
         y = self._in_memory(self._load(source, max_duration_s=max_duration_s))
+        return self._clip(y, with_envelope=with_envelope, require_voice=require_voice)
+
+    def _clip(self, y: np.ndarray | SampleFile, *, with_envelope: bool, require_voice: bool) -> _Clip:
         survey = self._survey(y, with_envelope=with_envelope, require_voice=require_voice)
         return _Clip(survey=survey, features=self._features(y, survey, 0, survey.n_windows))
 

@@ -29,7 +29,7 @@ from predictions.pipeline import dispatch, monitoring, recordings
 from predictions.pipeline.registry import get_predictor
 
 if TYPE_CHECKING:
-    from mlcore.serving.predictor import Recording
+    from mlcore.serving.recording import Recording
 
 logger = logging.getLogger(__name__)
 
@@ -234,7 +234,7 @@ def decoded(predictor: Any, f: AudioFile, path: Path | None = None) -> Recording
     every worker process on it shares (``recordings.decoded_path``) and reads by range: the process that
     surveys an hour holds a minute at a time, and one that takes a part reads that part's windows.
     From ``path`` (a local copy) or fetched from the store."""
-    from mlcore.serving.predictor import Recording
+    from mlcore.serving.recording import Recording
 
     target = recordings.decoded_path(f.pk, f.stored_name, predictor.sr)
     if target.is_file():

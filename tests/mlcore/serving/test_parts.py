@@ -113,6 +113,34 @@ def test_a_recording_decoded_into_a_file_is_surveyed_and_judged_in_parts_as_it_i
     _assert_same(predictor.assemble(survey, parts), whole)
 
 
+def test_a_long_file_judged_in_one_piece_is_read_from_a_file_of_samples_and_judged_as_in_memory(
+    predictor: Predictor, rng, tmp_path, monkeypatch
+) -> None:
+    """``analyse(path)`` of a file longer than ``STREAM_OVER_S`` never holds it whole (an encoder bundle);
+    the answer is the in-memory one's."""
+    import soundfile as sf
+
+    from mlcore.data import stream
+    from mlcore.serving import predictor as predictor_module
+    from mlcore.serving import recording
+
+    y = _changing_voice(rng, 30.0, sr=22050)
+    path = tmp_path / "take.wav"
+    sf.write(path, y, 22050, subtype="PCM_16")
+    in_memory = predictor.analyse(predictor.decode(str(path)))
+    written: list[object] = []
+    monkeypatch.setattr(recording, "STREAM_OVER_S", 20.0)
+    monkeypatch.setattr(
+        predictor_module, "decode_to_file", lambda *a, **k: written.append(a[1]) or stream.decode_to_file(*a, **k)
+    )
+
+    whole = predictor.analyse(str(path))
+
+    assert len(written) == (1 if predictor.pools_speech else 0)
+    assert all(not p.exists() for p in written)  # the temporary file is gone
+    _assert_same(whole, in_memory)
+
+
 def test_a_part_of_one_window_or_of_pause_alone_changes_nothing(predictor: Predictor, rng) -> None:
     # Speech only at the start: parts made of room noise alone would be "no speech" on their own, but the
     # verdict is the whole recording's (the survey's), and their windows simply vote with no weight.
