@@ -32,14 +32,10 @@ def speech_probabilities(y: np.ndarray | SampleFile, *, sr: int, threads: int = 
     """The detector's speech probability per 32 ms frame of ``y`` (resampled to 16 kHz when needed),
     minute-long segments on up to ``threads`` threads.  Shape (ceil(n16k / 512),).  A recording in a
     ``SampleFile`` at 16 kHz is read a segment at a time."""
-    if isinstance(y, SampleFile):
-        if sr == vad.SR:
-            return vad.speech_probabilities(y, threads=threads)
-        y = y[:]
-    y = np.asarray(y, dtype=np.float32).reshape(-1)
     if sr != vad.SR:
         import soxr
 
+        y = np.asarray(y[:] if isinstance(y, SampleFile) else y, dtype=np.float32).reshape(-1)
         y = soxr.resample(y, sr, vad.SR, quality="HQ").astype(np.float32)
     return vad.speech_probabilities(y, threads=threads)
 

@@ -158,7 +158,7 @@ class _Pieces:
         return [self._y[start:end] for start, end in self._bounds[index]]
 
 
-def _encode_pieces(encoder: OrtEncoder, pieces: _Pieces | list[np.ndarray]) -> Iterator[list[np.ndarray]]:
+def _encode_pieces(encoder: OrtEncoder, pieces: _Pieces) -> Iterator[list[np.ndarray]]:
     """Hidden states of each piece, in order, each piece encoded on its own: equally long pieces batched
     through the graph, and on a multi-core machine several batches at once (a session releases the GIL)."""
     threads = max(1, min(len(pieces), ENCODER_THREADS))

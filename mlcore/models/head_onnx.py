@@ -106,7 +106,6 @@ class OrtHead:
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        self.input_dim, self.output_dim = model.input_dim, model.output_dim
         self._shape = model.input_shape or (model.input_dim,)
         graph = build_head_graph(model).SerializeToString()
         self._session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])

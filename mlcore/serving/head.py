@@ -32,8 +32,7 @@ def load_model(
                 return (lambda x: model.predict(x.reshape(len(x), -1))), "numpy"
             from mlcore.models.head_onnx import OrtHead
 
-            head = OrtHead(model)
-            return (lambda x: head.predict(x)), "onnxruntime"
+            return OrtHead(model).predict, "onnxruntime"
         if backend != "auto":
             raise BundleError(f"The model in bundle {bundle.name} has layers the NumPy runtime cannot read.")
     return _load_keras(bundle, n_features=n_features), "keras"

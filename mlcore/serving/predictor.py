@@ -271,10 +271,10 @@ class Predictor:
         return y if isinstance(y, np.ndarray) else y[:]
 
     def _load(self, source: AudioSource, *, max_duration_s: float) -> np.ndarray:
-        if isinstance(source, Recording) and source.sr == self.sr:
-            return source.samples
         if isinstance(source, Recording):
-            source = source.samples  # decoded for another rate: checked again at this one
+            if source.sr != self.sr:
+                raise ValueError(f"a recording decoded at {source.sr} Hz given to a {self.sr} Hz model")
+            return source.samples
         if isinstance(source, np.ndarray):
             return validate_audio(source, sr=self.sr, max_duration_s=max_duration_s)
         return load_audio(source, sr=self.sr, max_duration_s=max_duration_s)

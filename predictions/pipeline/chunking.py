@@ -161,8 +161,8 @@ def fail_chunk(chunk_id: int, reason: str) -> Outcome:
     monitoring.CHUNKS.labels(outcome="failed").inc()
     if file_id is not None:
         recordings.forget_decoded(file_id)
-    if file_id is not None and fail_file(file_id, reason):
-        monitoring.FILES.labels(outcome="failed").inc()
+        if fail_file(file_id, reason):
+            monitoring.FILES.labels(outcome="failed").inc()
     return Outcome(failed=1)
 
 

@@ -15,7 +15,7 @@ from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -24,12 +24,10 @@ from django.utils import timezone
 from mlcore.errors import MlcoreError
 from mlcore.labels import EMOTIONS
 from mlcore.serving.analysis import Analysis
+from mlcore.serving.recording import Recording
 from predictions.models import AudioFile, FileChunk, Job, ModelVersion, Prediction, SplitFile
 from predictions.pipeline import dispatch, monitoring, recordings
 from predictions.pipeline.registry import get_predictor
-
-if TYPE_CHECKING:
-    from mlcore.serving.recording import Recording
 
 logger = logging.getLogger(__name__)
 
@@ -234,8 +232,6 @@ def decoded(predictor: Any, f: AudioFile, path: Path | None = None) -> Recording
     every worker process on it shares (``recordings.decoded_path``) and reads by range: the process that
     surveys an hour holds a minute at a time, and one that takes a part reads that part's windows.
     From ``path`` (a local copy) or fetched from the store."""
-    from mlcore.serving.recording import Recording
-
     target = recordings.decoded_path(f.pk, f.stored_name, predictor.sr)
     if target.is_file():
         return Recording.from_file(target, predictor.sr)
