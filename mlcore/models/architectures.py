@@ -137,6 +137,25 @@ def _encoder_mlp(input_shape: tuple[int, ...], n_classes: int = N_CLASSES) -> An
     return _mlp(input_shape, n_classes, name="encoder_mlp", hidden=((128, 0.5),), input_dropout=0.4)
 
 
+def _encoder_mlp_mix(input_shape: tuple[int, ...], n_classes: int = N_CLASSES) -> Any:
+    """``whisper-mlp`` whose first Dense reads a learned weighted sum of the encoder layers
+    (``mlcore.models.layer_mix``), folded into a plain Dense once trained."""
+    import keras
+    from keras import layers as L
+
+    from mlcore.models.layer_mix import layer_mix_dense
+    from mlcore.models.whisper import WIDTH
+
+    inputs = keras.Input(shape=input_shape)
+    x = L.Dropout(0.4)(inputs)
+    x = layer_mix_dense(128, input_shape[0] // WIDTH)(x)
+    x = L.BatchNormalization()(x)
+    x = L.Activation("gelu")(x)
+    x = L.Dropout(0.5)(x)
+    outputs = L.Dense(n_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="encoder_mlp_mix")
+
+
 def _encoder_linear(input_shape: tuple[int, ...], n_classes: int = N_CLASSES) -> Any:
     """Multinomial logistic regression on pooled encoder layers (with input dropout); served from NumPy."""
     import keras
@@ -239,6 +258,20 @@ ARCHITECTURES: dict[str, Architecture] = {
         "whisper-mlp",
         "whisper-stats",
         _encoder_mlp,
+        TrainSettings(
+            batch_size=128,
+            epochs=40,
+            learning_rate=1e-3,
+            label_smoothing=0.1,
+            augment="encoder-mixed",
+            mixup_alpha=0.2,
+            weight_decay=1e-2,
+        ),
+    ),
+    "whisper-mlp-mix": Architecture(
+        "whisper-mlp-mix",
+        "whisper-stats",
+        _encoder_mlp_mix,
         TrainSettings(
             batch_size=128,
             epochs=40,

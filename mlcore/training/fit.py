@@ -12,6 +12,7 @@ import numpy as np
 
 from mlcore.features.standardizer import Standardizer
 from mlcore.labels import N_CLASSES
+from mlcore.models import layer_mix
 from mlcore.models.architectures import Architecture, get_architecture
 
 
@@ -196,6 +197,10 @@ def fit(
     )
     hist = model.fit(data, validation_data=validation, epochs=epochs or s.epochs, callbacks=callbacks, verbose=0)
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    if layer_mix.is_mixed(model):
+        mix = next(layer for layer in model.layers if type(layer).__name__ == "LayerMixDense")
+        history["layer_weights"] = [float(w) for w in mix.layer_weights()]
+        model = layer_mix.fold(model)
     return model, scaler, history
 
 
