@@ -64,11 +64,9 @@ def _fit_predict(
         train = train.centred_by_speaker()
     probs = []
     for s in range(seeds):
-        model, scaler, history = fit(
+        model, scaler, _ = fit(
             arch, train, epochs=epochs, seed=s, desc=f"{desc} seed {s}", row_weights=train.corpus_weights()
         )
-        if "layer_weights" in history:
-            print(f"{desc} seed {s}: layer weights {np.round(history['layer_weights'], 3).tolist()}", flush=True)
         probs.append(predict_proba(model, scaler, test.X))
     return geometric_mean(probs)
 

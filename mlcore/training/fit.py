@@ -200,6 +200,7 @@ def fit(
     if layer_mix.is_mixed(model):
         mix = next(layer for layer in model.layers if type(layer).__name__ == "LayerMixDense")
         history["layer_weights"] = [float(w) for w in mix.layer_weights()]
+        print(f"{desc}: layer weights {[round(w, 3) for w in history['layer_weights']]}", flush=True)
         model = layer_mix.fold(model)
     return model, scaler, history
 
