@@ -189,6 +189,17 @@ def _logmel_tcn(input_shape: tuple[int, ...], n_classes: int = N_CLASSES) -> Any
     return keras.Model(inputs, outputs, name="logmel_tcn")
 
 
+# The default head's recipe, shared by the layer-mixing head it is compared with.
+_ENCODER_MLP_TRAIN = TrainSettings(
+    batch_size=128,
+    epochs=40,
+    learning_rate=1e-3,
+    label_smoothing=0.1,
+    augment="encoder-mixed",
+    mixup_alpha=0.2,
+    weight_decay=1e-2,
+)
+
 ARCHITECTURES: dict[str, Architecture] = {
     "cnn1d": Architecture(
         "cnn1d",
@@ -258,29 +269,13 @@ ARCHITECTURES: dict[str, Architecture] = {
         "whisper-mlp",
         "whisper-stats",
         _encoder_mlp,
-        TrainSettings(
-            batch_size=128,
-            epochs=40,
-            learning_rate=1e-3,
-            label_smoothing=0.1,
-            augment="encoder-mixed",
-            mixup_alpha=0.2,
-            weight_decay=1e-2,
-        ),
+        _ENCODER_MLP_TRAIN,
     ),
     "whisper-mlp-mix": Architecture(
         "whisper-mlp-mix",
         "whisper-stats",
         _encoder_mlp_mix,
-        TrainSettings(
-            batch_size=128,
-            epochs=40,
-            learning_rate=1e-3,
-            label_smoothing=0.1,
-            augment="encoder-mixed",
-            mixup_alpha=0.2,
-            weight_decay=1e-2,
-        ),
+        _ENCODER_MLP_TRAIN,
     ),
     "whisper-linear": Architecture(
         "whisper-linear",

@@ -43,9 +43,7 @@ def layer_mix_dense(units: int, n_layers: int) -> Any:
             return ops.matmul(mixed, self.kernel) + self.bias
 
         def layer_weights(self) -> np.ndarray:
-            m = np.asarray(self.mix.numpy(), dtype=np.float64)
-            e = np.exp(m - m.max())
-            return e / e.sum()
+            return np.asarray(ops.softmax(self.mix), dtype=np.float64)
 
     return LayerMixDense(name="layer_mix_dense")
 
@@ -56,8 +54,9 @@ def folded_kernel(kernel: np.ndarray, layer_weights: np.ndarray) -> np.ndarray:
     return np.concatenate([w * kernel for w in layer_weights], axis=0).astype(np.float32)
 
 
-def is_mixed(model: Any) -> bool:
-    return any(type(layer).__name__ == "LayerMixDense" for layer in model.layers)
+def mix_layer(model: Any) -> Any | None:
+    """``model``'s ``LayerMixDense``, or None for a plain chain."""
+    return next((layer for layer in model.layers if type(layer).__name__ == "LayerMixDense"), None)
 
 
 def fold(model: Any) -> Any:
@@ -73,7 +72,7 @@ def fold(model: Any) -> Any:
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
-        if type(layer).__name__ == "LayerMixDense":
+        if layer is mix_layer(model):
             new = keras.layers.Dense(layer.units)
             weights = [folded_kernel(np.asarray(layer.kernel.numpy()), layer.layer_weights()), layer.bias.numpy()]
         else:

@@ -197,8 +197,7 @@ def fit(
     )
     hist = model.fit(data, validation_data=validation, epochs=epochs or s.epochs, callbacks=callbacks, verbose=0)
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-    if layer_mix.is_mixed(model):
-        mix = next(layer for layer in model.layers if type(layer).__name__ == "LayerMixDense")
+    if (mix := layer_mix.mix_layer(model)) is not None:
         history["layer_weights"] = [float(w) for w in mix.layer_weights()]
         print(f"{desc}: layer weights {[round(w, 3) for w in history['layer_weights']]}", flush=True)
         model = layer_mix.fold(model)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from random_weights import randomise_weights
 
 from mlcore.models.architectures import _mlp
 from mlcore.models.ensemble import geometric_mean, merge_heads
@@ -18,15 +19,7 @@ keras = pytest.importorskip("keras")
 def _random_head(seed: int, hidden: tuple[tuple[int, float], ...]) -> object:
     keras.utils.set_random_seed(seed)
     model = _mlp((24,), 8, name="head", hidden=hidden, input_dropout=0.4)
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        weights = layer.get_weights()
-        if weights:
-            new = [rng.normal(0.0, 0.3, w.shape).astype("float32") for w in weights]
-            if isinstance(layer, keras.layers.BatchNormalization):
-                new[-1] = np.abs(new[-1]) + 0.1  # moving variance is positive
-            layer.set_weights(new)
-    return model
+    return randomise_weights(model, seed)
 
 
 @pytest.mark.parametrize("hidden", [((16, 0.5),), ((16, 0.4), (8, 0.4))])

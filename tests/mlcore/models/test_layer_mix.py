@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from random_weights import randomise_weights
 
 from mlcore.models.architectures import get_architecture
 from mlcore.models.ensemble import merge_heads
-from mlcore.models.layer_mix import fold, folded_kernel, is_mixed
+from mlcore.models.layer_mix import fold, folded_kernel, mix_layer
 from mlcore.models.runtime import load_numpy_model
 from mlcore.models.whisper import WIDTH
 
@@ -20,15 +21,7 @@ keras = pytest.importorskip("keras")
 def _mixed_head(seed: int, n_layers: int = 3) -> object:
     keras.utils.set_random_seed(seed)
     model = get_architecture("whisper-mlp-mix").builder((n_layers * WIDTH,), 8)
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        weights = layer.get_weights()
-        if weights:
-            new = [rng.normal(0.0, 0.3, w.shape).astype("float32") for w in weights]
-            if isinstance(layer, keras.layers.BatchNormalization):
-                new[-1] = np.abs(new[-1]) + 0.1
-            layer.set_weights(new)
-    return model
+    return randomise_weights(model, seed)
 
 
 def test_the_folded_kernel_is_the_shared_one_scaled_per_layer() -> None:
@@ -39,12 +32,12 @@ def test_the_folded_kernel_is_the_shared_one_scaled_per_layer() -> None:
 
 def test_a_mixed_head_folds_into_a_served_chain_with_the_same_outputs(tmp_path: Path, rng: np.random.Generator) -> None:
     head = _mixed_head(1)
-    assert is_mixed(head)
+    assert mix_layer(head) is not None
     x = rng.standard_normal((30, 3 * WIDTH)).astype(np.float32)
     expected = np.asarray(head(x, training=False))
 
     plain = fold(head)
-    assert not is_mixed(plain)
+    assert mix_layer(plain) is None
     np.testing.assert_allclose(np.asarray(plain(x, training=False)), expected, atol=1e-5)
     # Folded heads merge like any other, and the NumPy runtime serves them.
     merged = merge_heads([plain, fold(_mixed_head(2))])
@@ -65,4 +58,4 @@ def test_training_moves_the_weight_to_the_layer_that_carries_the_class(rng: np.r
     model, _, history = fit(arch, FeatureSet(X, y, np.zeros(n), np.zeros(n, bool)), epochs=30, desc="mix")
     first, second = history["layer_weights"]
     assert second > first + 0.1
-    assert not is_mixed(model)
+    assert mix_layer(model) is None
