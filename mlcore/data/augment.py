@@ -23,6 +23,9 @@ STRETCH_RATE = (0.8, 1.25)
 PITCH_STEPS = (-2.0, 2.0)
 SPEED_FACTOR = (0.9, 1.1)
 MAX_SHIFT_S = 0.5
+# Vocal-tract length: formants scaled by up to about 15% either way (roughly an adult male's tract
+# against an adult female's), pitch kept.
+FORMANT_RATIO = (0.87, 1.15)
 
 
 def add_noise(y: np.ndarray, *, rng: np.random.Generator, snr_db: float) -> np.ndarray:
@@ -87,6 +90,46 @@ def add_reverb(y: np.ndarray, *, rng: np.random.Generator, sr: int, rt60_s: floa
     return _finite(out * (float(np.max(np.abs(y))) / peak))
 
 
+def formant_shift(y: np.ndarray, *, sr: int, ratio: float) -> np.ndarray:
+    """Another vocal tract, the same voice source: the spectral envelope (formants) scaled in frequency by
+    ``ratio`` while the harmonics (the pitch) and the timing stay.  Shape (n,) -> (n,).
+
+    The envelope is each STFT frame's true envelope (its cepstrum liftered below half the voice's period (its median pitch,
+    by YIN; 1-4 ms, raised to the harmonic peaks), read at ``f / ratio``; the fine structure left over is kept, and so is the phase.
+    The output has the input's RMS.
+    """
+    import librosa
+
+    if ratio <= 0:
+        raise ValueError(f"ratio must be positive, got {ratio}")
+    y = _mono(y)
+    n_fft, hop = 1024 if sr > 24_000 else 512, 128 if sr > 24_000 else 64
+    spec = librosa.stft(y, n_fft=n_fft, hop_length=hop)
+    log_mag = np.log(np.abs(spec) + 1e-7)
+    pitch_hz = float(np.median(librosa.yin(y, fmin=60, fmax=500, sr=sr, frame_length=n_fft * 2)))
+    cut = int(np.clip(0.5 / pitch_hz, 0.001, 0.004) * sr)
+    # The "true envelope" (Roebel and Rodet 2005): smooth, lift to the harmonic peaks, smooth again,
+    # so that formant peaks are in the envelope and not left behind in the fine structure.
+    target = log_mag
+    for _ in range(12):
+        cepstrum = np.fft.irfft(target, n=n_fft, axis=0)
+        cepstrum[cut : n_fft - cut + 1] = 0.0
+        envelope = np.fft.rfft(cepstrum, axis=0).real
+        target = np.maximum(log_mag, envelope)
+    bins = np.arange(envelope.shape[0], dtype=np.float64)
+    # Bin k takes the envelope of bin k / ratio, read between bins; past the top the last bin holds.
+    source = np.clip(bins / ratio, 0, bins[-1])
+    lo = np.floor(source).astype(int)
+    hi = np.minimum(lo + 1, bins.size - 1)
+    frac = (source - lo)[:, None]
+    warped = envelope[lo] * (1 - frac) + envelope[hi] * frac
+    out = librosa.istft(
+        np.exp(log_mag - envelope + warped) * np.exp(1j * np.angle(spec)), hop_length=hop, length=y.size
+    )
+    rms_in, rms_out = float(np.sqrt(np.mean(y**2))), float(np.sqrt(np.mean(out**2)))
+    return _finite(np.clip(out * (rms_in / rms_out if rms_out > 0 else 0.0), -1.0, 1.0))
+
+
 def random_shift(y: np.ndarray, *, rng: np.random.Generator, max_shift_s: float, sr: int) -> np.ndarray:
     """Move the signal by a random whole number of samples in [-max_shift_s, +max_shift_s] seconds,
     filling the vacated end with zeros (no wrap-around: speech must not reappear at the other end).
@@ -135,6 +178,7 @@ _STEPS: dict[str, Step] = {
     "pitch": lambda y, sr, rng: pitch_shift(y, sr=sr, n_steps=float(rng.uniform(*PITCH_STEPS))),
     "speed": lambda y, sr, rng: change_speed(y, factor=float(rng.uniform(*SPEED_FACTOR))),
     "shift": lambda y, sr, rng: random_shift(y, rng=rng, max_shift_s=MAX_SHIFT_S, sr=sr),
+    "formant": lambda y, sr, rng: formant_shift(y, sr=sr, ratio=float(np.exp(rng.uniform(*np.log(FORMANT_RATIO))))),
     # Two-in-one copies for the encoder, whose features cost ~0.1 s of CPU per clip: a new voice in
     # noise, and a new tempo in a room at another level.
     "pitch+noise": lambda y, sr, rng: add_noise(
@@ -177,6 +221,8 @@ RECIPES: dict[str, tuple[str, ...]] = {
     "encoder-mixed": ("mixed",),
     # Two such copies (the first is encoder-mixed's own, so only the second is extracted anew).
     "encoder-mixed2": ("mixed", "mixed"),
+    # ... and a third copy with another vocal tract (formants moved, pitch kept): issue 15's comparison.
+    "encoder-mixed2-formant": ("mixed", "mixed", "formant"),
 }
 
 

@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 from audio_factory import voiced
 
-from mlcore.data.augment import RECIPES, add_noise, augment, change_speed, pitch_shift, random_shift, time_stretch
+from mlcore.data.augment import (
+    RECIPES,
+    add_noise,
+    augment,
+    change_speed,
+    formant_shift,
+    pitch_shift,
+    random_shift,
+    time_stretch,
+)
 
 SR = 22050
 
@@ -61,6 +70,42 @@ def test_change_speed_changes_both_length_and_pitch():
     assert change_speed(tone, factor=0.9).size == pytest.approx(SR / 0.9, abs=2)
 
 
+def _vowel(*, sr: int, pitch_hz: float, formants: tuple[float, ...]) -> np.ndarray:
+    """One second of a vowel: a pulse train at ``pitch_hz`` through two-pole resonators at ``formants``."""
+    from scipy.signal import lfilter
+
+    x = np.zeros(sr)
+    x[:: int(sr / pitch_hz)] = 1.0
+    for hz in formants:
+        r, theta = np.exp(-np.pi * 90 / sr), 2 * np.pi * hz / sr
+        x = lfilter([1 - r], [1, -2 * r * np.cos(theta), r * r], x)
+    return (0.3 * x / np.abs(x).max()).astype(np.float32)
+
+
+def _formants_hz(y: np.ndarray, sr: int) -> list[float]:
+    """Resonances of a 6th-order LPC fit (three, as the vowel has), above 200 Hz, lowest first."""
+    import librosa
+
+    roots = [z for z in np.roots(librosa.lpc(y.astype(np.float64) * np.hamming(y.size), order=6)) if z.imag > 0]
+    return sorted(hz for hz in np.angle(roots) * sr / (2 * np.pi) if hz > 200)
+
+
+@pytest.mark.parametrize("sr", [16_000, 22_050])
+@pytest.mark.parametrize("ratio", [0.87, 1.15])
+def test_formant_shift_moves_the_formants_and_keeps_the_pitch_length_and_level(sr, ratio):
+    import librosa
+
+    vowel = _vowel(sr=sr, pitch_hz=120, formants=(700, 1200, 2600))
+    assert _formants_hz(vowel, sr) == pytest.approx([700, 1200, 2600], rel=0.03)
+    out = formant_shift(vowel, sr=sr, ratio=ratio)
+    assert out.shape == vowel.shape and out.dtype == np.float32
+    # Each of the three formants moves by the ratio (within 5%); an identity would fail by 13-15%.
+    moved = _formants_hz(out, sr)
+    assert moved == pytest.approx([700 * ratio, 1200 * ratio, 2600 * ratio], rel=0.05)
+    assert float(np.median(librosa.yin(out, fmin=60, fmax=400, sr=sr))) == pytest.approx(120, rel=0.01)
+    assert float(np.sqrt(np.mean(out**2))) == pytest.approx(float(np.sqrt(np.mean(vowel**2))), rel=0.02)
+
+
 def test_random_shift_moves_the_signal_and_fills_with_zeros_not_wraparound():
     y = np.arange(1, 1001, dtype=np.float32)
     shifts = set()
@@ -88,12 +133,14 @@ def test_every_transform_returns_finite_float32(speech):
         pitch_shift(speech, sr=SR, n_steps=-3),
         change_speed(speech, factor=1.05),
         random_shift(speech, rng=rng, max_shift_s=0.2, sr=SR),
+        formant_shift(speech, sr=SR, ratio=1.1),
+        formant_shift(np.zeros(SR, np.float32), sr=SR, ratio=0.9),
     ]:
         assert out.dtype == np.float32 and out.ndim == 1
         assert np.all(np.isfinite(out))
 
 
-@pytest.mark.parametrize(("recipe", "copies"), [("cnn1d", 5), ("cnn-bilstm", 3)])
+@pytest.mark.parametrize(("recipe", "copies"), [("cnn1d", 5), ("cnn-bilstm", 3), ("encoder-mixed2-formant", 3)])
 def test_recipes_return_one_new_copy_per_transform(speech, recipe, copies):
     out = augment(speech, sr=SR, rng=np.random.default_rng(7), recipe=recipe)
     assert len(out) == copies == len(RECIPES[recipe])
