@@ -223,6 +223,7 @@ RECIPES: dict[str, tuple[str, ...]] = {
     "encoder-mixed2": ("mixed", "mixed"),
     # ... and a third copy with another vocal tract (formants moved, pitch kept): issue 15's comparison.
     "encoder-mixed2-formant": ("mixed", "mixed", "formant"),
+    "encoder-mixed2-formant2": ("mixed", "mixed", "formant", "formant"),
 }
 
 

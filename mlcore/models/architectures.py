@@ -41,6 +41,9 @@ class TrainSettings:
     # Each training speaker's features centred on the population's mean (their own mean removed), so the
     # head learns what changes with emotion within a voice, not which voice it is (serving: unchanged).
     centre_speakers: bool = False
+    # Strength of the reversed gradient from a branch that learns the training speakers
+    # (``mlcore.models.adversary``); 0 trains the head alone.
+    speaker_adversary: float = 0.0
 
 
 @dataclass(frozen=True)

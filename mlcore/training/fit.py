@@ -12,7 +12,7 @@ import numpy as np
 
 from mlcore.features.standardizer import Standardizer
 from mlcore.labels import N_CLASSES
-from mlcore.models import layer_mix
+from mlcore.models import adversary, layer_mix
 from mlcore.models.architectures import Architecture, get_architecture
 
 
@@ -72,12 +72,18 @@ def _training_sequence(
     seed: int,
     masking: bool = False,
     row_weights: np.ndarray | None = None,
+    speakers: np.ndarray | None = None,
 ) -> Any:
+    """Batches of (x, target, weight); with ``speakers`` (an index per row) the target and weight are
+    dicts holding the emotion and the speaker (``mlcore.models.adversary``)."""
     import keras
+
+    from mlcore.models.adversary import EMOTION, SPEAKER
 
     weights = class_weights(y)
     rows = np.ones(len(y), dtype=np.float32) if row_weights is None else row_weights.astype(np.float32)
     onehot = np.eye(N_CLASSES, dtype=np.float32)[y]
+    speaker_onehot = None if speakers is None else np.eye(int(speakers.max()) + 1, dtype=np.float32)[speakers]
 
     class MixupBatches(keras.utils.PyDataset):
         """Shuffled batches with class-balanced sample weights, optional mixup and optional SpecAugment."""
@@ -90,9 +96,10 @@ def _training_sequence(
         def __len__(self) -> int:
             return int(np.ceil(len(X) / batch_size))
 
-        def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        def __getitem__(self, i: int) -> tuple[np.ndarray, Any, Any]:
             idx = self.order[i * batch_size : (i + 1) * batch_size]
             xb, yb, wb = X[idx], onehot[idx], weights[y[idx]] * rows[idx]
+            sb = None if speaker_onehot is None else speaker_onehot[idx]
             if mixup_alpha > 0:
                 lam = self.rng.beta(mixup_alpha, mixup_alpha, size=len(idx)).astype(np.float32)
                 lam = np.maximum(lam, 1 - lam)
@@ -101,9 +108,12 @@ def _training_sequence(
                 xb = lam.reshape(shape) * xb + (1 - lam.reshape(shape)) * xb[j]
                 yb = lam[:, None] * yb + (1 - lam[:, None]) * yb[j]
                 wb = lam * wb + (1 - lam) * wb[j]
+                sb = None if sb is None else lam[:, None] * sb + (1 - lam[:, None]) * sb[j]
             if masking and xb.ndim == 3:
                 xb = spec_augment(xb, rng=self.rng)
-            return xb, yb, wb
+            if sb is None:
+                return xb, yb, wb
+            return xb, {EMOTION: yb, SPEAKER: sb}, {EMOTION: wb, SPEAKER: wb}
 
         def on_epoch_end(self) -> None:
             self.order = self.rng.permutation(len(X))
@@ -143,6 +153,8 @@ def fit(
     """Fit ``arch`` on ``train`` (standardiser fitted on ``train`` only).  Returns model, scaler, history.
 
     Rows weigh by their class's balanced weight, times ``row_weights`` when given (e.g. per corpus).
+    With ``speaker_adversary`` in the settings, a speaker branch trains beside the head behind a gradient
+    reversal (``mlcore.models.adversary``); the model returned is the head alone.
     """
     import keras
 
@@ -159,10 +171,20 @@ def fit(
         if s.weight_decay
         else keras.optimizers.Adam(**opt_kwargs)
     )
-    model.compile(
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=s.label_smoothing)
+    speakers = None
+    trained = model
+    if s.speaker_adversary:
+        if val is not None:
+            raise ValueError("speaker-adversarial training takes no validation set (its speakers are unseen)")
+        names = train.speakers if hasattr(train, "speakers") else train.actors
+        speakers = np.unique(names, return_inverse=True)[1]
+        trained = adversary.with_speaker_adversary(model, int(speakers.max()) + 1, s.speaker_adversary)
+        loss = {adversary.EMOTION: loss, adversary.SPEAKER: keras.losses.CategoricalCrossentropy()}
+    trained.compile(
         optimizer=optimizer,
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=s.label_smoothing),
-        metrics=["accuracy"],
+        loss=loss,
+        metrics={adversary.EMOTION: ["accuracy"]} if speakers is not None else ["accuracy"],
     )
     callbacks: list[Any] = [_epoch_bar(epochs or s.epochs, desc)]
     validation = None
@@ -194,8 +216,9 @@ def fit(
         seed=seed,
         masking=s.spec_augment,
         row_weights=row_weights,
+        speakers=speakers,
     )
-    hist = model.fit(data, validation_data=validation, epochs=epochs or s.epochs, callbacks=callbacks, verbose=0)
+    hist = trained.fit(data, validation_data=validation, epochs=epochs or s.epochs, callbacks=callbacks, verbose=0)
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
     if (mix := layer_mix.mix_layer(model)) is not None:
         history["layer_weights"] = [float(w) for w in mix.layer_weights()]
