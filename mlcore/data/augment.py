@@ -94,9 +94,10 @@ def formant_shift(y: np.ndarray, *, sr: int, ratio: float) -> np.ndarray:
     """Another vocal tract, the same voice source: the spectral envelope (formants) scaled in frequency by
     ``ratio`` while the harmonics (the pitch) and the timing stay.  Shape (n,) -> (n,).
 
-    The envelope is each STFT frame's true envelope (its cepstrum liftered below half the voice's period (its median pitch,
-    by YIN; 1-4 ms, raised to the harmonic peaks), read at ``f / ratio``; the fine structure left over is kept, and so is the phase.
-    The output has the input's RMS.
+    The envelope is each STFT frame's "true envelope": its cepstrum liftered below half the voice's
+    period (from the median pitch by YIN, kept within 1-4 ms) and raised to the harmonic peaks.  It is
+    read at ``f / ratio``; the fine structure left over and the phase are kept.  The output has the
+    input's RMS.
     """
     import librosa
 
