@@ -82,6 +82,12 @@ def _clip_features(job: tuple[str, dict[str, Any], str | None, int, str]) -> lis
     return out
 
 
+def corpus_weights(corpora: np.ndarray) -> np.ndarray:
+    """Per-row weights that give every corpus named in ``corpora`` the same total weight (mean 1).  Shape (n,)."""
+    names, inverse, counts = np.unique(corpora, return_inverse=True, return_counts=True)
+    return (len(corpora) / (len(names) * counts))[inverse].astype(np.float32)
+
+
 @dataclass
 class CorpusFeatures:
     """Features of rows and their augmented copies: X (n, dim), labels, speakers, corpora, augmented."""
@@ -94,8 +100,7 @@ class CorpusFeatures:
 
     def corpus_weights(self) -> np.ndarray:
         """Per-row weights that give every corpus the same total weight (mean 1).  Shape (n,)."""
-        names, inverse, counts = np.unique(self.corpora, return_inverse=True, return_counts=True)
-        return (len(self.corpora) / (len(names) * counts))[inverse].astype(np.float32)
+        return corpus_weights(self.corpora)
 
     def centred_by_speaker(self) -> CorpusFeatures:
         """Each speaker's rows (originals and copies) moved so that their mean is the mean of all rows."""

@@ -31,6 +31,7 @@ import numpy as np
 
 from mlcore.data import corpora
 from mlcore.labels import N_CLASSES
+from mlcore.training.feature_cache import corpus_weights
 from mlcore.training.fit import class_weights
 from mlcore.training.scoring import per_corpus, restricted_metrics
 
@@ -102,9 +103,8 @@ def _fit_predict(kind, X, W, y, corp, train, test, *, epochs: int, seed: int = 0
     # map per column, so it commutes with any weighted mean of segments.
     pooled = np.einsum("ns,nsd->nd", W[train] / W[train].sum(1, keepdims=True), X[train].astype(np.float32))
     mu, sd = pooled.mean(0), pooled.std(0) + 1e-6
-    names, inverse, counts = np.unique(corp[train], return_inverse=True, return_counts=True)
     weights_of = np.zeros(len(y), np.float32)
-    weights_of[train] = class_weights(y[train])[y[train]] * (len(inverse) / (len(names) * counts))[inverse]
+    weights_of[train] = class_weights(y[train])[y[train]] * corpus_weights(corp[train])
 
     class Batches(keras.utils.PyDataset):
         def __init__(self, idx, shuffle):
