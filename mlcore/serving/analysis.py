@@ -101,7 +101,7 @@ class Analysis:
                 for s in self.segments
             ],
             "share": _finite(self.share, 6),
-            "envelope": [[_finite(lo, 4), _finite(hi, 4)] for lo, hi in self.envelope],
+            "envelope": _finite_array(self.envelope, 4),
             "model": {"name": self.model.name, "fingerprint": self.model.fingerprint},
         }
 
@@ -111,6 +111,15 @@ def envelope_pairs(y: np.ndarray, *, points: int = ENVELOPE_POINTS) -> tuple[tup
     from mlcore.data.audio import envelope
 
     return tuple(map(tuple, envelope(y, points=points).tolist()))
+
+
+def _finite_array(values: Any, places: int) -> list[Any]:
+    """``_finite`` of every value at once (the envelope's 1,600 numbers): nested lists of floats."""
+    array = np.asarray(values, dtype=float)
+    if not np.isfinite(array).all():
+        bad = array[~np.isfinite(array)][0]
+        raise FeatureError(f"A result holds a value that is not a finite number ({bad}).")
+    return np.round(array, places).tolist()
 
 
 def _finite(x: float, places: int | None = None) -> float:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import time
 from pathlib import Path
+from typing import ClassVar
 
 from django.conf import settings
 from django.db import models, transaction
@@ -106,12 +109,13 @@ class Job(models.Model):
         """
         from django.utils import timezone
 
-        with transaction.atomic():
-            Job.objects.select_for_update().filter(pk=self.pk).values_list("pk").first()
+        # No savepoint: inside a caller's transaction (the worker storing a chunk's files) this is part of it.
+        with transaction.atomic(savepoint=False):
+            stored = Job.objects.select_for_update().filter(pk=self.pk).values_list("status", flat=True).first()
             status = self.status_for(self.counts())
             finished_at = timezone.now() if status == self.Status.FINISHED else None
-            changed = (
-                Job.objects.filter(pk=self.pk).exclude(status=status).update(status=status, finished_at=finished_at)
+            changed = stored not in (None, status) and Job.objects.filter(pk=self.pk).update(
+                status=status, finished_at=finished_at
             )
             if changed and status == self.Status.FINISHED:
                 job_id = self.pk
@@ -266,13 +270,21 @@ class QueueHeartbeat(models.Model):
     def __str__(self) -> str:
         return f"{self.queue} consumed at {self.seen_at:%Y-%m-%d %H:%M:%S}"
 
+    BEAT_EVERY_S = 5.0
+    recent_beats: ClassVar[dict[str, float]] = {}  # this process's last beat per queue (time.monotonic)
+
     @classmethod
     def beat(cls, queue: str) -> None:
-        """Record that a worker took a task from ``queue`` (one write in 5 s at most: not a hot row)."""
+        """Record that a worker took a task from ``queue``: one write in 5 s at most, and a process that
+        wrote less than 5 s ago asks the database nothing (not a query per task)."""
         from datetime import timedelta
 
         from django.utils import timezone
 
+        if time.monotonic() - cls.recent_beats.get(queue, -math.inf) < cls.BEAT_EVERY_S:
+            return
         now = timezone.now()
-        if not cls.objects.filter(queue=queue, seen_at__lt=now - timedelta(seconds=5)).update(seen_at=now):
+        stale = now - timedelta(seconds=cls.BEAT_EVERY_S)
+        if not cls.objects.filter(queue=queue, seen_at__lt=stale).update(seen_at=now):
             cls.objects.get_or_create(queue=queue, defaults={"seen_at": now})
+        cls.recent_beats[queue] = time.monotonic()

@@ -19,6 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from mlcore.errors import MlcoreError
@@ -84,21 +85,21 @@ def process(file_ids: Sequence[int], delivery: Delivery = Delivery()) -> Outcome
         if f.queued_at is not None and f.started_at is not None:
             monitoring.QUEUE_WAIT.observe(max((f.started_at - f.queued_at).total_seconds(), 0.0))
     version, predictor = get_predictor()
+    rows: list[Prediction] = []
     for f, result in _analyse(claimed, version, predictor):
         if result is PARTED:
             outcome.parted += 1
             continue
-        if isinstance(result, str):
-            fail_file(f.pk, result)
+        reason = result if isinstance(result, str) else None
+        if reason is None:
+            try:
+                rows.append(prediction_row(f, version, result))
+            except MlcoreError as e:  # a result that cannot be stored as it is (a value that is not finite)
+                reason = str(e)
+        if reason is not None:
+            fail_file(f.pk, reason)
             outcome.failed += 1
-            continue
-        try:
-            save_prediction(f, version, result)
-        except MlcoreError as e:  # a result that cannot be stored as it is (a value that is not finite)
-            fail_file(f.pk, str(e))
-            outcome.failed += 1
-        else:
-            outcome.done += 1
+    outcome.done = len(store_predictions(rows))
     monitoring.FILES.labels(outcome="done").inc(outcome.done)
     monitoring.FILES.labels(outcome="failed").inc(outcome.failed)
     return outcome
@@ -150,7 +151,12 @@ def claim(
     now = timezone.now()
     claimed: list[AudioFile] = []
     with transaction.atomic():
-        rows = list(AudioFile.objects.select_for_update().filter(pk__in=list(file_ids)).order_by("id"))
+        rows = list(
+            AudioFile.objects.select_for_update(of=("self",))
+            .filter(pk__in=list(file_ids))
+            .annotate(job_status=F("job__status"))
+            .order_by("id")
+        )
         held = [
             f
             for f in rows
@@ -161,18 +167,29 @@ def claim(
             return held, True
         for f in rows:
             # A file split into parts is its parts' business now: a late message for it changes nothing.
-            if not f.parts and take(f, delivery, mine=f in held, now=now, exhausted=exhausted):
+            if not f.parts and take(f, delivery, mine=f in held, now=now, exhausted=exhausted, save=False):
                 claimed.append(f)
-    for job_id in {f.job_id for f in claimed}:
+        # One statement for a chunk: its files differ at most in their attempts.
+        for attempts in {f.attempts for f in claimed}:
+            AudioFile.objects.filter(pk__in=[f.pk for f in claimed if f.attempts == attempts]).update(
+                attempts=attempts, **{name: getattr(claimed[0], name) for name in CLAIM_FIELDS if name != "attempts"}
+            )
+    for job_id in {f.job_id for f in claimed if f.job_status == Job.Status.QUEUED}:
         # Only the first file to start moves its job on; the full recount happens when files finish.
         Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(status=Job.Status.PROCESSING)
     return claimed, redelivered
 
 
-def take(row: AudioFile | FileChunk, delivery: Delivery, *, mine: bool, now: Any, exhausted: Any) -> bool:
+CLAIM_FIELDS = ["status", "started_at", "attempts", "claim_task", "claim_retry", "claimed_by"]
+
+
+def take(
+    row: AudioFile | FileChunk, delivery: Delivery, *, mine: bool, now: Any, exhausted: Any, save: bool = True
+) -> bool:
     """Claim one locked row, a file or a part: False when it is finished, held by another message that
     is still within its time limit, or out of attempts (``exhausted(row)`` then fails it for good).
-    ``mine``: this message already holds it (a redelivery repeats the attempt, a retry does not count)."""
+    ``mine``: this message already holds it (a redelivery repeats the attempt, a retry does not count).
+    ``save=False`` leaves the claim's ``CLAIM_FIELDS`` for the caller to write (a chunk's, at once)."""
     if row.is_finished:
         return False
     stale = now - timedelta(seconds=settings.STUCK_PROCESSING_S)
@@ -186,7 +203,8 @@ def take(row: AudioFile | FileChunk, delivery: Delivery, *, mine: bool, now: Any
     row.status = AudioFile.Status.PROCESSING
     row.started_at = now
     row.claim_task, row.claim_retry, row.claimed_by = delivery.task_id, delivery.retries, delivery.hostname
-    row.save(update_fields=["status", "started_at", "attempts", "claim_task", "claim_retry", "claimed_by"])
+    if save:
+        row.save(update_fields=CLAIM_FIELDS)
     return True
 
 
@@ -260,30 +278,52 @@ def timed_out(file_ids: Sequence[int]) -> None:
 def save_prediction(f: AudioFile, version: ModelVersion, analysis: Analysis) -> Prediction:
     """Write (or overwrite) the file's one prediction from its ``Analysis`` and mark the file done,
     atomically.  Raises ``FeatureError`` (before writing anything) for a value that is not finite."""
+    return store_predictions([prediction_row(f, version, analysis)])[0]
+
+
+def prediction_row(f: AudioFile, version: ModelVersion, analysis: Analysis) -> Prediction:
+    """The file's prediction, unsaved.  Raises ``FeatureError`` for a value that is not finite."""
     data = analysis.to_dict()
+    return Prediction(
+        file=f,
+        user_id=f.user_id,
+        model_version=version,
+        uploaded_at=f.created_at,
+        top_emotion=data["emotion"],
+        confidence=data["confidence"],
+        duration_s=data["duration_s"],
+        **{f"p_{e}": data["probabilities"][e] for e in EMOTIONS},
+        uncertain=data["uncertain"],
+        uncertain_reason=data["uncertain_reason"][:200] if data["uncertain"] else "",
+        speech_s=data["speech_s"],
+        timeline=data["timeline"],
+        segments=data["segments"],
+        share=data["share"],
+        envelope=data["envelope"],
+    )
+
+
+# Everything a new verdict replaces in a file's earlier prediction (its id and creation time stay).
+_VERDICT_FIELDS = [f.name for f in Prediction._meta.concrete_fields if f.name not in ("id", "file", "created_at")]
+
+
+def store_predictions(rows: Sequence[Prediction]) -> list[Prediction]:
+    """Write (or overwrite) these files' predictions, mark the files done and recount their jobs, in
+    one transaction: one upsert for the predictions, one update for the files, a recount per job, so a
+    chunk of files costs the database what one file does."""
+    if not rows:
+        return []
+    now = timezone.now()
     with transaction.atomic():
-        prediction, _ = Prediction.objects.update_or_create(
-            file=f,
-            defaults={
-                "user_id": f.user_id,
-                "model_version": version,
-                "uploaded_at": f.created_at,
-                "top_emotion": data["emotion"],
-                "confidence": data["confidence"],
-                "duration_s": data["duration_s"],
-                **{f"p_{e}": data["probabilities"][e] for e in EMOTIONS},
-                "uncertain": data["uncertain"],
-                "uncertain_reason": data["uncertain_reason"][:200] if data["uncertain"] else "",
-                "speech_s": data["speech_s"],
-                "timeline": data["timeline"],
-                "segments": data["segments"],
-                "share": data["share"],
-                "envelope": data["envelope"],
-            },
+        saved = Prediction.objects.bulk_create(
+            rows, update_conflicts=True, unique_fields=["file"], update_fields=_VERDICT_FIELDS
         )
-        AudioFile.objects.filter(pk=f.pk).update(status=AudioFile.Status.DONE, error="", finished_at=timezone.now())
-    Job(pk=f.job_id).refresh_status()
-    return prediction
+        AudioFile.objects.filter(pk__in=[r.file_id for r in rows]).update(
+            status=AudioFile.Status.DONE, error="", finished_at=now
+        )
+        for job_id in sorted({r.file.job_id for r in rows}):  # one order, so two workers cannot deadlock
+            Job(pk=job_id).refresh_status()
+    return saved
 
 
 def fail_file(file_id: int, reason: str) -> bool:

@@ -20,7 +20,7 @@ from django.utils import timezone
 from s3_server import MotoServer, storage_settings
 
 from mlcore.labels import EMOTIONS
-from predictions.models import AudioFile, Job, ModelVersion, Prediction
+from predictions.models import AudioFile, Job, ModelVersion, Prediction, QueueHeartbeat
 from predictions.pipeline import registry
 
 PASSWORD = "correct-horse-battery-staple-7"
@@ -32,6 +32,12 @@ def private_storage(settings, tmp_path) -> Path:
     settings.UPLOAD_ROOT = tmp_path / "uploads"
     settings.MODEL_ROOT = tmp_path / "models"
     return settings.UPLOAD_ROOT
+
+
+@pytest.fixture(autouse=True)
+def no_remembered_heartbeat() -> None:
+    """Each test's database starts with no heartbeat: this process must not remember an earlier test's."""
+    QueueHeartbeat.recent_beats.clear()
 
 
 @pytest.fixture(scope="session")
