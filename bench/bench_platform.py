@@ -166,6 +166,53 @@ def bench_throughput(user, k: int, batch: int = 1) -> float:
     return rate
 
 
+def bench_worker_steps(user, n: int) -> None:
+    """The worker's work for one file, step by step, in this process (no broker, no pool): ``n`` files of
+    one job analysed one task at a time as ``tasks._run`` does, each step's median time.  The model's
+    share against the platform's own (claim, store, recount, dispatch): what a task costs beyond the model."""
+    import uuid
+    from contextlib import ExitStack
+    from unittest import mock
+
+    from django.conf import settings
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from predictions.models import AudioFile
+    from predictions.pipeline import dispatch, jobs, processing
+
+    n = min(n, settings.UPLOAD_MAX_FILES)  # one upload
+    clips = [_clip_bytes(i) for i in range(20)]
+    with mock.patch.object(dispatch, "dispatch_quietly", return_value=0):  # published below, one at a time
+        job = jobs.create_job(user, [SimpleUploadedFile(f"s{i}.wav", clips[i % 20]) for i in range(n)])
+    times: dict[str, list[float]] = {}
+
+    def timed(name: str, fn):
+        def call(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                times.setdefault(name, []).append(time.perf_counter() - t)
+
+        return call
+
+    # save_prediction: how a file was stored before store_predictions (a bench run on an older commit).
+    names = ("claim", "get_predictor", "_analyse", "prediction_row", "store_predictions", "save_prediction", "users_of")
+    steps = [name for name in names if hasattr(processing, name)]
+    with ExitStack() as stack:
+        for name in steps:
+            stack.enter_context(mock.patch.object(processing, name, timed(name, getattr(processing, name))))
+        task = timed("task", lambda fid: (processing.process([fid], processing.Delivery(task_id=str(uuid.uuid4()))),
+                                          dispatch.dispatch_quietly(processing.users_of([fid]))))  # fmt: skip
+        for fid in AudioFile.objects.filter(job=job).order_by("id").values_list("pk", flat=True):
+            task(fid)
+    median = {k: statistics.median(v[min(10, len(v) // 2) :]) * 1000 for k, v in times.items()}
+    platform = median["task"] - median["_analyse"]
+    print("worker steps  one file per task, in-process, median ms: "
+          + ", ".join(f"{k.strip('_')} {median[k]:.1f}" for k in (*steps, "task") if k in median)
+          + f"; beyond the model {platform:.1f} ms ({platform / median['task']:.0%} of the task)")  # fmt: skip
+
+
 def bench_original_way(k: int) -> float:
     """The original apps: per request, librosa load + ZCR/RMS/MFCC features + keras model.predict."""
     import keras
@@ -315,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=16, help="INFERENCE_BATCH_SIZE for the batched run")
     parser.add_argument("--original-clips", type=int, default=40)
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--steps", type=int, default=120, help="files for the in-process step timing (0: skip)")
     parser.add_argument("--skip-worker", action="store_true", help="only the history/CSV part")
     parser.add_argument("--long-minutes", type=float, default=10.0, help="one recording this long (0: skip)")
     parser.add_argument("--only-long", action="store_true", help="only the long recording on 1 and 2 processes")
@@ -347,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
             bench_long_file(tmp, args.long_minutes)
         if args.only_long:
             return 0
+        if not args.skip_worker and args.steps > 0:
+            bench_worker_steps(user, args.steps)
         if not args.skip_worker:
             worker = _start_worker(tmp / "worker.log")
             try:

@@ -106,10 +106,13 @@ def _reserve(user_ids: list[int] | None) -> list[tuple[str, list[int]]]:
     users, with_parts = {user for user, _ in waiting}, {user for user, part in waiting if part}
     with transaction.atomic():
         busy: Counter[int] = Counter()
-        # A split file is processing while its parts run: its parts count, not the file.
-        for rows in (AudioFile.objects.filter(parts=0), FileChunk.objects.all()):
-            counted = rows.filter(in_flight, user_id__in=users).values_list("user_id").annotate(n=Count("id"))
-            busy.update(dict(counted.order_by()))
+        # A split file is processing while its parts run: its parts count, not the file.  One read.
+        files, chunks = (
+            rows.filter(in_flight, user_id__in=users).values_list("user_id").annotate(n=Count("id")).order_by()
+            for rows in (AudioFile.objects.filter(parts=0), FileChunk.objects.all())
+        )
+        for user_id, n in files.union(chunks, all=True):
+            busy[user_id] += n
         for user_id in sorted(users):
             free = window() - busy[user_id]
             if free <= 0:
