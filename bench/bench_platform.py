@@ -1,7 +1,8 @@
-"""Platform benchmarks: upload-to-result latency, worker throughput vs the original apps' way, and
-history/CSV with 100,000 predictions in PostgreSQL.  Prints figures; asserts nothing.
+"""Platform benchmarks: a task's steps timed in-process (the platform's share beyond the model),
+upload-to-result latency, worker throughput vs the original apps' way, and history/CSV with 100,000
+predictions in PostgreSQL.  Prints figures; asserts nothing.
 
-    .venv/bin/python -m bench.bench_platform [--clips 200] [--rows 100000] [--long-minutes 10] [--only-long]
+    .venv/bin/python -m bench.bench_platform [--steps 120] [--clips 200] [--rows 100000] [--long-minutes 10] [--only-long]
 
 Needs PostgreSQL and Redis (BENCH_DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/serweb_bench,
 dropped and re-created; BENCH_BROKER_URL, default redis://127.0.0.1:6379/13, purged).
