@@ -117,8 +117,7 @@ def _finite_array(values: Any, places: int) -> list[Any]:
     """``_finite`` of every value at once (the envelope's 1,600 numbers): nested lists of floats."""
     array = np.asarray(values, dtype=float)
     if not np.isfinite(array).all():
-        bad = array[~np.isfinite(array)][0]
-        raise FeatureError(f"A result holds a value that is not a finite number ({bad}).")
+        _finite(array[~np.isfinite(array)][0])  # raises, with the value
     return np.round(array, places).tolist()
 
 

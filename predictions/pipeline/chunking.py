@@ -30,6 +30,7 @@ from predictions.pipeline.processing import (
     fail_file,
     save_prediction,
     take,
+    write_claims,
 )
 from predictions.pipeline.registry import get_predictor
 
@@ -99,6 +100,7 @@ def claim_chunk(chunk_id: int, delivery: Delivery) -> FileChunk | None:
         )
         if not take(chunk, delivery, mine=mine, now=now, exhausted=exhausted):
             return None
+        write_claims([chunk])
     if chunk.queued_at is not None:
         monitoring.QUEUE_WAIT.observe(max((now - chunk.queued_at).total_seconds(), 0.0))
     return chunk

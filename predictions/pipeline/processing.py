@@ -167,13 +167,9 @@ def claim(
             return held, True
         for f in rows:
             # A file split into parts is its parts' business now: a late message for it changes nothing.
-            if not f.parts and take(f, delivery, mine=f in held, now=now, exhausted=exhausted, save=False):
+            if not f.parts and take(f, delivery, mine=f in held, now=now, exhausted=exhausted):
                 claimed.append(f)
-        # One statement for a chunk: its files differ at most in their attempts.
-        for attempts in {f.attempts for f in claimed}:
-            AudioFile.objects.filter(pk__in=[f.pk for f in claimed if f.attempts == attempts]).update(
-                attempts=attempts, **{name: getattr(claimed[0], name) for name in CLAIM_FIELDS if name != "attempts"}
-            )
+        write_claims(claimed)
     for job_id in {f.job_id for f in claimed if f.job_status == Job.Status.QUEUED}:
         # Only the first file to start moves its job on; the full recount happens when files finish.
         Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(status=Job.Status.PROCESSING)
@@ -183,13 +179,11 @@ def claim(
 CLAIM_FIELDS = ["status", "started_at", "attempts", "claim_task", "claim_retry", "claimed_by"]
 
 
-def take(
-    row: AudioFile | FileChunk, delivery: Delivery, *, mine: bool, now: Any, exhausted: Any, save: bool = True
-) -> bool:
+def take(row: AudioFile | FileChunk, delivery: Delivery, *, mine: bool, now: Any, exhausted: Any) -> bool:
     """Claim one locked row, a file or a part: False when it is finished, held by another message that
     is still within its time limit, or out of attempts (``exhausted(row)`` then fails it for good).
     ``mine``: this message already holds it (a redelivery repeats the attempt, a retry does not count).
-    ``save=False`` leaves the claim's ``CLAIM_FIELDS`` for the caller to write (a chunk's, at once)."""
+    The claim is set on ``row``; ``write_claims`` stores it."""
     if row.is_finished:
         return False
     stale = now - timedelta(seconds=settings.STUCK_PROCESSING_S)
@@ -203,9 +197,17 @@ def take(
     row.status = AudioFile.Status.PROCESSING
     row.started_at = now
     row.claim_task, row.claim_retry, row.claimed_by = delivery.task_id, delivery.retries, delivery.hostname
-    if save:
-        row.save(update_fields=CLAIM_FIELDS)
     return True
+
+
+def write_claims(rows: Sequence[AudioFile] | Sequence[FileChunk]) -> None:
+    """Store the claims ``take`` set on these rows of one model: one update per attempts count (for a
+    chunk of files, one statement), since one delivery's claims differ in nothing else."""
+    for attempts in {row.attempts for row in rows}:
+        same = [row for row in rows if row.attempts == attempts]
+        type(same[0]).objects.filter(pk__in=[row.pk for row in same]).update(
+            **{name: getattr(same[0], name) for name in CLAIM_FIELDS}
+        )
 
 
 def exhausted(row: AudioFile | FileChunk) -> None:
